@@ -1,0 +1,3 @@
+from bwbench.cli import main
+
+raise SystemExit(main())

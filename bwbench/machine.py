@@ -1,0 +1,112 @@
+"""What this host is: CPU, SIMD variant, cores, caches, memory, compiler, thread pools."""
+import glob
+import os
+import platform
+
+from bwbench import _kernels
+
+_CACHE_ROOT = "/sys/devices/system/cpu"
+
+
+def available_cpus() -> int:
+    """Cores this process may run on (its affinity mask), the default thread count."""
+    return len(os.sched_getaffinity(0))
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read().strip()
+
+
+def _size(text: str) -> int:
+    """sysfs writes cache sizes as '32K' or '1024K'."""
+    scale = {"K": 2**10, "M": 2**20, "G": 2**30}
+    return int(text[:-1]) * scale[text[-1]] if text[-1] in scale else int(text)
+
+
+def _cache_entries(root: str = _CACHE_ROOT):
+    """(cpu, name, size in bytes, CPUs sharing it) for every data cache of every CPU."""
+    for index in sorted(glob.glob(f"{root}/cpu[0-9]*/cache/index[0-9]*")):
+        try:
+            level, kind = _read(f"{index}/level"), _read(f"{index}/type")
+            size, shared = _size(_read(f"{index}/size")), _read(f"{index}/shared_cpu_list")
+        except (OSError, ValueError, KeyError):
+            continue
+        if kind != "Instruction":
+            cpu = int(index.split("/cpu")[-1].split("/")[0])
+            yield cpu, f"L{level}d" if kind == "Data" else f"L{level}", size, shared
+
+
+def caches(root: str = _CACHE_ROOT) -> dict:
+    """Size of one instance of each data cache level: {'L1d': 32768, 'L2': ..., 'L3': ...}."""
+    return {name: size for _, name, size, _ in sorted(_cache_entries(root), key=lambda e: e[1])}
+
+
+def cache_capacity(level: str, cpus, root: str = _CACHE_ROOT) -> int:
+    """Bytes of `level` that the given CPUs reach together: each distinct instance once."""
+    return sum({shared: size for cpu, name, size, shared in _cache_entries(root)
+                if name == level and cpu in cpus}.values())
+
+
+def last_level_cache_bytes(root: str = _CACHE_ROOT) -> int:
+    """The whole last-level cache of the host: every instance of the highest level."""
+    sizes = caches(root)
+    if not sizes:
+        return 0
+    return cache_capacity(max(sizes, key=lambda name: int(name[1])), range(os.cpu_count() or 1), root)
+
+
+def memory_level(working_set: int, threads: int, root: str = _CACHE_ROOT) -> str:
+    """The first level that holds a working set spread over `threads` threads,
+    pinned as the kernels pin them (the first CPUs of the affinity mask): 'L1d',
+    'L2', 'L3' or 'DRAM'."""
+    cpus = sorted(os.sched_getaffinity(0))[:threads]
+    for level in sorted(caches(root), key=lambda name: int(name[1])):
+        if working_set <= cache_capacity(level, cpus, root):
+            return level
+    return "DRAM"
+
+
+def memory_bytes(field: str = "MemTotal") -> int:
+    """A /proc/meminfo field in bytes: MemTotal, or MemAvailable for what may be allocated."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def machine_info() -> dict:
+    """The result JSON's `machine` object."""
+    from threadpoolctl import threadpool_info
+
+    return {
+        "cpu": cpu_model(),
+        "arch": platform.machine(),
+        "isa": _kernels.best_isa(),
+        "cores": available_cpus(),
+        "caches": caches(),
+        "llc_bytes": last_level_cache_bytes(),
+        "memory_bytes": memory_bytes("MemTotal"),
+        "memory_available_bytes": memory_bytes("MemAvailable"),
+        "compiler": _kernels.compiler(),
+        "cflags": _kernels.cflags(),
+        "affinity": "thread t pinned to the t-th CPU of the process's affinity mask",
+        "threadpools": threadpool_info(),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }

@@ -1,0 +1,49 @@
+"""The result JSON (schema bwbench/1): written atomically, read back with checks."""
+import json
+import os
+import tempfile
+
+from bwbench.errors import UsageError
+from bwbench.measure import Measurement
+
+SCHEMA = "bwbench/1"
+
+
+def check_writable(path: str) -> None:
+    """Refuses a path that cannot be written before any time is spent measuring."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path) or not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise UsageError(f"cannot write {path}: not a writable file path")
+
+
+def write_result(path: str, machine: dict, measurements, **sections) -> None:
+    """Writes to a temporary file beside path, then renames: never half a file."""
+    check_writable(path)
+    document = {"schema": SCHEMA, "machine": machine,
+                "measurements": [m.to_dict() for m in measurements], **sections}
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".bwbench-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(document, f, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def read_result(path: str) -> dict:
+    """The document with `measurements` as Measurement objects; UsageError if it is
+    missing, corrupt, truncated or of another schema."""
+    try:
+        with open(path) as f:
+            document = json.load(f)
+    except (OSError, ValueError) as error:
+        raise UsageError(f"cannot read {path}: {error}") from None
+    if not isinstance(document, dict) or document.get("schema") != SCHEMA:
+        raise UsageError(f"{path} is not a {SCHEMA} result")
+    try:
+        document["measurements"] = [Measurement.from_dict(m) for m in document.get("measurements", [])]
+    except (KeyError, TypeError) as error:
+        raise UsageError(f"{path} has a malformed measurement: {error}") from None
+    return document

@@ -1,0 +1,103 @@
+"""STREAM kernels: what each moves and computes, and measure_stream(), the one
+entry point that the CLI, asv and tests share."""
+from dataclasses import dataclass
+
+from bwbench import _kernels
+from bwbench.errors import UsageError, ValidationError
+from bwbench.machine import available_cpus, last_level_cache_bytes, memory_bytes, memory_level
+from bwbench.measure import MIN_SAMPLE_S, MIN_SAMPLES, Measurement
+
+ELEMENT = 8  # float64
+VARIANTS = ("regular", "nt")
+
+
+@dataclass(frozen=True)
+class StreamKernel:
+    name: str
+    arrays: int          # arrays in the working set; all but load store into one
+    reads: int           # arrays read per element
+    flops: int           # per element
+    formula: str
+
+    @property
+    def stores(self) -> bool:
+        return self.arrays > self.reads
+
+    def bytes_per_element(self) -> int:
+        """STREAM convention: each array read or written once."""
+        return ELEMENT * self.arrays
+
+    def hw_bytes_per_element(self, variant: str) -> int:
+        """Memory traffic: a regular store first reads its line (write-allocate)."""
+        write_allocate = self.stores and variant == "regular"
+        return ELEMENT * (self.arrays + write_allocate)
+
+    def variants(self) -> tuple:
+        return VARIANTS if self.stores else VARIANTS[:1]
+
+
+STREAM_KERNELS = {k.name: k for k in (
+    StreamKernel("copy", 2, 1, 0, "a = b"),
+    StreamKernel("scale", 2, 1, 1, "a = s*b"),
+    StreamKernel("add", 3, 2, 1, "a = b + c"),
+    StreamKernel("triad", 3, 2, 2, "a = b + s*c"),
+    StreamKernel("load", 1, 1, 1, "sum += b"),
+)}
+
+
+def default_stream_size() -> int:
+    """Four times the whole last-level cache (STREAM's rule), and at least 1 GiB."""
+    return max(4 * last_level_cache_bytes(), 2**30)
+
+
+def check_threads(threads) -> int:
+    cores = available_cpus()
+    if threads is None:
+        return cores
+    if not 1 <= threads <= cores:
+        raise UsageError(f"invalid thread count {threads}: this process may use 1 to {cores} cores")
+    return threads
+
+
+def stream_kernel(name: str) -> StreamKernel:
+    if name not in STREAM_KERNELS:
+        raise UsageError(f"unknown kernel {name!r}: choose from {', '.join(STREAM_KERNELS)}")
+    return STREAM_KERNELS[name]
+
+
+def measure_stream(kernel: str, variant: str = "regular", threads: int = None,
+                   size: int = None, ntimes: int = MIN_SAMPLES, isa: str = None) -> Measurement:
+    """Times one STREAM kernel in C over a working set of `size` bytes (all its
+    arrays together; default default_stream_size()) and validates its result.
+
+    Raises UsageError for bad arguments or a working set larger than the
+    available memory, ValidationError if the kernel computed a wrong result."""
+    spec = stream_kernel(kernel)
+    if variant not in spec.variants():
+        raise UsageError(f"invalid variant {variant!r} for {kernel}: choose from {', '.join(spec.variants())}")
+    threads = check_threads(threads)
+    isa = isa or _kernels.best_isa()
+    if isa not in _kernels.ISAS or not _kernels.isa_supported(isa):
+        raise UsageError(f"ISA {isa!r} is not available on this host")
+    if ntimes < MIN_SAMPLES:
+        raise UsageError(f"invalid ntimes {ntimes}: at least {MIN_SAMPLES} samples are taken")
+    size = default_stream_size() if size is None else size
+    n = size // spec.bytes_per_element()
+    if n < 1:
+        raise UsageError(f"working set of {size} bytes is smaller than one element per array")
+    available = memory_bytes("MemAvailable")
+    if n * spec.bytes_per_element() > available:
+        raise UsageError(f"working set of {size} bytes exceeds the {available} bytes of available memory")
+
+    samples, cpus, reps, bad = _kernels.stream_measure(
+        kernel, variant == "nt", isa, n, threads, ntimes, MIN_SAMPLE_S)
+    if bad:
+        raise ValidationError(f"{kernel} ({variant}, {isa}) computed {bad} wrong elements of {n}")
+    return Measurement(
+        kernel=kernel, variant=variant, isa=isa, dtype="float64", threads=threads,
+        working_set_bytes=n * spec.bytes_per_element(),
+        bytes=reps * n * spec.bytes_per_element(),
+        hw_bytes=reps * n * spec.hw_bytes_per_element(variant),
+        flops=reps * n * spec.flops, reps_per_sample=reps,
+        samples_s=tuple(samples.tolist()), cpus=tuple(cpus),
+        level=memory_level(n * spec.bytes_per_element(), threads))

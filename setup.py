@@ -1,0 +1,20 @@
+"""Builds bwbench's C kernels (src_c/) and their thin Cython wrapper with OpenMP.
+
+No -march flag: every SIMD variant is compiled into one portable build and the
+widest one the CPU supports is chosen at run time (src_c/simd_begin.h)."""
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+CFLAGS = ["-O3", "-fopenmp", "-fno-strict-aliasing"]
+
+kernels = Extension(
+    "bwbench._kernels",
+    sources=["bwbench/_kernels.pyx", "src_c/common.c", "src_c/stream.c"],
+    depends=["src_c/bwbench.h", "src_c/simd_begin.h", "src_c/simd_end.h", "src_c/stream_isa.h"],
+    include_dirs=["src_c"],
+    extra_compile_args=CFLAGS,
+    extra_link_args=["-fopenmp"],
+    define_macros=[("BW_CFLAGS", '"%s"' % " ".join(CFLAGS))],
+)
+
+setup(ext_modules=cythonize([kernels], compiler_directives={"language_level": 3}))

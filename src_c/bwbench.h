@@ -1,0 +1,69 @@
+/* bwbench's C core: the kernels, the timing loop and the host facts they need.
+   No Python in here; bwbench/_kernels.pyx wraps these declarations. */
+#ifndef BWBENCH_H
+#define BWBENCH_H
+
+#include <stddef.h>
+
+/* Instruction sets, widest last; bw_best_isa() picks one at run time.
+   Macros, not an enum, as simd_begin.h selects code with #if on them. */
+#define BW_GENERIC 0
+#define BW_SSE2 1
+#define BW_AVX2 2
+#define BW_AVX512 3
+#define BW_NISA 4
+
+/* STREAM kernels (float64): load is a read-only sum, the rest store into a. */
+enum { BW_LOAD, BW_COPY, BW_SCALE, BW_ADD, BW_TRIAD, BW_NSTREAM };
+
+/* Error codes returned by the measuring functions (0 = success). */
+enum { BW_OK = 0, BW_ENOMEM = -1, BW_ETHREADS = -2, BW_EUNSUPPORTED = -3, BW_EARGS = -4 };
+
+/* One timed region: called by every thread inside the timing loop's parallel
+   region; it shares its work with an orphaned "omp for schedule(static)". */
+typedef void (*bw_body)(const void *ctx);
+
+/* common.c */
+int bw_best_isa(void);
+int bw_isa_supported(int isa);
+const char *bw_isa_name(int isa);
+const char *bw_compiler(void);
+const char *bw_cflags(void);
+double bw_now(void);
+void *bw_alloc(size_t bytes);
+void bw_free(void *p);
+/* Runs body ntimes, each sample repeating it reps times, reps chosen so a
+   sample lasts at least min_sample_s. samples[s] = seconds from the common
+   start (all threads leave a barrier) to the slowest thread's end.
+   cpus[t] receives the CPU that thread t ran on. Returns reps or an error. */
+long bw_time(bw_body body, const void *ctx, int threads, int ntimes,
+             double min_sample_s, double *samples, int *cpus);
+
+/* stream.c */
+typedef struct {
+    double *a;             /* output (unused by load) */
+    const double *b, *c;   /* inputs (c unused by load, copy, scale) */
+    double s;              /* scalar of scale and triad */
+    size_t n;              /* elements per array */
+    double *partial;       /* load: per-thread sums, BW_PAD apart */
+} bw_stream_ctx;
+
+#define BW_PAD 8           /* doubles between per-thread slots: one cache line */
+#define BW_MAX_THREADS 1024
+
+int bw_stream_arrays(int kernel);
+int bw_stream_has_nt(int kernel);
+/* The pattern that measurements initialise and validation expects. */
+void bw_stream_fill(double *a, double *b, double *c, size_t n, int isa, int threads);
+/* Number of elements of a (or 1 for a wrong load sum) that differ from the
+   kernel applied to the fill pattern. */
+size_t bw_stream_check(int kernel, const double *a, double s, size_t n, double sum);
+/* Runs a kernel once on caller's arrays (64-byte aligned); load's sum in *sum. */
+int bw_stream_apply(int kernel, int nt, int isa, bw_stream_ctx *ctx, int threads, double *sum);
+/* Allocates, first-touches, times and validates one kernel. *reps and *bad
+   receive the repetitions per sample and the number of wrong results. */
+int bw_stream_measure(int kernel, int nt, int isa, size_t n, int threads, int ntimes,
+                      double min_sample_s, double *samples, int *cpus,
+                      long *reps, size_t *bad);
+
+#endif

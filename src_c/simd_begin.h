@@ -1,0 +1,80 @@
+/* Selects the instruction set for the code that follows. Define BW_ISA to one
+   of BW_GENERIC, BW_SSE2, BW_AVX2, BW_AVX512, include this file, write the
+   code with the names below, then include simd_end.h. The target pragma lets
+   one portable build carry every variant; bw_best_isa() picks at run time.
+
+   vd: a vector of W doubles. SFX(name): name with the ISA's suffix.
+   VLOAD/VSTORE (aligned), VSTREAM (non-temporal store), VSET1, VZERO, VADD,
+   VMUL, VFMA(a, b, c) = a*b + c, VSUM (horizontal sum), VFENCE (after
+   non-temporal stores). */
+#if BW_ISA == BW_AVX512
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512dq,avx2,fma")
+#define vd __m512d
+#define W 8
+#define SFX(name) name##_avx512
+#define VLOAD _mm512_load_pd
+#define VSTORE _mm512_store_pd
+#define VSTREAM _mm512_stream_pd
+#define VSET1 _mm512_set1_pd
+#define VZERO _mm512_setzero_pd
+#define VADD _mm512_add_pd
+#define VMUL _mm512_mul_pd
+#define VFMA _mm512_fmadd_pd
+#define VSUM _mm512_reduce_add_pd
+#define VFENCE _mm_sfence
+
+#elif BW_ISA == BW_AVX2
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#define vd __m256d
+#define W 4
+#define SFX(name) name##_avx2
+#define VLOAD _mm256_load_pd
+#define VSTORE _mm256_store_pd
+#define VSTREAM _mm256_stream_pd
+#define VSET1 _mm256_set1_pd
+#define VZERO _mm256_setzero_pd
+#define VADD _mm256_add_pd
+#define VMUL _mm256_mul_pd
+#define VFMA _mm256_fmadd_pd
+#define VSUM(v) bw_sum4(v)
+#define VFENCE _mm_sfence
+static inline __attribute__((target("avx2"))) double bw_sum4(__m256d v)
+{
+    __m128d h = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+}
+
+#elif BW_ISA == BW_SSE2
+#pragma GCC push_options
+#define vd __m128d
+#define W 2
+#define SFX(name) name##_sse2
+#define VLOAD _mm_load_pd
+#define VSTORE _mm_store_pd
+#define VSTREAM _mm_stream_pd
+#define VSET1 _mm_set1_pd
+#define VZERO _mm_setzero_pd
+#define VADD _mm_add_pd
+#define VMUL _mm_mul_pd
+#define VFMA(a, b, c) _mm_add_pd(_mm_mul_pd(a, b), c)
+#define VSUM(v) _mm_cvtsd_f64(_mm_add_sd(v, _mm_unpackhi_pd(v, v)))
+#define VFENCE _mm_sfence
+
+#else /* BW_GENERIC: plain C, for hosts that are not x86-64 */
+#pragma GCC push_options
+#define vd double
+#define W 1
+#define SFX(name) name##_generic
+#define VLOAD(p) (*(p))
+#define VSTORE(p, v) (*(p) = (v))
+#define VSTREAM VSTORE
+#define VSET1(x) (x)
+#define VZERO() 0.0
+#define VADD(a, b) ((a) + (b))
+#define VMUL(a, b) ((a) * (b))
+#define VFMA(a, b, c) ((a) * (b) + (c))
+#define VSUM(v) (v)
+#define VFENCE() ((void)0)
+#endif

@@ -1,0 +1,162 @@
+/* STREAM kernels (McCalpin): load, copy, scale, add, triad, float64, with
+   regular and non-temporal stores, one variant per instruction set. */
+#include <omp.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "bwbench.h"
+
+#define BW_UNROLL 8   /* vectors per block: enough accumulators for load */
+
+#if defined(__x86_64__)
+#define BW_ISA BW_AVX512
+#include "simd_begin.h"
+#include "stream_isa.h"
+#include "simd_end.h"
+
+#define BW_ISA BW_AVX2
+#include "simd_begin.h"
+#include "stream_isa.h"
+#include "simd_end.h"
+
+#define BW_ISA BW_SSE2
+#include "simd_begin.h"
+#include "stream_isa.h"
+#include "simd_end.h"
+
+static const bw_body (*kernels[BW_NISA])[2] = {
+    [BW_SSE2] = stream_kernels_sse2,
+    [BW_AVX2] = stream_kernels_avx2,
+    [BW_AVX512] = stream_kernels_avx512,
+};
+#else
+#define BW_ISA BW_GENERIC
+#include "simd_begin.h"
+#include "stream_isa.h"
+#include "simd_end.h"
+
+static const bw_body (*kernels[BW_NISA])[2] = {[BW_GENERIC] = stream_kernels_generic};
+#endif
+
+static const int vector_width[BW_NISA] = {1, 2, 4, 8};
+
+int bw_stream_arrays(int kernel)
+{
+    static const int arrays[BW_NSTREAM] = {1, 2, 2, 3, 3};
+    return arrays[kernel];
+}
+
+int bw_stream_has_nt(int kernel) { return kernel != BW_LOAD; }
+
+/* Small integers, so every kernel's result and the load sum are exact. */
+static double pattern_b(size_t i) { return (double)(i & 1023); }
+static double pattern_c(size_t i) { return (double)((i * 7 + 3) & 1023); }
+
+/* First touch with the kernels' own static schedule over blocks, so each
+   thread's pages lie where that thread will stream them. */
+void bw_stream_fill(double *a, double *b, double *c, size_t n, int isa, int threads)
+{
+    const size_t block = (size_t)BW_UNROLL * vector_width[isa];
+    const size_t nb = (n + block - 1) / block;
+    #pragma omp parallel for schedule(static) num_threads(threads)
+    for (size_t blk = 0; blk < nb; blk++) {
+        size_t end = (blk + 1) * block < n ? (blk + 1) * block : n;
+        for (size_t i = blk * block; i < end; i++) {
+            if (a) a[i] = -1.0;
+            if (b) b[i] = pattern_b(i);
+            if (c) c[i] = pattern_c(i);
+        }
+    }
+}
+
+static double expected(int kernel, size_t i, double s)
+{
+    switch (kernel) {
+    case BW_COPY: return pattern_b(i);
+    case BW_SCALE: return s * pattern_b(i);
+    case BW_ADD: return pattern_b(i) + pattern_c(i);
+    default: return pattern_b(i) + s * pattern_c(i);
+    }
+}
+
+size_t bw_stream_check(int kernel, const double *a, double s, size_t n, double sum)
+{
+    size_t bad = 0;
+    double total = 0.0;
+    if (kernel == BW_LOAD) {
+        #pragma omp parallel for reduction(+ : total)
+        for (size_t i = 0; i < n; i++)
+            total += pattern_b(i);
+        return total != sum;
+    }
+    #pragma omp parallel for reduction(+ : bad)
+    for (size_t i = 0; i < n; i++)
+        bad += a[i] != expected(kernel, i, s);
+    return bad;
+}
+
+static int valid(int kernel, int nt, int isa)
+{
+    return kernel >= 0 && kernel < BW_NSTREAM && isa >= 0 && isa < BW_NISA &&
+           kernels[isa] && bw_isa_supported(isa) && (!nt || bw_stream_has_nt(kernel));
+}
+
+static double load_sum(const double *partial, int threads)
+{
+    double sum = 0.0;
+    for (int t = 0; t < threads; t++)
+        sum += partial[t * BW_PAD];
+    return sum;
+}
+
+int bw_stream_apply(int kernel, int nt, int isa, bw_stream_ctx *ctx, int threads, double *sum)
+{
+    if (!valid(kernel, nt, isa))
+        return BW_EUNSUPPORTED;
+    if (threads < 1 || threads > BW_MAX_THREADS)
+        return BW_ETHREADS;
+    const int arrays = bw_stream_arrays(kernel);
+    if (ctx->n && (!ctx->b || (arrays > 1 && !ctx->a) || (arrays > 2 && !ctx->c)))
+        return BW_EARGS;
+    double partial[BW_MAX_THREADS * BW_PAD] = {0};
+    bw_body body = kernels[isa][kernel][nt];
+    ctx->partial = partial;
+    omp_set_dynamic(0);
+    #pragma omp parallel num_threads(threads)
+    body(ctx);
+    *sum = load_sum(partial, threads);
+    return BW_OK;
+}
+
+int bw_stream_measure(int kernel, int nt, int isa, size_t n, int threads, int ntimes,
+                      double min_sample_s, double *samples, int *cpus,
+                      long *reps, size_t *bad)
+{
+    if (!valid(kernel, nt, isa))
+        return BW_EUNSUPPORTED;
+    if (threads < 1 || threads > BW_MAX_THREADS)
+        return BW_ETHREADS;
+    const int arrays = bw_stream_arrays(kernel);
+    double *a = arrays > 1 ? bw_alloc(n * sizeof(double)) : NULL;
+    double *b = bw_alloc(n * sizeof(double));
+    double *c = arrays > 2 ? bw_alloc(n * sizeof(double)) : NULL;
+    double *partial = bw_alloc(sizeof(double) * BW_PAD * threads);
+    long result = BW_ENOMEM;
+    if (b && partial && (arrays < 2 || a) && (arrays < 3 || c)) {
+        bw_stream_fill(a, b, c, n, isa, threads);
+        bw_stream_ctx ctx = {a, b, c, 3.0, n, partial};
+        result = bw_time(kernels[isa][kernel][nt], &ctx, threads, ntimes, min_sample_s,
+                         samples, cpus);
+        if (result > 0) {
+            *reps = result;
+            *bad = bw_stream_check(kernel, a, ctx.s, n, load_sum(partial, threads));
+            result = BW_OK;
+        }
+    }
+    bw_free(a);
+    bw_free(b);
+    bw_free(c);
+    bw_free(partial);
+    return (int)result;
+}
