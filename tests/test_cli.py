@@ -1,0 +1,94 @@
+"""The command line: output, result JSON, and one-line errors with exit status 2."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bwbench import cli, read_result
+from bwbench.errors import UsageError
+from bwbench.results import SCHEMA
+
+SMALL = ["--size", "48KiB"]
+
+
+def test_stream_prints_a_table_and_writes_json(tmp_path, capsys):
+    path = tmp_path / "r.json"
+    assert cli.main(["stream", "--kernels", "triad,load", "--threads", "1", *SMALL, "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "triad" in out and "load" in out and "GB/s" in out and "nt" in out
+    document = json.loads(path.read_text())
+    assert document["schema"] == SCHEMA and document["machine"]["isa"]
+    rows = document["measurements"]
+    assert [(r["kernel"], r["variant"]) for r in rows] == [("triad", "regular"), ("triad", "nt"), ("load", "regular")]
+    for key in ("kernel", "variant", "dtype", "threads", "working_set_bytes", "bytes", "hw_bytes", "flops",
+                "samples_s", "best_s", "median_s", "cv", "gbps", "gflops", "isa"):
+        assert key in rows[0]
+    assert [m.to_dict() for m in read_result(str(path))["measurements"]] == rows
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary left behind
+
+
+def test_info_json(tmp_path, capsys):
+    path = tmp_path / "info.json"
+    assert cli.main(["info", "--json", str(path)]) == 0
+    assert "cache L1d" in capsys.readouterr().out
+    document = json.loads(path.read_text())
+    assert document["schema"] == SCHEMA and document["measurements"] == []
+
+
+@pytest.mark.parametrize("args, message", [
+    (["stream", "--kernels", "copy,nope"], "unknown kernel 'nope'"),
+    (["stream", "--variant", "sideways"], "invalid choice: 'sideways'"),
+    (["stream", "--threads", "0"], "invalid thread count 0"),
+    (["stream", "--threads", "4096"], "invalid thread count 4096"),
+    (["stream", "--threads", "two"], "invalid int value: 'two'"),
+    (["stream", "--size", "0"], "must be larger than zero"),
+    (["stream", "--size=-1GiB"], "invalid size '-1GiB'"),
+    (["stream", "--size", "lots"], "invalid size 'lots'"),
+    (["stream", "--size", "1000TiB"], "exceeds"),
+    (["stream", "--kernels", "load", "--variant", "nt"], "no kernel among load has the nt variant"),
+    (["stream", "--json", "/nonexistent-dir/r.json"], "cannot write /nonexistent-dir/r.json"),
+    (["info", "--json", "/"], "cannot write /"),
+    (["stream", "--ntimes", "2"], "at least 10"),
+    (["bogus"], "invalid choice: 'bogus'"),
+    ([], "required: COMMAND"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_exit_status_through_python_m(tmp_path):
+    path = tmp_path / "r.json"
+    done = subprocess.run([sys.executable, "-m", "bwbench", "stream", "--size", "-3", "--json", str(path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.startswith("bwbench: error: invalid size")
+    assert not path.exists()
+
+
+def test_interrupt_leaves_no_json(tmp_path, monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "measure_stream", interrupted)
+    assert cli.main(["stream", "--json", str(tmp_path / "r.json"), *SMALL]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("text", ["", "{", "[]", '{"schema": "other/1"}', '{"schema": "bwbench/1", "measurements": [{}]}'])
+def test_reading_a_bad_result_is_a_usage_error(tmp_path, text):
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(UsageError):
+        read_result(str(path))
+
+
+def test_help_explains_every_flag(capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main(["stream", "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ("--kernels", "--variant", "--threads", "--size", "--ntimes", "--json"):
+        assert flag in out

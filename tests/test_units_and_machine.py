@@ -1,0 +1,65 @@
+import pytest
+
+from bwbench import machine
+from bwbench.errors import UsageError
+from bwbench.units import format_bytes, parse_size
+
+
+@pytest.mark.parametrize("text, size", [("2GiB", 2 * 2**30), ("16kB", 16000), ("1.5 MiB", 3 * 2**19),
+                                        ("512MB", 512 * 10**6), ("4096", 4096), ("8b", 8), ("2gb", 2 * 10**9)])
+def test_parse_size(text, size):
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["0", "-5", "abc", "2 GX", "", "0.1B"])
+def test_parse_size_refuses(text):
+    with pytest.raises(UsageError):
+        parse_size(text)
+
+
+@pytest.mark.parametrize("size, text", [(32768, "32 KiB"), (2**30, "1 GiB"), (2**30 - 16, "1 GiB"),
+                                        (1536 * 1024, "1.5 MiB"), (100, "100 B")])
+def test_format_bytes(size, text):
+    assert format_bytes(size) == text
+
+
+def fake_sysfs(root, cpus=4):
+    """Two L3 instances of 16 MiB (CPUs 0-1 and 2-3), private 48K L1d and 1M L2."""
+    for cpu in range(cpus):
+        caches = [(1, "Data", "48K", str(cpu)), (1, "Instruction", "32K", str(cpu)),
+                  (2, "Unified", "1024K", str(cpu)), (3, "Unified", "16384K", "0-1" if cpu < 2 else "2-3")]
+        for i, (level, kind, size, shared) in enumerate(caches):
+            folder = root / f"cpu{cpu}" / "cache" / f"index{i}"
+            folder.mkdir(parents=True)
+            for name, value in (("level", level), ("type", kind), ("size", size), ("shared_cpu_list", shared)):
+                (folder / name).write_text(f"{value}\n")
+    return str(root)
+
+
+def test_caches_from_sysfs(tmp_path):
+    root = fake_sysfs(tmp_path)
+    assert machine.caches(root) == {"L1d": 48 * 1024, "L2": 2**20, "L3": 16 * 2**20}
+    assert machine.cache_capacity("L3", [0, 1], root) == 16 * 2**20
+    assert machine.cache_capacity("L3", [1, 2], root) == 32 * 2**20
+    assert machine.cache_capacity("L2", [0, 1, 2], root) == 3 * 2**20
+
+
+def test_last_level_cache_counts_every_instance(tmp_path, monkeypatch):
+    monkeypatch.setattr(machine.os, "cpu_count", lambda: 4)
+    assert machine.last_level_cache_bytes(fake_sysfs(tmp_path)) == 32 * 2**20
+
+
+def test_memory_level(tmp_path, monkeypatch):
+    root = fake_sysfs(tmp_path)
+    monkeypatch.setattr(machine.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert machine.memory_level(40 * 1024, 1, root) == "L1d"
+    assert machine.memory_level(90 * 1024, 1, root) == "L2"
+    assert machine.memory_level(90 * 1024, 2, root) == "L1d"
+    assert machine.memory_level(20 * 2**20, 2, root) == "DRAM"
+    assert machine.memory_level(20 * 2**20, 4, root) == "L3"
+
+
+def test_machine_info_has_the_design_keys():
+    info = machine.machine_info()
+    assert {"cpu", "isa", "cores", "caches", "memory_bytes", "compiler", "cflags", "threadpools"} <= set(info)
+    assert info["cores"] >= 1 and info["memory_bytes"] > 0 and "-fopenmp" in info["cflags"]
