@@ -82,8 +82,8 @@ def cmd_info(args) -> int:
     table.add_row("compiler", info["compiler"])
     table.add_row("cflags", info["cflags"])
     for pool in info["threadpools"]:
-        table.add_row(f"threadpool {pool['user_api']}",
-                      f"{pool['internal_api']} {pool.get('version') or ''}, {pool['num_threads']} threads")
+        library = " ".join(filter(None, (pool["internal_api"], pool.get("version"))))
+        table.add_row(f"threadpool {pool['user_api']}", f"{library}, {pool['num_threads']} threads")
     stdout.print(table)
     if args.json:
         write_result(args.json, info, [])
