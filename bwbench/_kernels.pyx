@@ -25,6 +25,15 @@ cdef extern from "bwbench.h" nogil:
     int bw_stream_measure(int kernel, int nt, int isa, size_t n, int threads, int ntimes,
                           double min_sample_s, double *samples, int *cpus,
                           long *reps, size_t *bad)
+    int bw_peak_measure(int isa, int fma, int float32, int threads, int ntimes,
+                        double min_sample_s, double *samples, int *cpus,
+                        long *reps, double *flops_per_rep, size_t *bad)
+    int bw_ladder_apply(int isa, int flops, double *a, size_t n, int threads)
+    int bw_ladder_measure(int isa, int flops, size_t n, int threads, int ntimes,
+                          double min_sample_s, double *samples, int *cpus,
+                          long *reps, size_t *bad)
+    int bw_chase_measure(size_t bytes, size_t steps, int ntimes, double min_sample_s,
+                         double *samples, int *cpus, long *reps, size_t *bad)
 
 KERNELS = ("load", "copy", "scale", "add", "triad")
 ISAS = ("generic", "sse2", "avx2", "avx512")
@@ -93,20 +102,69 @@ def stream_apply(str kernel, bint nt, str isa, double[::1] a, double[::1] b,
     return total
 
 
+cdef class _Timing:
+    """The buffers a C measuring function fills: samples, CPUs, reps, wrong results."""
+    cdef object samples, cpus
+    cdef double[::1] s
+    cdef int[::1] c
+    cdef long reps
+    cdef size_t bad
+
+    def __init__(self, int ntimes, int threads):
+        self.samples, self.cpus = np.zeros(ntimes), np.zeros(threads, dtype=np.intc)
+        self.s, self.c = self.samples, self.cpus
+
+    cdef result(self, int err):
+        """(samples_s, cpus, reps_per_sample, wrong_results), or the C error raised."""
+        _check(err)
+        return self.samples, self.cpus.tolist(), self.reps, self.bad
+
+
 def stream_measure(str kernel, bint nt, str isa, size_t n, int threads, int ntimes,
                    double min_sample_s):
-    """Allocates, first-touches, times and validates a kernel in C.
-
-    Returns (samples_s, cpus, reps_per_sample, wrong_elements)."""
-    samples = np.zeros(ntimes)
-    cpus = np.zeros(threads, dtype=np.intc)
-    cdef double[::1] s_view = samples
-    cdef int[::1] c_view = cpus
-    cdef long reps = 0
-    cdef size_t bad = 0
+    """Allocates, first-touches, times and validates a STREAM kernel in C."""
+    cdef _Timing t = _Timing(ntimes, threads)
     cdef int k = KERNELS.index(kernel), i = ISAS.index(isa), err
     with nogil:
         err = bw_stream_measure(k, nt, i, n, threads, ntimes, min_sample_s,
-                                &s_view[0], &c_view[0], &reps, &bad)
+                                &t.s[0], &t.c[0], &t.reps, &t.bad)
+    return t.result(err)
+
+
+def peak_measure(str isa, bint fma, bint float32, int threads, int ntimes, double min_sample_s):
+    """Peak FLOP/s in registers; returns stream_measure's tuple plus FLOPs per repetition."""
+    cdef _Timing t = _Timing(ntimes, threads)
+    cdef int i = ISAS.index(isa), err
+    cdef double flops = 0.0
+    with nogil:
+        err = bw_peak_measure(i, fma, float32, threads, ntimes, min_sample_s,
+                              &t.s[0], &t.c[0], &t.reps, &flops, &t.bad)
+    return t.result(err) + (flops,)
+
+
+def ladder_apply(str isa, int flops, double[::1] a, int threads):
+    """One pass of the intensity-ladder kernel over a, in place."""
+    cdef int i = ISAS.index(isa), err
+    cdef double *data = _ptr(a)
+    with nogil:
+        err = bw_ladder_apply(i, flops, data, a.shape[0], threads)
     _check(err)
-    return samples, cpus.tolist(), reps, bad
+
+
+def ladder_measure(str isa, int flops, size_t n, int threads, int ntimes, double min_sample_s):
+    cdef _Timing t = _Timing(ntimes, threads)
+    cdef int i = ISAS.index(isa), err
+    with nogil:
+        err = bw_ladder_measure(i, flops, n, threads, ntimes, min_sample_s,
+                                &t.s[0], &t.c[0], &t.reps, &t.bad)
+    return t.result(err)
+
+
+def chase_measure(size_t nbytes, size_t steps, int ntimes, double min_sample_s):
+    """Pointer-chase latency on one thread: `steps` dependent loads per repetition."""
+    cdef _Timing t = _Timing(ntimes, 1)
+    cdef int err
+    with nogil:
+        err = bw_chase_measure(nbytes, steps, ntimes, min_sample_s,
+                               &t.s[0], &t.c[0], &t.reps, &t.bad)
+    return t.result(err)

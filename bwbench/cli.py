@@ -13,7 +13,8 @@ from bwbench.errors import UsageError, ValidationError
 from bwbench.machine import machine_info
 from bwbench.measure import MIN_SAMPLES
 from bwbench.results import check_writable, write_result
-from bwbench.stream import STREAM_KERNELS, check_threads, default_stream_size, measure_stream, stream_kernel
+from bwbench.machine import check_threads
+from bwbench.stream import STREAM_KERNELS, default_stream_size, measure_stream, stream_kernel
 from bwbench.units import format_bytes, parse_size
 
 # Tables keep their width when piped to a file (rich would fall back to 80 columns).

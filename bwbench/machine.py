@@ -4,6 +4,7 @@ import os
 import platform
 
 from bwbench import _kernels
+from bwbench.errors import UsageError
 
 _CACHE_ROOT = "/sys/devices/system/cpu"
 
@@ -11,6 +12,23 @@ _CACHE_ROOT = "/sys/devices/system/cpu"
 def available_cpus() -> int:
     """Cores this process may run on (its affinity mask), the default thread count."""
     return len(os.sched_getaffinity(0))
+
+
+def check_threads(threads) -> int:
+    """The thread count to use: all available cores by default, else 1..cores."""
+    cores = available_cpus()
+    if threads is None:
+        return cores
+    if not 1 <= threads <= cores:
+        raise UsageError(f"invalid thread count {threads}: this process may use 1 to {cores} cores")
+    return threads
+
+
+def check_memory(nbytes: int, what: str = "working set") -> None:
+    """Refuses, before allocating, what the machine could not hold."""
+    available = memory_bytes("MemAvailable")
+    if nbytes > available:
+        raise UsageError(f"{what} of {nbytes} bytes exceeds the {available} bytes of available memory")
 
 
 def cpu_model() -> str:

@@ -2,9 +2,16 @@
 import statistics
 from dataclasses import asdict, dataclass, fields
 
+from bwbench.errors import UsageError
+
 WARMUP_SAMPLES = 1  # the first sample warms caches and TLBs; statistics skip it
 MIN_SAMPLES = 10
 MIN_SAMPLE_S = 1e-3  # each sample repeats the kernel until it lasts this long
+
+
+def check_ntimes(ntimes: int) -> None:
+    if ntimes < MIN_SAMPLES:
+        raise UsageError(f"invalid ntimes {ntimes}: at least {MIN_SAMPLES} samples are taken")
 
 
 @dataclass(frozen=True)
@@ -28,6 +35,7 @@ class Measurement:
     samples_s: tuple
     cpus: tuple = ()
     level: str = ""      # where the working set fits: L1d, L2, L3 or DRAM
+    accesses: int = 0    # dependent loads per sample (latency kernels)
 
     @property
     def kept_s(self) -> tuple:
@@ -62,8 +70,18 @@ class Measurement:
     def gflops(self) -> float:
         return self.flops / self.best_s / 1e9
 
+    @property
+    def ai(self) -> float:
+        """Arithmetic intensity, FLOPs per STREAM-counted byte (0 without bytes)."""
+        return self.flops / self.bytes if self.bytes else 0.0
+
+    @property
+    def latency_ns(self) -> float:
+        """Nanoseconds per dependent load (0 for kernels that are not chases)."""
+        return self.best_s / self.accesses * 1e9 if self.accesses else 0.0
+
     def to_dict(self) -> dict:
-        stats = ("best_s", "median_s", "cv", "gbps", "median_gbps", "hw_gbps", "gflops")
+        stats = ("best_s", "median_s", "cv", "gbps", "median_gbps", "hw_gbps", "gflops", "ai", "latency_ns")
         record = asdict(self)
         record.update(samples_s=list(self.samples_s), cpus=list(self.cpus),
                       warmup_samples=WARMUP_SAMPLES, **{name: getattr(self, name) for name in stats})

@@ -4,8 +4,8 @@ from dataclasses import dataclass
 
 from bwbench import _kernels
 from bwbench.errors import UsageError, ValidationError
-from bwbench.machine import available_cpus, last_level_cache_bytes, memory_bytes, memory_level
-from bwbench.measure import MIN_SAMPLE_S, MIN_SAMPLES, Measurement
+from bwbench.machine import check_memory, check_threads, last_level_cache_bytes, memory_level
+from bwbench.measure import MIN_SAMPLE_S, MIN_SAMPLES, Measurement, check_ntimes
 
 ELEMENT = 8  # float64
 VARIANTS = ("regular", "nt")
@@ -50,15 +50,6 @@ def default_stream_size() -> int:
     return max(4 * last_level_cache_bytes(), 2**30)
 
 
-def check_threads(threads) -> int:
-    cores = available_cpus()
-    if threads is None:
-        return cores
-    if not 1 <= threads <= cores:
-        raise UsageError(f"invalid thread count {threads}: this process may use 1 to {cores} cores")
-    return threads
-
-
 def stream_kernel(name: str) -> StreamKernel:
     if name not in STREAM_KERNELS:
         raise UsageError(f"unknown kernel {name!r}: choose from {', '.join(STREAM_KERNELS)}")
@@ -79,15 +70,12 @@ def measure_stream(kernel: str, variant: str = "regular", threads: int = None,
     isa = isa or _kernels.best_isa()
     if isa not in _kernels.ISAS or not _kernels.isa_supported(isa):
         raise UsageError(f"ISA {isa!r} is not available on this host")
-    if ntimes < MIN_SAMPLES:
-        raise UsageError(f"invalid ntimes {ntimes}: at least {MIN_SAMPLES} samples are taken")
+    check_ntimes(ntimes)
     size = default_stream_size() if size is None else size
     n = size // spec.bytes_per_element()
     if n < 1:
         raise UsageError(f"working set of {size} bytes is smaller than one element per array")
-    available = memory_bytes("MemAvailable")
-    if n * spec.bytes_per_element() > available:
-        raise UsageError(f"working set of {size} bytes exceeds the {available} bytes of available memory")
+    check_memory(size)
 
     samples, cpus, reps, bad = _kernels.stream_measure(
         kernel, variant == "nt", isa, n, threads, ntimes, MIN_SAMPLE_S)

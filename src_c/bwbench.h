@@ -20,8 +20,8 @@ enum { BW_LOAD, BW_COPY, BW_SCALE, BW_ADD, BW_TRIAD, BW_NSTREAM };
 enum { BW_OK = 0, BW_ENOMEM = -1, BW_ETHREADS = -2, BW_EUNSUPPORTED = -3, BW_EARGS = -4 };
 
 /* One timed region: called by every thread inside the timing loop's parallel
-   region; it shares its work with an orphaned "omp for schedule(static)". */
-typedef void (*bw_body)(const void *ctx);
+   region, it does the thread's share of the kernel `reps` times over. */
+typedef void (*bw_body)(const void *ctx, long reps);
 
 /* common.c */
 int bw_best_isa(void);
@@ -32,7 +32,11 @@ const char *bw_cflags(void);
 double bw_now(void);
 void *bw_alloc(size_t bytes);
 void bw_free(void *p);
-/* Runs body ntimes, each sample repeating it reps times, reps chosen so a
+/* The calling thread's share [lo, hi) of n items under OpenMP's static
+   schedule (contiguous chunks, the first n % threads threads one item more),
+   computed once so that repetitions pay no scheduling cost. */
+void bw_static_range(size_t n, size_t *lo, size_t *hi);
+/* Runs body ntimes, each sample one call that repeats the kernel reps times, reps chosen so a
    sample lasts at least min_sample_s. samples[s] = seconds from the common
    start (all threads leave a barrier) to the slowest thread's end.
    cpus[t] receives the CPU that thread t ran on. Returns reps or an error. */
@@ -45,7 +49,7 @@ typedef struct {
     const double *b, *c;   /* inputs (c unused by load, copy, scale) */
     double s;              /* scalar of scale and triad */
     size_t n;              /* elements per array */
-    double *partial;       /* load: per-thread sums, BW_PAD apart */
+    double *partial;       /* load: per-thread sums over all repetitions, BW_PAD apart */
 } bw_stream_ctx;
 
 #define BW_PAD 8           /* doubles between per-thread slots: one cache line */
@@ -55,8 +59,8 @@ int bw_stream_arrays(int kernel);
 int bw_stream_has_nt(int kernel);
 /* The pattern that measurements initialise and validation expects. */
 void bw_stream_fill(double *a, double *b, double *c, size_t n, int isa, int threads);
-/* Number of elements of a (or 1 for a wrong load sum) that differ from the
-   kernel applied to the fill pattern. */
+/* Number of elements of a (or 1 for a wrong load sum, given per repetition)
+   that differ from the kernel applied to the fill pattern. */
 size_t bw_stream_check(int kernel, const double *a, double s, size_t n, double sum);
 /* Runs a kernel once on caller's arrays (64-byte aligned); load's sum in *sum. */
 int bw_stream_apply(int kernel, int nt, int isa, bw_stream_ctx *ctx, int threads, double *sum);
@@ -65,5 +69,33 @@ int bw_stream_apply(int kernel, int nt, int isa, bw_stream_ctx *ctx, int threads
 int bw_stream_measure(int kernel, int nt, int isa, size_t n, int threads, int ntimes,
                       double min_sample_s, double *samples, int *cpus,
                       long *reps, size_t *bad);
+
+/* flops.c */
+typedef struct {
+    long iters;            /* steps of every accumulator per call */
+    double *out;           /* per-thread sums of the accumulators, BW_PAD apart */
+} bw_peak_ctx;
+
+typedef struct {
+    double *a;
+    size_t n;
+    int flops;             /* per element: 1 = one add, else flops/2 FMAs */
+} bw_ladder_ctx;
+
+/* Peak FLOP/s of acc = acc*x + y in registers, with (fma) or without FMA,
+   float64 or float32, in the given ISA (BW_GENERIC: scalar). */
+int bw_peak_measure(int isa, int fma, int float32, int threads, int ntimes,
+                    double min_sample_s, double *samples, int *cpus,
+                    long *reps, double *flops_per_rep, size_t *bad);
+int bw_ladder_apply(int isa, int flops, double *a, size_t n, int threads);
+size_t bw_ladder_check(const double *a, size_t n, int flops);
+int bw_ladder_measure(int isa, int flops, size_t n, int threads, int ntimes,
+                      double min_sample_s, double *samples, int *cpus,
+                      long *reps, size_t *bad);
+
+/* latency.c: one thread chases `steps` dependent loads per call through a
+   random cycle over a working set of `bytes`; *bad = 1 if the cycle is broken. */
+int bw_chase_measure(size_t bytes, size_t steps, int ntimes, double min_sample_s,
+                     double *samples, int *cpus, long *reps, size_t *bad);
 
 #endif

@@ -75,6 +75,14 @@ void *bw_alloc(size_t bytes)
 
 void bw_free(void *p) { free(p); }
 
+void bw_static_range(size_t n, size_t *lo, size_t *hi)
+{
+    size_t t = omp_get_thread_num(), threads = omp_get_num_threads();
+    size_t share = n / threads, extra = n % threads;
+    *lo = t * share + (t < extra ? t : extra);
+    *hi = *lo + share + (t < extra);
+}
+
 typedef struct { double start, end; char pad[48]; } stamp;   /* a cache line each */
 
 static double slowest_span(const stamp *st, int threads)
@@ -130,8 +138,7 @@ static int timed_samples(bw_body body, const void *ctx, int threads, int ntimes,
         for (int s = 0; s < ntimes; s++) {
             #pragma omp barrier
             st[t].start = bw_now();
-            for (long r = 0; r < reps; r++)
-                body(ctx);
+            body(ctx, reps);
             st[t].end = bw_now();
             #pragma omp barrier
             #pragma omp single

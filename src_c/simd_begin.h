@@ -6,7 +6,8 @@
    vd: a vector of W doubles. SFX(name): name with the ISA's suffix.
    VLOAD/VSTORE (aligned), VSTREAM (non-temporal store), VSET1, VZERO, VADD,
    VMUL, VFMA(a, b, c) = a*b + c, VSUM (horizontal sum), VFENCE (after
-   non-temporal stores). */
+   non-temporal stores). vf and the names ending in F: the same for floats.
+   The build uses -ffp-contract=off, so VADD(VMUL()) never becomes an FMA. */
 #if BW_ISA == BW_AVX512
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512dq,avx2,fma")
@@ -23,6 +24,12 @@
 #define VFMA _mm512_fmadd_pd
 #define VSUM _mm512_reduce_add_pd
 #define VFENCE _mm_sfence
+#define vf __m512
+#define VSET1F _mm512_set1_ps
+#define VADDF _mm512_add_ps
+#define VMULF _mm512_mul_ps
+#define VFMAF _mm512_fmadd_ps
+#define VSUMF _mm512_reduce_add_ps
 
 #elif BW_ISA == BW_AVX2
 #pragma GCC push_options
@@ -40,10 +47,22 @@
 #define VFMA _mm256_fmadd_pd
 #define VSUM(v) bw_sum4(v)
 #define VFENCE _mm_sfence
+#define vf __m256
+#define VSET1F _mm256_set1_ps
+#define VADDF _mm256_add_ps
+#define VMULF _mm256_mul_ps
+#define VFMAF _mm256_fmadd_ps
+#define VSUMF(v) bw_sum8f(v)
 static inline __attribute__((target("avx2"))) double bw_sum4(__m256d v)
 {
     __m128d h = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
     return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+}
+static inline __attribute__((target("avx2"))) float bw_sum8f(__m256 v)
+{
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));
 }
 
 #elif BW_ISA == BW_SSE2
@@ -61,9 +80,22 @@ static inline __attribute__((target("avx2"))) double bw_sum4(__m256d v)
 #define VFMA(a, b, c) _mm_add_pd(_mm_mul_pd(a, b), c)
 #define VSUM(v) _mm_cvtsd_f64(_mm_add_sd(v, _mm_unpackhi_pd(v, v)))
 #define VFENCE _mm_sfence
+#define vf __m128
+#define VSET1F _mm_set1_ps
+#define VADDF _mm_add_ps
+#define VMULF _mm_mul_ps
+#define VFMAF(a, b, c) _mm_add_ps(_mm_mul_ps(a, b), c)
+#define VSUMF(v) bw_sum4f(v)
+static inline float bw_sum4f(__m128 v)
+{
+    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    return _mm_cvtss_f32(_mm_add_ss(v, _mm_shuffle_ps(v, v, 1)));
+}
 
-#else /* BW_GENERIC: plain C, for hosts that are not x86-64 */
+#else /* BW_GENERIC: plain scalar C (never auto-vectorised): the scalar
+         ceiling everywhere, and every kernel on hosts that are not x86-64 */
 #pragma GCC push_options
+#pragma GCC optimize("no-tree-vectorize")
 #define vd double
 #define W 1
 #define SFX(name) name##_generic
@@ -74,7 +106,13 @@ static inline __attribute__((target("avx2"))) double bw_sum4(__m256d v)
 #define VZERO() 0.0
 #define VADD(a, b) ((a) + (b))
 #define VMUL(a, b) ((a) * (b))
-#define VFMA(a, b, c) ((a) * (b) + (c))
+#define VFMA(a, b, c) fma(a, b, c)
 #define VSUM(v) (v)
 #define VFENCE() ((void)0)
+#define vf float
+#define VSET1F(x) ((float)(x))
+#define VADDF VADD
+#define VMULF VMUL
+#define VFMAF(a, b, c) fmaf(a, b, c)
+#define VSUMF(v) (v)
 #endif

@@ -13,4 +13,10 @@
 #undef VFMA
 #undef VSUM
 #undef VFENCE
+#undef vf
+#undef VSET1F
+#undef VADDF
+#undef VMULF
+#undef VFMAF
+#undef VSUMF
 #undef BW_ISA

@@ -53,16 +53,20 @@ int bw_stream_has_nt(int kernel) { return kernel != BW_LOAD; }
 static double pattern_b(size_t i) { return (double)(i & 1023); }
 static double pattern_c(size_t i) { return (double)((i * 7 + 3) & 1023); }
 
-/* First touch with the kernels' own static schedule over blocks, so each
-   thread's pages lie where that thread will stream them. */
+/* First touch with the kernels' own split of the arrays among threads, so
+   each thread's pages lie where that thread will stream them. */
 void bw_stream_fill(double *a, double *b, double *c, size_t n, int isa, int threads)
 {
     const size_t block = (size_t)BW_UNROLL * vector_width[isa];
-    const size_t nb = (n + block - 1) / block;
-    #pragma omp parallel for schedule(static) num_threads(threads)
-    for (size_t blk = 0; blk < nb; blk++) {
-        size_t end = (blk + 1) * block < n ? (blk + 1) * block : n;
-        for (size_t i = blk * block; i < end; i++) {
+    #pragma omp parallel num_threads(threads)
+    {
+        size_t lo, hi;
+        bw_static_range(n / block, &lo, &hi);
+        if (omp_get_thread_num() == omp_get_num_threads() - 1)
+            hi = n;   /* the last thread also owns the elements after the last block */
+        else
+            hi *= block;
+        for (size_t i = lo * block; i < hi; i++) {
             if (a) a[i] = -1.0;
             if (b) b[i] = pattern_b(i);
             if (c) c[i] = pattern_c(i);
@@ -124,7 +128,7 @@ int bw_stream_apply(int kernel, int nt, int isa, bw_stream_ctx *ctx, int threads
     ctx->partial = partial;
     omp_set_dynamic(0);
     #pragma omp parallel num_threads(threads)
-    body(ctx);
+    body(ctx, 1);
     *sum = load_sum(partial, threads);
     return BW_OK;
 }
@@ -150,7 +154,7 @@ int bw_stream_measure(int kernel, int nt, int isa, size_t n, int threads, int nt
                          samples, cpus);
         if (result > 0) {
             *reps = result;
-            *bad = bw_stream_check(kernel, a, ctx.s, n, load_sum(partial, threads));
+            *bad = bw_stream_check(kernel, a, ctx.s, n, load_sum(partial, threads) / result);
             result = BW_OK;
         }
     }

@@ -1,30 +1,38 @@
 /* The STREAM kernels for one instruction set: stream.c includes this file
-   once per ISA, between simd_begin.h and simd_end.h. Each kernel is an
-   orphaned "omp for schedule(static)" over blocks of BW_UNROLL vectors (so
-   chunk edges stay 64-byte aligned); the tail of fewer than a block's
-   elements is done by thread 0. */
+   once per ISA, between simd_begin.h and simd_end.h. Each thread takes its
+   static share of whole blocks of BW_UNROLL vectors (so shares start 64-byte
+   aligned) and repeats it `reps` times; the last thread also does the few
+   elements after the last whole block. */
 
-/* a[i] = VEXPR (vectors at element i) for whole blocks, SEXPR for the tail. */
+/* a[i] = VEXPR (a vector at element i), or SEXPR for the last odd elements. */
 #define STREAM_LOOP(STORE, VEXPR, SEXPR)                                      \
-    const size_t nb = k->n / (BW_UNROLL * W);                                 \
-    _Pragma("omp for schedule(static) nowait")                                \
-    for (size_t blk = 0; blk < nb; blk++)                                     \
-        for (size_t i = blk * BW_UNROLL * W; i < (blk + 1) * BW_UNROLL * W; i += W) \
+    size_t lo, hi;                                                            \
+    const size_t block = BW_UNROLL * W, end = k->n / block * block;           \
+    bw_static_range(k->n / block, &lo, &hi);                                  \
+    const int last = omp_get_thread_num() == omp_get_num_threads() - 1;       \
+    for (long r = 0; r < reps; r++) {                                         \
+        _Pragma("GCC unroll 8")                                               \
+        for (size_t i = lo * block; i < hi * block; i += W)                   \
             STORE(k->a + i, VEXPR);                                           \
-    if (omp_get_thread_num() == 0)                                            \
-        for (size_t i = nb * BW_UNROLL * W; i < k->n; i++)                    \
-            k->a[i] = SEXPR;
+        if (last) {                                                           \
+            size_t i = end;                                                   \
+            for (; i + W <= k->n; i += W)                                     \
+                STORE(k->a + i, VEXPR);                                       \
+            for (; i < k->n; i++)                                             \
+                k->a[i] = SEXPR;                                              \
+        }                                                                     \
+    }
 
 /* Defines name (regular stores) and name_nt (non-temporal stores). */
 #define STREAM_KERNEL(name, VEXPR, SEXPR)                                     \
-    static void SFX(name)(const void *p)                                      \
+    static void SFX(name)(const void *p, long reps)                           \
     {                                                                         \
         const bw_stream_ctx *k = p;                                           \
         const vd vs = VSET1(k->s);                                            \
         (void)vs;                                                             \
         STREAM_LOOP(VSTORE, VEXPR, SEXPR)                                     \
     }                                                                         \
-    static void SFX(name##_nt)(const void *p)                                 \
+    static void SFX(name##_nt)(const void *p, long reps)                      \
     {                                                                         \
         const bw_stream_ctx *k = p;                                           \
         const vd vs = VSET1(k->s);                                            \
@@ -38,25 +46,34 @@ STREAM_KERNEL(scale, VMUL(vs, VLOAD(k->b + i)), k->s * k->b[i])
 STREAM_KERNEL(add, VADD(VLOAD(k->b + i), VLOAD(k->c + i)), k->b[i] + k->c[i])
 STREAM_KERNEL(triad, VFMA(vs, VLOAD(k->c + i), VLOAD(k->b + i)), k->b[i] + k->s * k->c[i])
 
-/* Sum of b: BW_UNROLL independent accumulators hide the add latency. */
-static void SFX(load)(const void *p)
+/* Sum of b over all repetitions: BW_UNROLL independent accumulators hide the
+   add latency, and they are reduced once, after the last repetition. */
+static void SFX(load)(const void *p, long reps)
 {
     const bw_stream_ctx *k = p;
-    const size_t nb = k->n / (BW_UNROLL * W);
+    const size_t block = BW_UNROLL * W, end = k->n / block * block;
+    const int last = omp_get_thread_num() == omp_get_num_threads() - 1;
+    size_t lo, hi;
+    bw_static_range(k->n / block, &lo, &hi);
     vd acc[BW_UNROLL];
     for (int j = 0; j < BW_UNROLL; j++)
         acc[j] = VZERO();
-    #pragma omp for schedule(static) nowait
-    for (size_t blk = 0; blk < nb; blk++)
-        for (int j = 0; j < BW_UNROLL; j++)
-            acc[j] = VADD(acc[j], VLOAD(k->b + (blk * BW_UNROLL + j) * W));
+    double sum = 0.0;
+    for (long r = 0; r < reps; r++) {
+        for (size_t i = lo * block; i < hi * block; i += block)
+            for (int j = 0; j < BW_UNROLL; j++)
+                acc[j] = VADD(acc[j], VLOAD(k->b + i + j * W));
+        if (last) {
+            size_t i = end;
+            for (; i + W <= k->n; i += W)
+                acc[0] = VADD(acc[0], VLOAD(k->b + i));
+            for (; i < k->n; i++)
+                sum += k->b[i];
+        }
+    }
     for (int j = 1; j < BW_UNROLL; j++)
         acc[0] = VADD(acc[0], acc[j]);
-    double sum = VSUM(acc[0]);
-    if (omp_get_thread_num() == 0)
-        for (size_t i = nb * BW_UNROLL * W; i < k->n; i++)
-            sum += k->b[i];
-    k->partial[omp_get_thread_num() * BW_PAD] = sum;
+    k->partial[omp_get_thread_num() * BW_PAD] = sum + VSUM(acc[0]);
 }
 
 static const bw_body SFX(stream_kernels)[BW_NSTREAM][2] = {

@@ -1,0 +1,97 @@
+"""The roofline model: memory ceilings per level, compute ceilings, ridge points.
+
+Built from measurements (bwbench.ceilings), saved under the result JSON's key
+`roofline`, loaded back with Roofline.from_dict(). Pure arithmetic: nothing
+here measures."""
+import statistics
+from dataclasses import dataclass, field
+
+from bwbench.errors import UsageError
+
+MEMORY_LEVELS = ("L1", "L2", "L3", "DRAM")
+
+
+def level_windows(capacities: dict) -> dict:
+    """Working-set ranges well inside each level: from twice the level below to
+    half the level's own capacity; DRAM from four times the last cache.
+
+    capacities: {'L1': bytes, 'L2': bytes, ...} as the measuring threads reach them."""
+    windows, below = {}, 0
+    for level in MEMORY_LEVELS[:-1]:
+        if level in capacities:
+            windows[level] = (2 * below, capacities[level] / 2)
+            below = capacities[level]
+    windows["DRAM"] = (4 * below, float("inf"))
+    return windows
+
+
+def level_values(points, capacities: dict):
+    """The median value (GB/s, or ns for latency) of the points well inside
+    each level, and the levels with no point inside: never invented.
+
+    points: (working set bytes, value) pairs. Returns ({level: (median, count)}, [unresolved])."""
+    resolved, unresolved = {}, []
+    for level, (low, high) in level_windows(capacities).items():
+        inside = [value for size, value in points if low <= size <= high]
+        if inside:
+            resolved[level] = (statistics.median(inside), len(inside))
+        else:
+            unresolved.append(level)
+    return resolved, unresolved
+
+
+@dataclass(frozen=True)
+class Roofline:
+    """memory_ceilings: [{'level', 'gbps', ...}], L1 first; compute_ceilings:
+    [{'name', 'dtype', 'gflops', ...}]; both at `threads` threads."""
+
+    memory_ceilings: tuple
+    compute_ceilings: tuple
+    threads: int
+    unresolved_levels: tuple = ()
+    extra: dict = field(default_factory=dict)  # kept as is in the JSON (per-kernel ceilings, latency)
+
+    def bandwidth(self, level: str = "DRAM") -> float:
+        for ceiling in self.memory_ceilings:
+            if ceiling["level"] == level:
+                return ceiling["gbps"]
+        raise UsageError(f"no {level} ceiling in this roofline (measured: "
+                         f"{', '.join(c['level'] for c in self.memory_ceilings) or 'none'})")
+
+    def peak(self, dtype: str = "float64") -> float:
+        values = [c["gflops"] for c in self.compute_ceilings if c["dtype"] == dtype]
+        if not values:
+            raise UsageError(f"no {dtype} compute ceiling in this roofline")
+        return max(values)
+
+    def attainable(self, ai: float, level: str = "DRAM", dtype: str = "float64") -> float:
+        """GFLOP/s the roofline allows at arithmetic intensity ai (FLOP/byte)."""
+        return min(self.peak(dtype), ai * self.bandwidth(level))
+
+    def ridge_point(self, level: str = "DRAM", dtype: str = "float64") -> float:
+        """The intensity where the level's bandwidth meets the dtype's peak."""
+        return self.peak(dtype) / self.bandwidth(level)
+
+    def ridge_points(self, dtype: str = "float64") -> dict:
+        return {c["level"]: self.ridge_point(c["level"], dtype) for c in self.memory_ceilings}
+
+    def to_dict(self) -> dict:
+        return {"threads": self.threads, "memory_ceilings": list(self.memory_ceilings),
+                "compute_ceilings": list(self.compute_ceilings),
+                "unresolved_levels": list(self.unresolved_levels),
+                "ridge_points": {dtype: self.ridge_points(dtype) for dtype in
+                                 sorted({c["dtype"] for c in self.compute_ceilings})},
+                **self.extra}
+
+    @classmethod
+    def from_dict(cls, record: dict) -> "Roofline":
+        known = ("threads", "memory_ceilings", "compute_ceilings", "unresolved_levels", "ridge_points")
+        try:
+            memory = tuple({**c, "level": str(c["level"]), "gbps": float(c["gbps"])}
+                           for c in record["memory_ceilings"])
+            compute = tuple({**c, "name": str(c["name"]), "dtype": str(c["dtype"]), "gflops": float(c["gflops"])}
+                            for c in record["compute_ceilings"])
+            return cls(memory, compute, int(record["threads"]), tuple(record.get("unresolved_levels", ())),
+                       {key: value for key, value in record.items() if key not in known})
+        except (KeyError, TypeError, ValueError) as error:
+            raise UsageError(f"malformed roofline: {error!r}") from None
