@@ -4,6 +4,7 @@ latency, compute ceilings and the intensity ladder.
 roofline_plan() lists the measurements as Steps (so a caller can show
 progress); build_roofline() turns their results into a Roofline."""
 import math
+import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -11,7 +12,7 @@ from bwbench.flops import DTYPES, LADDER_FLOPS, PEAK_KINDS, ceiling_name, measur
 from bwbench.latency import measure_latency
 from bwbench.machine import available_cpus, cache_capacity, caches, last_level_cache_bytes
 from bwbench.measure import Measurement
-from bwbench.roofline import Roofline, level_values
+from bwbench.roofline import MEMORY_LEVELS, Roofline, level_values
 from bwbench.stream import measure_stream
 
 SWEEP_KERNELS = ("load", "copy", "triad")
@@ -33,7 +34,6 @@ def sweep_sizes(points_per_decade: int, end: int) -> list:
 
 def level_capacities(threads: int) -> dict:
     """{'L1': bytes, 'L2': ..., 'L3': ...} that the first `threads` CPUs reach together."""
-    import os
     cpus = sorted(os.sched_getaffinity(0))[:threads]
     return {name.rstrip("d"): cache_capacity(name, cpus) for name in sorted(caches(), key=lambda n: int(n[1]))}
 
@@ -61,32 +61,48 @@ def roofline_plan(threads: int = None, quick: bool = False) -> list:
     return steps
 
 
-def build_roofline(measurements, threads: int) -> Roofline:
-    """Memory ceilings: per level, the best kernel's median bandwidth well inside
-    the level, at `threads` threads. Compute ceilings: each peak kind at `threads`."""
-    by_kernel, unresolved_at = [], {}
-    for kernel in SWEEP_KERNELS:
-        for t in sorted({m.threads for m in measurements if m.kernel == kernel}):
-            points = [(m.working_set_bytes, m.gbps) for m in measurements if m.kernel == kernel and m.threads == t]
-            resolved, unresolved = level_values(points, level_capacities(t))
-            by_kernel += [{"level": level, "kernel": kernel, "threads": t, "gbps": gbps, "points": count}
-                          for level, (gbps, count) in resolved.items()]
-            if t == threads:
-                unresolved_at[kernel] = unresolved
+def _sweep_ceilings(measurements):
+    """Per kernel and thread count, each level's median bandwidth well inside it,
+    in STREAM bytes (gbps) and in hardware traffic (hw_gbps); and the levels
+    left unresolved, per thread count."""
+    ceilings, unresolved = [], {}
+    for kernel, threads in sorted({(m.kernel, m.threads) for m in measurements if m.kernel in SWEEP_KERNELS}):
+        runs = [m for m in measurements if (m.kernel, m.threads) == (kernel, threads)]
+        capacities = level_capacities(threads)
+        stream, missing = level_values([(m.working_set_bytes, m.gbps) for m in runs], capacities)
+        hardware, _ = level_values([(m.working_set_bytes, m.hw_gbps) for m in runs], capacities)
+        ceilings += [{"level": level, "kernel": kernel, "threads": threads, "gbps": gbps,
+                      "hw_gbps": hardware[level][0], "points": count} for level, (gbps, count) in stream.items()]
+        unresolved.setdefault(threads, set()).update(missing)
+    return ceilings, unresolved
 
+
+def _traffic(ceiling: dict) -> float:
+    """What a sweep kernel really moved at its level: below L1 every regular store
+    first fetches its line (write-allocate), so count that; in L1 the lines are
+    already there."""
+    return ceiling["gbps"] if ceiling["level"] == "L1" else ceiling["hw_gbps"]
+
+
+def build_roofline(measurements, threads: int) -> Roofline:
+    """Memory ceilings: per level, the kernel that moved the most traffic (see
+    _traffic), as the median well inside the level, at `threads` threads.
+    Compute ceilings: each peak kind at `threads`."""
+    sweep, unresolved = _sweep_ceilings(measurements)
     memory = []
-    for level in ("L1", "L2", "L3", "DRAM"):
-        candidates = [c for c in by_kernel if c["level"] == level and c["threads"] == threads]
+    for level in MEMORY_LEVELS:
+        candidates = [c for c in sweep if c["level"] == level and c["threads"] == threads]
         if candidates:
-            memory.append(max(candidates, key=lambda c: c["gbps"]))
-    unresolved = sorted({level for levels in unresolved_at.values() for level in levels}
-                        - {c["level"] for c in memory}, key=("L1", "L2", "L3", "DRAM").index)
+            best = max(candidates, key=_traffic)
+            memory.append({"level": level, "gbps": _traffic(best), "kernel": best["kernel"],
+                           "points": best["points"]})
+    missing = sorted(unresolved.get(threads, set()) - {c["level"] for c in memory}, key=MEMORY_LEVELS.index)
 
     compute = [{"name": ceiling_name(m.variant, m.isa), "dtype": m.dtype, "gflops": m.gflops,
                 "threads": m.threads} for m in measurements if m.kernel == "peak" and m.threads == threads]
 
-    latency_points = [(m.working_set_bytes, m.latency_ns) for m in measurements if m.kernel == "latency"]
-    latency, _ = level_values(latency_points, level_capacities(1))
-    extra = {"sweep_ceilings": by_kernel,
+    chase = [(m.working_set_bytes, m.latency_ns) for m in measurements if m.kernel == "latency"]
+    latency, _ = level_values(chase, level_capacities(1))
+    extra = {"sweep_ceilings": sweep,
              "latency_ns": [{"level": level, "ns": ns, "points": count} for level, (ns, count) in latency.items()]}
-    return Roofline(tuple(memory), tuple(compute), threads, tuple(unresolved), extra)
+    return Roofline(tuple(memory), tuple(compute), threads, tuple(missing), extra)

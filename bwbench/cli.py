@@ -3,17 +3,20 @@
 Bad input ends with one line on stderr and exit status 2; a wrong kernel
 result with exit status 1; Ctrl-C with 130 and no file written."""
 import argparse
+import os
 import sys
 
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from bwbench.ceilings import build_roofline, roofline_plan
 from bwbench.errors import UsageError, ValidationError
 from bwbench.machine import machine_info
 from bwbench.measure import MIN_SAMPLES
-from bwbench.results import check_writable, write_result
+from bwbench.results import check_writable, read_result, write_result
 from bwbench.machine import check_threads
+from bwbench.plot import write_figures
 from bwbench.stream import STREAM_KERNELS, default_stream_size, measure_stream, stream_kernel
 from bwbench.units import format_bytes, parse_size
 
@@ -68,6 +71,76 @@ def cmd_stream(args) -> int:
     return 0
 
 
+def _output_dir(path: str) -> str:
+    """Creates the output folder if needed; refuses one that cannot be written."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot create output folder {path}: {error.strerror}") from None
+    check_writable(os.path.join(path, "roofline.json"))
+    return path
+
+
+def _print_roofline(roofline, measurements) -> None:
+    table = Table(title=f"Memory ceilings, {roofline.threads} thread(s): median GB/s well inside each level "
+                        "(below L1, write-allocate reads counted)")
+    ridges = roofline.to_dict()["ridge_points"]
+    for column in ("level", "GB/s", "best kernel", "points", *(f"ridge {dtype}" for dtype in ridges)):
+        table.add_column(column, justify="left" if column in ("level", "best kernel") else "right")
+    for c in roofline.memory_ceilings:
+        table.add_row(c["level"], f"{c['gbps']:.1f}", c["kernel"], str(c["points"]),
+                      *(f"{by_level[c['level']]:.2f}" for by_level in ridges.values()))
+    stdout.print(table)
+    if roofline.unresolved_levels:
+        stdout.print(f"unresolved (no measured point well inside): {', '.join(roofline.unresolved_levels)}")
+    stdout.print("ridge = FLOP/byte where the level's bandwidth meets the FMA peak")
+
+    table = Table(title="Compute ceilings, GFLOP/s")
+    for column in ("ceiling", "dtype", "threads", "GFLOP/s"):
+        table.add_column(column, justify="left" if column in ("ceiling", "dtype") else "right")
+    from bwbench.flops import ceiling_name
+    for m in measurements:
+        if m.kernel == "peak":
+            table.add_row(ceiling_name(m.variant, m.isa), m.dtype, str(m.threads), f"{m.gflops:.1f}")
+    stdout.print(table)
+
+    table = Table(title="Dependent-load latency, 1 thread")
+    table.add_column("level")
+    table.add_column("ns", justify="right")
+    for entry in roofline.extra.get("latency_ns", []):
+        table.add_row(entry["level"], f"{entry['ns']:.1f}")
+    stdout.print(table)
+
+
+def cmd_roofline(args) -> int:
+    threads = check_threads(args.threads)
+    out = _output_dir(args.out)
+    steps = roofline_plan(threads, args.quick)
+    measurements = []
+    with _progress() as progress:
+        task = progress.add_task("roofline", total=len(steps))
+        for step in steps:
+            progress.update(task, description=step.description)
+            measurements.append(step.run())
+            progress.advance(task)
+    roofline = build_roofline(measurements, threads)
+    _print_roofline(roofline, measurements)
+    path = os.path.join(out, "roofline.json")
+    write_result(path, machine_info(), measurements, roofline=roofline.to_dict())
+    written = [path] + write_figures(read_result(path), out)
+    stdout.print("wrote " + ", ".join(written))
+    return 0
+
+
+def cmd_plot(args) -> int:
+    document = read_result(args.result)
+    if "roofline" not in document:
+        raise UsageError(f"{args.result} holds no roofline (write one with `bwbench roofline`)")
+    out = _output_dir(args.out or os.path.dirname(os.path.abspath(args.result)))
+    stdout.print("wrote " + ", ".join(write_figures(document, out)))
+    return 0
+
+
 def cmd_info(args) -> int:
     if args.json:
         check_writable(args.json)
@@ -113,6 +186,26 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"samples per kernel, the first dropped (default and minimum: {MIN_SAMPLES})")
     stream.add_argument("--json", metavar="PATH", help="also write the result JSON (schema bwbench/1)")
     stream.set_defaults(run=cmd_stream)
+
+    roofline = commands.add_parser(
+        "roofline", help="measure this host's roofline; print, plot and save it",
+        description="Measures load, copy and triad bandwidth over a working-set sweep (4 KiB to 8x the "
+                    "last-level cache, at 1 and all threads), dependent-load latency, peak FLOP/s (scalar, "
+                    "SIMD, FMA; float64 and float32) and an arithmetic-intensity ladder, then writes "
+                    "DIR/roofline.json, DIR/roofline.png, DIR/roofline.svg and DIR/bandwidth.png.")
+    roofline.add_argument("--threads", type=int, help="OpenMP threads (default: all available cores)")
+    roofline.add_argument("--quick", action="store_true",
+                          help="fewer sweep points, sweep and ladder at all threads only (about 4x faster)")
+    roofline.add_argument("--out", default="bwbench-results", metavar="DIR",
+                          help="output folder, created if missing (default: ./bwbench-results)")
+    roofline.set_defaults(run=cmd_roofline)
+
+    plot = commands.add_parser("plot", help="redraw the figures of a saved roofline.json",
+                               description="Redraws roofline.png, roofline.svg and bandwidth.png "
+                                           "from a saved result without measuring.")
+    plot.add_argument("result", metavar="ROOFLINE_JSON", help="a roofline.json written by `bwbench roofline`")
+    plot.add_argument("--out", metavar="DIR", help="output folder (default: the JSON's folder)")
+    plot.set_defaults(run=cmd_plot)
 
     info = commands.add_parser("info", help="this host: CPU, SIMD, caches, memory, compiler, thread pools",
                                description="Describes the host as the result JSON's `machine` object does.")

@@ -52,6 +52,9 @@ def test_info_json(tmp_path, capsys):
     (["info", "--json", "/"], "cannot write /"),
     (["stream", "--ntimes", "2"], "at least 10"),
     (["bogus"], "invalid choice: 'bogus'"),
+    (["roofline", "--threads", "0"], "invalid thread count 0"),
+    (["roofline", "--out", "/proc/no-such-dir"], "cannot create output folder /proc/no-such-dir"),
+    (["plot", "/nonexistent/roofline.json"], "cannot read /nonexistent/roofline.json"),
     ([], "required: COMMAND"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
@@ -92,3 +95,36 @@ def test_help_explains_every_flag(capsys):
     out = capsys.readouterr().out
     for flag in ("--kernels", "--variant", "--threads", "--size", "--ntimes", "--json"):
         assert flag in out
+
+
+def tiny_plan(threads, quick):
+    from bwbench.ceilings import Step
+    from bwbench.flops import measure_ladder, measure_peak
+    from bwbench.latency import measure_latency
+    steps = [Step(f"load {s}", lambda s=s: cli.measure_stream("load", "regular", 1, s)) for s in (4096, 8192)]
+    return steps + [Step("latency", lambda: measure_latency(4096)), Step("peak", lambda: measure_peak("float64", "fma", 1)),
+                    Step("ladder", lambda: measure_ladder(8, 2**14, 1))]
+
+
+def test_roofline_writes_json_and_figures_then_plot_redraws_them(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "roofline_plan", tiny_plan)
+    out = tmp_path / "results"
+    assert cli.main(["roofline", "--threads", "1", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Memory ceilings" in printed and "fma-" in printed and "latency" in printed
+    assert sorted(p.name for p in out.iterdir()) == ["bandwidth.png", "roofline.json", "roofline.png", "roofline.svg"]
+    document = read_result(str(out / "roofline.json"))
+    assert document["roofline"]["memory_ceilings"][0]["level"] == "L1"
+    redrawn = tmp_path / "again"
+    assert cli.main(["plot", str(out / "roofline.json"), "--out", str(redrawn)]) == 0
+    assert sorted(p.name for p in redrawn.iterdir()) == ["bandwidth.png", "roofline.png", "roofline.svg"]
+
+
+@pytest.mark.parametrize("text, message", [("{", "cannot read"), ('{"schema": "other/2"}', "is not a bwbench/1 result"),
+                                           ('{"schema": "bwbench/1", "machine": {}}', "holds no roofline")])
+def test_plot_refuses_a_bad_result(tmp_path, capsys, text, message):
+    path = tmp_path / "roofline.json"
+    path.write_text(text)
+    assert cli.main(["plot", str(path)]) == 2
+    assert message in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["roofline.json"]
