@@ -34,15 +34,11 @@ def roofline_figure(roofline: Roofline, measurements, points=()):
     figure, ax = plt.subplots(figsize=(9, 6))
     lo, hi = AI_RANGE
     peak = roofline.peak("float64")
-    for ceiling in roofline.memory_ceilings:
+    for ceiling in roofline.memory_ceilings:   # named in the legend: their labels would overlap
         ridge = roofline.ridge_point(ceiling["level"])
-        line, = ax.plot([lo, ridge], [lo * ceiling["gbps"], peak], lw=1.5)
-        at = ridge / 12  # labels sit along each line, apart since the ridges differ
-        ax.text(at, at * ceiling["gbps"] * 1.15, f"{ceiling['level']} {ceiling['gbps']:.1f} GB/s",
-                color=line.get_color(), fontsize=8, rotation=28, rotation_mode="anchor")
+        line, = ax.plot([lo, ridge], [lo * ceiling["gbps"], peak], lw=1.5,
+                        label=f"{ceiling['level']} {ceiling['gbps']:.1f} GB/s, ridge at {ridge:.2f} FLOP/byte")
         ax.plot([ridge], [peak], "o", color=line.get_color(), ms=5)
-        ax.annotate(f"{ridge:.2f}", (ridge, peak), textcoords="offset points", xytext=(0, -12),
-                    fontsize=7, ha="center", color=line.get_color())
     l1 = max(c["gbps"] for c in roofline.memory_ceilings)
     for ceiling in roofline.compute_ceilings:
         if ceiling["dtype"] == "float32" and not ceiling["name"].startswith("fma"):
@@ -61,7 +57,7 @@ def roofline_figure(roofline: Roofline, measurements, points=()):
     for point in points:
         ax.plot([point["ai"]], [point["gflops"]], point.get("marker", "D"), ms=6, label=point["label"])
     ax.set(xscale="log", yscale="log", xlim=AI_RANGE, xlabel="arithmetic intensity (FLOP/byte)",
-           ylabel="GFLOP/s", title=f"Roofline, {roofline.threads} thread(s) (ridge points: FLOP/byte)")
+           ylabel="GFLOP/s", title=f"Roofline, {roofline.threads} thread(s); dots: ridge points")
     ax.grid(True, which="both", alpha=0.2)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="lower right", fontsize=8)

@@ -80,7 +80,7 @@ class Roofline:
                 "compute_ceilings": list(self.compute_ceilings),
                 "unresolved_levels": list(self.unresolved_levels),
                 "ridge_points": {dtype: self.ridge_points(dtype) for dtype in
-                                 sorted({c["dtype"] for c in self.compute_ceilings})},
+                                 dict.fromkeys(c["dtype"] for c in self.compute_ceilings)},
                 **self.extra}
 
     @classmethod

@@ -12,21 +12,15 @@ apart) and the table shows the median of those per-round ratios.
 Needs likwid-bench on PATH (Debian: apt-get install likwid).
 """
 import argparse
-import re
 import statistics
-import subprocess
+
+from likwid import likwid_bench
 
 from bwbench import measure_stream
 from bwbench.units import parse_size
 
 LIKWID = {"copy": ("copy_avx512", "copy_mem_avx512"),
           "triad": ("stream_avx512", "stream_avx512_fma", "stream_mem_avx512")}
-
-
-def likwid_gbps(test: str, size: int, threads: int) -> float:
-    out = subprocess.run(["likwid-bench", "-t", test, "-w", f"S0:{size}B:{threads}"],
-                         capture_output=True, text=True, check=True).stdout
-    return float(re.search(r"MByte/s:\s+([0-9.]+)", out).group(1)) / 1e3
 
 
 def bwbench_gbps(kernel: str, size: int, threads: int) -> tuple:
@@ -48,7 +42,7 @@ def main() -> None:
             b, m = bwbench_gbps(kernel, size, threads)
             best[case].append(b)
             median[case].append(m)
-            likwid[case].append(max(likwid_gbps(test, size, threads) for test in LIKWID[kernel]))
+            likwid[case].append(max(likwid_bench(test, f"{size}B", threads) for test in LIKWID[kernel]) / 1e3)
         print(f"round {round_ + 1}/{args.rounds} done", flush=True)
 
     print(f"\nworking set {size / 1e9:g} GB, medians over {args.rounds} rounds, GB/s (1e9 B/s, STREAM bytes)")

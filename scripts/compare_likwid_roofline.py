@@ -1,0 +1,65 @@
+"""Roofline ceilings against likwid-bench, alternating in the same run.
+
+- FMA peaks: bwbench's float64/float32 FMA ceilings vs likwid-bench
+  peakflops_avx512_fma / peakflops_sp_avx512_fma, at 1 and 2 threads.
+- Cache load bandwidth at 1 thread: bwbench's L1/L2/L3 load ceilings (the
+  median of a working-set sweep well inside each level, as `bwbench roofline`
+  builds them) and bwbench's load at likwid's exact sizes, vs likwid-bench
+  load_avx512 at 16 kB, 512 kB and 8 MB.
+Each ratio is taken within a round; the table shows medians over rounds.
+
+    python scripts/compare_likwid_roofline.py [--rounds 5]
+"""
+import argparse
+import statistics
+
+from likwid import likwid_bench
+
+from bwbench.ceilings import level_capacities, sweep_sizes
+from bwbench.flops import measure_peak
+from bwbench.machine import last_level_cache_bytes
+from bwbench.roofline import level_values
+from bwbench.stream import measure_stream
+
+PEAKS = {"float64": "peakflops_avx512_fma", "float32": "peakflops_sp_avx512_fma"}
+LOADS = {"L1": (16_000, "16kB"), "L2": (512_000, "512kB"), "L3": (8_000_000, "8MB")}
+
+
+def load_ceilings() -> dict:
+    """The 1-thread load ceilings of a roofline sweep."""
+    sizes = sweep_sizes(8, 8 * last_level_cache_bytes())
+    points = [(m.working_set_bytes, m.gbps) for m in (measure_stream("load", "regular", 1, s) for s in sizes)]
+    return {level: value for level, (value, _) in level_values(points, level_capacities(1))[0].items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    rows = {}  # name -> list of (bwbench, likwid) per round
+
+    def record(name, ours, theirs):
+        rows.setdefault(name, []).append((ours, theirs))
+
+    for round_ in range(args.rounds):
+        for threads in (1, 2):
+            for dtype, test in PEAKS.items():
+                record(f"FMA {dtype}, {threads} thread(s), GFLOP/s",
+                       measure_peak(dtype, "fma", threads).gflops, likwid_bench(test, "32kB", threads, "MFlops/s") / 1e3)
+        ceilings = load_ceilings()
+        for level, (size, text) in LOADS.items():
+            theirs = likwid_bench("load_avx512", text, 1) / 1e3
+            record(f"{level} load ceiling (sweep median), 1 thread, GB/s", ceilings[level], theirs)
+            record(f"{level} load at {text}, 1 thread, GB/s", measure_stream("load", "regular", 1, size).gbps, theirs)
+        print(f"round {round_ + 1}/{args.rounds} done", flush=True)
+
+    print(f"\nmedians over {args.rounds} rounds; ratio = median of per-round bwbench/likwid")
+    print(f"{'figure':52}{'bwbench':>10}{'likwid':>10}{'ratio':>8}")
+    for name, pairs in rows.items():
+        ours, theirs = zip(*pairs)
+        ratio = statistics.median(o / t for o, t in pairs)
+        print(f"{name:52}{statistics.median(ours):>10.1f}{statistics.median(theirs):>10.1f}{ratio:>8.3f}")
+
+
+if __name__ == "__main__":
+    main()
