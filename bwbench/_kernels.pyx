@@ -34,6 +34,20 @@ cdef extern from "bwbench.h" nogil:
                           long *reps, size_t *bad)
     int bw_chase_measure(size_t bytes, size_t steps, int ntimes, double min_sample_s,
                          double *samples, int *cpus, long *reps, size_t *bad)
+    int bw_gemm_apply(int isa, int f32, size_t m, size_t n, size_t k, const void *a,
+                      const void *b, void *c, int threads)
+    int bw_gemm_measure(int isa, int f32, size_t m, size_t n, size_t k, const void *a,
+                        const void *b, void *c, int threads, int ntimes, double min_sample_s,
+                        double *samples, int *cpus, long *reps)
+    int bw_gemv_apply(int isa, int f32, int trans, size_t m, size_t n, const void *a,
+                      const void *x, void *y, int threads)
+    int bw_gemv_measure(int isa, int f32, int trans, size_t m, size_t n, const void *a,
+                        const void *x, void *y, int threads, int ntimes, double min_sample_s,
+                        double *samples, int *cpus, long *reps)
+
+ctypedef fused real:
+    float
+    double
 
 KERNELS = ("load", "copy", "scale", "add", "triad")
 ISAS = ("generic", "sse2", "avx2", "avx512")
@@ -167,4 +181,45 @@ def chase_measure(size_t nbytes, size_t steps, int ntimes, double min_sample_s):
     with nogil:
         err = bw_chase_measure(nbytes, steps, ntimes, min_sample_s,
                                &t.s[0], &t.c[0], &t.reps, &t.bad)
+    return t.result(err)
+
+
+def gemm_apply(str isa, real[:, ::1] a, real[:, ::1] b, real[:, ::1] c, int threads):
+    """c = a @ b once (shapes checked by the caller)."""
+    cdef int i = ISAS.index(isa), err
+    with nogil:
+        err = bw_gemm_apply(i, real is float, a.shape[0], b.shape[1], a.shape[1],
+                            &a[0, 0], &b[0, 0], &c[0, 0], threads)
+    _check(err)
+
+
+def gemm_measure(str isa, real[:, ::1] a, real[:, ::1] b, real[:, ::1] c, int threads,
+                 int ntimes, double min_sample_s):
+    """Times c = a @ b in C; the caller validates c. Returns stream_measure's tuple."""
+    cdef _Timing t = _Timing(ntimes, threads)
+    cdef int i = ISAS.index(isa), err
+    with nogil:
+        err = bw_gemm_measure(i, real is float, a.shape[0], b.shape[1], a.shape[1],
+                              &a[0, 0], &b[0, 0], &c[0, 0], threads, ntimes, min_sample_s,
+                              &t.s[0], &t.c[0], &t.reps)
+    return t.result(err)
+
+
+def gemv_apply(str isa, bint trans, real[:, ::1] a, real[::1] x, real[::1] y, int threads):
+    """y = a @ x (or a.T @ x) once."""
+    cdef int i = ISAS.index(isa), err
+    with nogil:
+        err = bw_gemv_apply(i, real is float, trans, a.shape[0], a.shape[1],
+                            &a[0, 0], &x[0], &y[0], threads)
+    _check(err)
+
+
+def gemv_measure(str isa, bint trans, real[:, ::1] a, real[::1] x, real[::1] y, int threads,
+                 int ntimes, double min_sample_s):
+    cdef _Timing t = _Timing(ntimes, threads)
+    cdef int i = ISAS.index(isa), err
+    with nogil:
+        err = bw_gemv_measure(i, real is float, trans, a.shape[0], a.shape[1], &a[0, 0],
+                              &x[0], &y[0], threads, ntimes, min_sample_s,
+                              &t.s[0], &t.c[0], &t.reps)
     return t.result(err)

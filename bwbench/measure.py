@@ -36,6 +36,8 @@ class Measurement:
     cpus: tuple = ()
     level: str = ""      # where the working set fits: L1d, L2, L3 or DRAM
     accesses: int = 0    # dependent loads per sample (latency kernels)
+    shape: tuple = ()    # GEMM/GEMV: [M, N, K]
+    blas_gflops: float = 0.0  # GEMM/GEMV: numpy's BLAS at the same shape and threads
 
     @property
     def kept_s(self) -> tuple:
@@ -83,7 +85,7 @@ class Measurement:
     def to_dict(self) -> dict:
         stats = ("best_s", "median_s", "cv", "gbps", "median_gbps", "hw_gbps", "gflops", "ai", "latency_ns")
         record = asdict(self)
-        record.update(samples_s=list(self.samples_s), cpus=list(self.cpus),
+        record.update(samples_s=list(self.samples_s), cpus=list(self.cpus), shape=list(self.shape),
                       warmup_samples=WARMUP_SAMPLES, **{name: getattr(self, name) for name in stats})
         return record
 
@@ -93,4 +95,5 @@ class Measurement:
         stored = {f.name: record[f.name] for f in fields(cls) if f.name in record}
         stored["samples_s"] = tuple(stored["samples_s"])
         stored["cpus"] = tuple(stored.get("cpus", ()))
+        stored["shape"] = tuple(stored.get("shape", ()))
         return cls(**stored)

@@ -4,6 +4,7 @@
 #define BWBENCH_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Instruction sets, widest last; bw_best_isa() picks one at run time.
    Macros, not an enum, as simd_begin.h selects code with #if on them. */
@@ -36,6 +37,8 @@ void bw_free(void *p);
    schedule (contiguous chunks, the first n % threads threads one item more),
    computed once so that repetitions pay no scheduling cost. */
 void bw_static_range(size_t n, size_t *lo, size_t *hi);
+/* Runs body once (one repetition) on `threads` threads. */
+int bw_run(bw_body body, const void *ctx, int threads);
 /* Runs body ntimes, each sample one call that repeats the kernel reps times, reps chosen so a
    sample lasts at least min_sample_s. samples[s] = seconds from the common
    start (all threads leave a barrier) to the slowest thread's end.
@@ -92,6 +95,32 @@ size_t bw_ladder_check(const double *a, size_t n, int flops);
 int bw_ladder_measure(int isa, int flops, size_t n, int threads, int ntimes,
                       double min_sample_s, double *samples, int *cpus,
                       long *reps, size_t *bad);
+
+/* gemm.c: row-major operands, float32 when f32 != 0. */
+typedef struct {
+    size_t m, n, k;
+    const void *a, *b;
+    void *c;
+    ptrdiff_t a_rs, a_cs, b_rs, b_cs, c_rs, c_cs;   /* strides between rows and columns */
+    void *apack, *bpack;                           /* packing workspace shared by the threads */
+} bw_gemm_ctx;
+
+typedef struct {
+    size_t m, n;
+    const void *a, *x;
+    void *y;
+} bw_gemv_ctx;
+
+int bw_gemm_apply(int isa, int f32, size_t m, size_t n, size_t k, const void *a,
+                  const void *b, void *c, int threads);
+int bw_gemm_measure(int isa, int f32, size_t m, size_t n, size_t k, const void *a,
+                    const void *b, void *c, int threads, int ntimes, double min_sample_s,
+                    double *samples, int *cpus, long *reps);
+int bw_gemv_apply(int isa, int f32, int trans, size_t m, size_t n, const void *a,
+                  const void *x, void *y, int threads);
+int bw_gemv_measure(int isa, int f32, int trans, size_t m, size_t n, const void *a,
+                    const void *x, void *y, int threads, int ntimes, double min_sample_s,
+                    double *samples, int *cpus, long *reps);
 
 /* latency.c: one thread chases `steps` dependent loads per call through a
    random cycle over a working set of `bytes`; *bad = 1 if the cycle is broken. */

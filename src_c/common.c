@@ -150,6 +150,16 @@ static int timed_samples(bw_body body, const void *ctx, int threads, int ntimes,
     return ran == threads ? BW_OK : BW_ETHREADS;
 }
 
+int bw_run(bw_body body, const void *ctx, int threads)
+{
+    if (threads < 1 || threads > BW_MAX_THREADS)
+        return BW_ETHREADS;
+    omp_set_dynamic(0);
+    #pragma omp parallel num_threads(threads)
+    body(ctx, 1);
+    return BW_OK;
+}
+
 long bw_time(bw_body body, const void *ctx, int threads, int ntimes,
              double min_sample_s, double *samples, int *cpus)
 {

@@ -90,13 +90,8 @@ int bw_ladder_apply(int isa, int flops, double *a, size_t n, int threads)
 {
     if (!usable(isa) || flops < 1)
         return BW_EUNSUPPORTED;
-    if (threads < 1 || threads > BW_MAX_THREADS)
-        return BW_ETHREADS;
     bw_ladder_ctx ctx = {a, n, flops};
-    omp_set_dynamic(0);
-    #pragma omp parallel num_threads(threads)
-    ladder[isa](&ctx, 1);
-    return BW_OK;
+    return bw_run(ladder[isa], &ctx, threads);
 }
 
 /* The pattern the ladder starts from (small dyadic values, varied), first

@@ -6,7 +6,8 @@
    vd: a vector of W doubles. SFX(name): name with the ISA's suffix.
    VLOAD/VSTORE (aligned), VSTREAM (non-temporal store), VSET1, VZERO, VADD,
    VMUL, VFMA(a, b, c) = a*b + c, VSUM (horizontal sum), VFENCE (after
-   non-temporal stores). vf and the names ending in F: the same for floats.
+   non-temporal stores), VLOADU/VSTOREU (unaligned). vf, WF (floats per
+   vector) and the names ending in F: the same for floats.
    The build uses -ffp-contract=off, so VADD(VMUL()) never becomes an FMA. */
 #if BW_ISA == BW_AVX512
 #pragma GCC push_options
@@ -24,7 +25,14 @@
 #define VFMA _mm512_fmadd_pd
 #define VSUM _mm512_reduce_add_pd
 #define VFENCE _mm_sfence
+#define VLOADU _mm512_loadu_pd
+#define VSTOREU _mm512_storeu_pd
 #define vf __m512
+#define WF 16
+#define VLOADF _mm512_load_ps
+#define VLOADUF _mm512_loadu_ps
+#define VSTOREUF _mm512_storeu_ps
+#define VZEROF _mm512_setzero_ps
 #define VSET1F _mm512_set1_ps
 #define VADDF _mm512_add_ps
 #define VMULF _mm512_mul_ps
@@ -47,7 +55,14 @@
 #define VFMA _mm256_fmadd_pd
 #define VSUM(v) bw_sum4(v)
 #define VFENCE _mm_sfence
+#define VLOADU _mm256_loadu_pd
+#define VSTOREU _mm256_storeu_pd
 #define vf __m256
+#define WF 8
+#define VLOADF _mm256_load_ps
+#define VLOADUF _mm256_loadu_ps
+#define VSTOREUF _mm256_storeu_ps
+#define VZEROF _mm256_setzero_ps
 #define VSET1F _mm256_set1_ps
 #define VADDF _mm256_add_ps
 #define VMULF _mm256_mul_ps
@@ -80,7 +95,14 @@ static inline __attribute__((target("avx2"))) float bw_sum8f(__m256 v)
 #define VFMA(a, b, c) _mm_add_pd(_mm_mul_pd(a, b), c)
 #define VSUM(v) _mm_cvtsd_f64(_mm_add_sd(v, _mm_unpackhi_pd(v, v)))
 #define VFENCE _mm_sfence
+#define VLOADU _mm_loadu_pd
+#define VSTOREU _mm_storeu_pd
 #define vf __m128
+#define WF 4
+#define VLOADF _mm_load_ps
+#define VLOADUF _mm_loadu_ps
+#define VSTOREUF _mm_storeu_ps
+#define VZEROF _mm_setzero_ps
 #define VSET1F _mm_set1_ps
 #define VADDF _mm_add_ps
 #define VMULF _mm_mul_ps
@@ -94,6 +116,7 @@ static inline float bw_sum4f(__m128 v)
 
 #else /* BW_GENERIC: plain scalar C (never auto-vectorised): the scalar
          ceiling everywhere, and every kernel on hosts that are not x86-64 */
+#include <math.h>
 #pragma GCC push_options
 #pragma GCC optimize("no-tree-vectorize")
 #define vd double
@@ -109,7 +132,14 @@ static inline float bw_sum4f(__m128 v)
 #define VFMA(a, b, c) fma(a, b, c)
 #define VSUM(v) (v)
 #define VFENCE() ((void)0)
+#define VLOADU VLOAD
+#define VSTOREU VSTORE
 #define vf float
+#define WF 1
+#define VLOADF VLOAD
+#define VLOADUF VLOAD
+#define VSTOREUF VSTORE
+#define VZEROF() 0.0f
 #define VSET1F(x) ((float)(x))
 #define VADDF VADD
 #define VMULF VMUL

@@ -13,7 +13,14 @@
 #undef VFMA
 #undef VSUM
 #undef VFENCE
+#undef VLOADU
+#undef VSTOREU
 #undef vf
+#undef WF
+#undef VLOADF
+#undef VLOADUF
+#undef VSTOREUF
+#undef VZEROF
 #undef VSET1F
 #undef VADDF
 #undef VMULF

@@ -118,19 +118,14 @@ int bw_stream_apply(int kernel, int nt, int isa, bw_stream_ctx *ctx, int threads
 {
     if (!valid(kernel, nt, isa))
         return BW_EUNSUPPORTED;
-    if (threads < 1 || threads > BW_MAX_THREADS)
-        return BW_ETHREADS;
     const int arrays = bw_stream_arrays(kernel);
     if (ctx->n && (!ctx->b || (arrays > 1 && !ctx->a) || (arrays > 2 && !ctx->c)))
         return BW_EARGS;
     double partial[BW_MAX_THREADS * BW_PAD] = {0};
-    bw_body body = kernels[isa][kernel][nt];
     ctx->partial = partial;
-    omp_set_dynamic(0);
-    #pragma omp parallel num_threads(threads)
-    body(ctx, 1);
+    int err = bw_run(kernels[isa][kernel][nt], ctx, threads);
     *sum = load_sum(partial, threads);
-    return BW_OK;
+    return err;
 }
 
 int bw_stream_measure(int kernel, int nt, int isa, size_t n, int threads, int ntimes,

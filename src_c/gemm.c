@@ -1,0 +1,167 @@
+/* GEMM (C = A B) and GEMV (y = A x, y = A^T x), float64 and float32, one
+   variant per instruction set; the caller's row-major arrays, any shape. */
+#include <omp.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "bwbench.h"
+
+#define KC 512    /* depth of a packed block: chosen by measurement on Zen 4 (256: 0.9x OpenBLAS, 512: 0.95x) */
+#define NC 4096   /* columns of a packed block of B: KC x NC stays in L3 */
+#define MC_MAX 96 /* the most rows of a packed block of A (8 tiles of at most 12) */
+#define NR_MAX 64
+
+#if defined(__x86_64__)
+#define BW_ISA BW_AVX512
+#include "simd_begin.h"
+#define BW_F32 0
+#include "gemm_isa.h"
+#define BW_F32 1
+#include "gemm_isa.h"
+#include "simd_end.h"
+
+#define BW_ISA BW_AVX2
+#include "simd_begin.h"
+#define BW_F32 0
+#include "gemm_isa.h"
+#define BW_F32 1
+#include "gemm_isa.h"
+#include "simd_end.h"
+
+#define BW_ISA BW_SSE2
+#include "simd_begin.h"
+#define BW_F32 0
+#include "gemm_isa.h"
+#define BW_F32 1
+#include "gemm_isa.h"
+#include "simd_end.h"
+#endif
+
+#define BW_ISA BW_GENERIC
+#include "simd_begin.h"
+#define BW_F32 0
+#include "gemm_isa.h"
+#define BW_F32 1
+#include "gemm_isa.h"
+#include "simd_end.h"
+
+typedef struct {
+    bw_body gemm, gemm_small, gemv_t;
+    size_t (*nr)(void);
+} kernel_set;
+
+#define KERNEL_SET(sfx) {gemm_##sfx, gemm_small_##sfx, gemv_t_##sfx, gemm_nr_##sfx}
+/* [isa][float32] */
+static const kernel_set kernels[BW_NISA][2] = {
+    [BW_GENERIC] = {KERNEL_SET(f64_generic), KERNEL_SET(f32_generic)},
+#if defined(__x86_64__)
+    [BW_SSE2] = {KERNEL_SET(f64_sse2), KERNEL_SET(f32_sse2)},
+    [BW_AVX2] = {KERNEL_SET(f64_avx2), KERNEL_SET(f32_avx2)},
+    [BW_AVX512] = {KERNEL_SET(f64_avx512), KERNEL_SET(f32_avx512)},
+#endif
+};
+
+static int usable(int isa)
+{
+    return isa >= 0 && isa < BW_NISA && kernels[isa][0].gemm &&
+           (isa == BW_GENERIC || bw_isa_supported(isa));
+}
+
+#define SMALL_N 32   /* up to this many columns of B, A is not packed (gemm_small): measured faster */
+
+/* Sets up C = A B for row-major A (m x k), B (k x n), C (m x n) and picks its
+   kernel. Few columns: gemm_small, which reads A once as a GEMV does. Else
+   the packed, blocked GEMM, as C^T = B^T A^T (operands read through their
+   strides) when that leaves the threads more column panels to share. */
+static bw_body gemm_setup(bw_gemm_ctx *g, int isa, int f32, size_t m, size_t n, size_t k,
+                          const void *a, const void *b, void *c, int threads)
+{
+    const size_t esize = f32 ? sizeof(float) : sizeof(double);
+    const kernel_set *set = &kernels[isa][f32];
+    *g = (bw_gemm_ctx){m, n, k, a, b, c, k, 1, n, 1, n, 1, NULL, NULL};
+    if (n <= SMALL_N) {
+        g->bpack = bw_alloc(n * k * esize);
+        return g->bpack ? set->gemm_small : NULL;
+    }
+    if (n < set->nr() * threads && m > n)
+        *g = (bw_gemm_ctx){n, m, k, b, a, c, 1, n, 1, k, 1, n, NULL, NULL};
+    g->apack = bw_alloc(MC_MAX * KC * esize);
+    g->bpack = bw_alloc(KC * (NC + NR_MAX) * esize);
+    return g->apack && g->bpack ? set->gemm : NULL;
+}
+
+static void gemm_release(bw_gemm_ctx *g)
+{
+    bw_free(g->apack);
+    bw_free(g->bpack);
+}
+
+int bw_gemm_apply(int isa, int f32, size_t m, size_t n, size_t k, const void *a,
+                  const void *b, void *c, int threads)
+{
+    bw_gemm_ctx g;
+    if (!usable(isa))
+        return BW_EUNSUPPORTED;
+    bw_body body = gemm_setup(&g, isa, f32, m, n, k, a, b, c, threads);
+    int err = body ? bw_run(body, &g, threads) : BW_ENOMEM;
+    gemm_release(&g);
+    return err;
+}
+
+int bw_gemm_measure(int isa, int f32, size_t m, size_t n, size_t k, const void *a,
+                    const void *b, void *c, int threads, int ntimes, double min_sample_s,
+                    double *samples, int *cpus, long *reps)
+{
+    bw_gemm_ctx g;
+    if (!usable(isa))
+        return BW_EUNSUPPORTED;
+    bw_body body = gemm_setup(&g, isa, f32, m, n, k, a, b, c, threads);
+    long result = body ? bw_time(body, &g, threads, ntimes, min_sample_s, samples, cpus) : BW_ENOMEM;
+    gemm_release(&g);
+    if (result > 0) {
+        *reps = result;
+        result = BW_OK;
+    }
+    return (int)result;
+}
+
+/* y = A x is C = A B with one column (gemm_small); y = A^T x has its own kernel. */
+static bw_body gemv_setup(bw_gemm_ctx *gemm, bw_gemv_ctx *gemv, const void **ctx, int isa, int f32,
+                          int trans, size_t m, size_t n, const void *a, const void *x, void *y)
+{
+    *gemv = (bw_gemv_ctx){m, n, a, x, y};
+    *gemm = (bw_gemm_ctx){m, 1, n, a, x, y, n, 1, 1, 1, 1, 1, NULL, NULL};
+    *ctx = trans ? (const void *)gemv : (const void *)gemm;
+    return trans ? kernels[isa][f32].gemv_t : kernels[isa][f32].gemm_small;
+}
+
+int bw_gemv_apply(int isa, int f32, int trans, size_t m, size_t n, const void *a,
+                  const void *x, void *y, int threads)
+{
+    bw_gemm_ctx gemm;
+    bw_gemv_ctx gemv;
+    const void *ctx;
+    if (!usable(isa))
+        return BW_EUNSUPPORTED;
+    bw_body body = gemv_setup(&gemm, &gemv, &ctx, isa, f32, trans, m, n, a, x, y);
+    return bw_run(body, ctx, threads);
+}
+
+int bw_gemv_measure(int isa, int f32, int trans, size_t m, size_t n, const void *a,
+                    const void *x, void *y, int threads, int ntimes, double min_sample_s,
+                    double *samples, int *cpus, long *reps)
+{
+    bw_gemm_ctx gemm;
+    bw_gemv_ctx gemv;
+    const void *ctx;
+    if (!usable(isa))
+        return BW_EUNSUPPORTED;
+    bw_body body = gemv_setup(&gemm, &gemv, &ctx, isa, f32, trans, m, n, a, x, y);
+    long result = bw_time(body, ctx, threads, ntimes, min_sample_s, samples, cpus);
+    if (result > 0) {
+        *reps = result;
+        result = BW_OK;
+    }
+    return (int)result;
+}
