@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from bwbench.flops import DTYPES, LADDER_FLOPS, PEAK_KINDS, ceiling_name, measure_ladder, measure_peak
+from bwbench.gemm import measure_product
 from bwbench.latency import measure_latency
 from bwbench.machine import available_cpus, cache_capacity, caches, last_level_cache_bytes
 from bwbench.measure import Measurement
@@ -17,6 +18,7 @@ from bwbench.stream import measure_stream
 
 SWEEP_KERNELS = ("load", "copy", "triad")
 SWEEP_START = 4 * 1024
+PRODUCT_WIDTH = 4096  # a DRAM-sized float64 matrix, walked up the roofline by its N
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,10 @@ def roofline_plan(threads: int = None, quick: bool = False) -> list:
     steps += [Step(f"ladder {f} FLOP/element, {where}-sized",
                    lambda f=f, size=size: measure_ladder(f, size, threads))
               for where, size in ladder_sizes.items() for f in flops]
+    tokens = (1, 16, 256) if quick else (1, 4, 16, 64, 256, 1024)
+    d = PRODUCT_WIDTH
+    steps += [Step(f"gemm {d}x{n}x{d}", lambda n=n: measure_product(d, n, d, "float64", threads, blas=False))
+              for n in tokens]
     return steps
 
 

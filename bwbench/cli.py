@@ -12,6 +12,7 @@ from rich.table import Table
 
 from bwbench.ceilings import build_roofline, roofline_plan
 from bwbench.errors import UsageError, ValidationError
+from bwbench.gemm import DTYPES, check_fits, measure_gemv, measure_product, parse_shape, sweep_shapes
 from bwbench.machine import machine_info
 from bwbench.measure import MIN_SAMPLES
 from bwbench.results import check_writable, read_result, write_result
@@ -69,6 +70,52 @@ def cmd_stream(args) -> int:
         write_result(args.json, machine_info(), measurements)
         stdout.print(f"wrote {args.json}")
     return 0
+
+
+def _run_products(args, runs) -> int:
+    """Measures GEMM/GEMV points (description, thunk) and prints bwbench against BLAS."""
+    threads = check_threads(args.threads)
+    if args.json:
+        check_writable(args.json)
+    measurements = []
+    with _progress() as progress:
+        task = progress.add_task(args.command, total=len(runs))
+        for description, run in runs:
+            progress.update(task, description=description)
+            measurements.append(run(threads))
+            progress.advance(task)
+    table = Table(title=f"{args.command.upper()}, {args.dtype}, {threads} thread(s): bwbench against numpy's BLAS "
+                        "(AI = FLOP per byte of A, B and C moved once)")
+    for column in ("kernel", "shape MxNxK", "fits in", "AI", "GFLOP/s", "GB/s", "BLAS GFLOP/s", "bwbench/BLAS"):
+        table.add_column(column, justify="left" if column in ("kernel", "shape MxNxK", "fits in") else "right")
+    for m in measurements:
+        kernel = m.kernel + (" (A^T x)" if m.variant == "transposed" else "")
+        table.add_row(kernel, "x".join(map(str, m.shape)), m.level, f"{m.ai:.2f}", f"{m.gflops:.1f}",
+                      f"{m.gbps:.1f}", f"{m.blas_gflops:.1f}", f"{m.gflops / m.blas_gflops:.2f}")
+    stdout.print(table)
+    if args.json:
+        write_result(args.json, machine_info(), measurements)
+        stdout.print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_gemm(args) -> int:
+    shapes = [parse_shape(text, 3) for text in args.shape] if args.shape else sweep_shapes()
+    for m, n, k in shapes:
+        check_fits(m, n, k, args.dtype)
+    return _run_products(args, [(f"{m}x{n}x{k}", lambda threads, m=m, n=n, k=k: measure_product(
+        m, n, k, args.dtype, threads)) for m, n, k in shapes])
+
+
+def cmd_gemv(args) -> int:
+    if args.shape:
+        shapes = [parse_shape(text, 2) for text in args.shape]
+    else:
+        shapes = [(m, k) for m, n, k in sweep_shapes(tokens=(1,))]
+    for m, n in shapes:
+        check_fits(m, 1, n, args.dtype)
+    return _run_products(args, [(f"{m}x{n}", lambda threads, m=m, n=n: measure_gemv(
+        m, n, args.transpose, args.dtype, threads)) for m, n in shapes])
 
 
 def _output_dir(path: str) -> str:
@@ -206,6 +253,25 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("result", metavar="ROOFLINE_JSON", help="a roofline.json written by `bwbench roofline`")
     plot.add_argument("--out", metavar="DIR", help="output folder (default: the JSON's folder)")
     plot.set_defaults(run=cmd_plot)
+
+    sweep = ("without --shape, the transformer-projection sweep: K = d, M = d or 4d for d in 768, 1024, "
+             "4096, N = 1 .. 1024 in powers of 2 (N = 1 runs the GEMV)")
+    gemm = commands.add_parser(
+        "gemm", help="matrix-matrix product C = A B against numpy's BLAS",
+        description="Times bwbench's GEMM (row-major, packed and register-blocked) in C, validates it "
+                    "against numpy, and times numpy's BLAS at the same shape and threads; " + sweep + ".")
+    gemm.add_argument("--shape", nargs="+", metavar="MxNxK", help="A is MxK, B is KxN")
+    gemv = commands.add_parser(
+        "gemv", help="matrix-vector product y = A x against numpy's BLAS",
+        description="Times bwbench's GEMV in C, validates it against numpy, and times numpy's BLAS at "
+                    "the same shape and threads; without --shape, the N = 1 points of the gemm sweep.")
+    gemv.add_argument("--shape", nargs="+", metavar="MxN", help="A is MxN")
+    gemv.add_argument("--transpose", action="store_true", help="y = A^T x instead of y = A x")
+    for product, run in ((gemm, cmd_gemm), (gemv, cmd_gemv)):
+        product.add_argument("--dtype", choices=list(DTYPES), default="float64", help="default: float64")
+        product.add_argument("--threads", type=int, help="OpenMP and BLAS threads (default: all available cores)")
+        product.add_argument("--json", metavar="PATH", help="also write the result JSON (schema bwbench/1)")
+        product.set_defaults(run=run)
 
     info = commands.add_parser("info", help="this host: CPU, SIMD, caches, memory, compiler, thread pools",
                                description="Describes the host as the result JSON's `machine` object does.")

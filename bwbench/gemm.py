@@ -70,14 +70,19 @@ def _blas_gflops(product, flops: int, threads: int, ntimes: int) -> float:
     return flops / min(seconds[WARMUP_SAMPLES:]) / 1e9
 
 
-def _prepare(shape, dtype: str, threads, ntimes):
-    """Checked arguments and random operands a (m, k), b (k, n), refusing what memory cannot hold."""
-    m, n, k = shape
+def check_fits(m: int, n: int, k: int, dtype: str) -> None:
+    """Refuses, before allocating, a product whose operands, result and check
+    (float64 copies, reference and scale) would not fit in available memory."""
     element = np.dtype(_dtype(dtype)).itemsize
+    check_memory((element + 8) * (m * k + k * n) + (element + 16) * m * n, f"{m}x{n}x{k} {dtype} operands")
+
+
+def _prepare(shape, dtype: str, threads, ntimes):
+    """Checked arguments and random operands a (m, k), b (k, n)."""
+    m, n, k = shape
+    check_fits(m, n, k, dtype)
     threads = check_threads(threads)
     check_ntimes(ntimes)
-    # operands and result, plus the float64 copies, reference and scale of the check
-    check_memory((element + 8) * (m * k + k * n) + (element + 16) * m * n, "GEMM operands")
     rng = np.random.default_rng(2024)
     a = rng.uniform(-1, 1, (m, k)).astype(DTYPES[dtype])
     b = rng.uniform(-1, 1, (k, n)).astype(DTYPES[dtype])
@@ -121,3 +126,11 @@ def measure_gemv(m: int, n: int, transpose: bool = False, dtype: str = "float64"
     reference = _blas_gflops(lambda: operand @ x, 2 * m * n, threads, ntimes) if blas else 0.0
     return _measurement("gemv", "transposed" if transpose else "regular", shape, dtype, threads, timing,
                         reference)
+
+
+def measure_product(m: int, n: int, k: int, dtype: str = "float64", threads: int = None,
+                    blas: bool = True) -> Measurement:
+    """C(m,n) = A(m,k) B(k,n) as the sweep runs it: a GEMV when n is 1, else a GEMM."""
+    if n == 1:
+        return measure_gemv(m, k, False, dtype, threads, blas=blas)
+    return measure_gemm(m, n, k, dtype, threads, blas=blas)

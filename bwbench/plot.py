@@ -54,6 +54,14 @@ def roofline_figure(roofline: Roofline, measurements, points=()):
         if ladder:
             ax.plot([m.ai for m in ladder], [m.gflops for m in ladder], marker, ms=5, mfc="none",
                     color="black", label=f"measured ladder, {where}-sized ({format_bytes(ladder[0].working_set_bytes)})")
+    products = [m for m in measurements if m.kernel in ("gemm", "gemv") and m.dtype == "float64"]
+    for m_, k_ in sorted({(m.shape[0], m.shape[2]) for m in products}):
+        walk = sorted((m for m in products if (m.shape[0], m.shape[2]) == (m_, k_)), key=lambda m: m.shape[1])
+        ax.plot([m.ai for m in walk], [m.gflops for m in walk], "D-", ms=5, lw=0.8, color="tab:purple",
+                label=f"bwbench GEMV/GEMM {m_} x N x {k_}, float64")
+        for m in walk:
+            ax.annotate(f"N={m.shape[1]}", (m.ai, m.gflops), textcoords="offset points", xytext=(4, -10),
+                        fontsize=7, color="tab:purple")
     for point in points:
         ax.plot([point["ai"]], [point["gflops"]], point.get("marker", "D"), ms=6, label=point["label"])
     ax.set(xscale="log", yscale="log", xlim=AI_RANGE, xlabel="arithmetic intensity (FLOP/byte)",

@@ -53,6 +53,12 @@ def test_info_json(tmp_path, capsys):
     (["stream", "--ntimes", "2"], "at least 10"),
     (["bogus"], "invalid choice: 'bogus'"),
     (["roofline", "--threads", "0"], "invalid thread count 0"),
+    (["gemm", "--shape", "2x2"], "invalid shape '2x2'"),
+    (["gemm", "--shape", "8x0x8"], "every dimension must be at least 1"),
+    (["gemm", "--dtype", "int8"], "invalid choice: 'int8'"),
+    (["gemm", "--shape", "8x8x8", "100000x100000x100000"], "exceeds"),
+    (["gemv", "--shape", "8x8x8"], "expected MxN"),
+    (["gemv", "--threads", "0", "--shape", "8x8"], "invalid thread count 0"),
     (["roofline", "--out", "/proc/no-such-dir"], "cannot create output folder /proc/no-such-dir"),
     (["plot", "/nonexistent/roofline.json"], "cannot read /nonexistent/roofline.json"),
     ([], "required: COMMAND"),
@@ -128,3 +134,17 @@ def test_plot_refuses_a_bad_result(tmp_path, capsys, text, message):
     assert cli.main(["plot", str(path)]) == 2
     assert message in capsys.readouterr().err
     assert [p.name for p in tmp_path.iterdir()] == ["roofline.json"]
+
+
+def test_gemm_and_gemv_tables_and_json(tmp_path, capsys):
+    path = tmp_path / "g.json"
+    assert cli.main(["gemm", "--shape", "33x65x17", "40x1x30", "--threads", "1", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "33x65x17" in out and "40x1x30" in out and "BLAS GFLOP/s" in out
+    rows = json.loads(path.read_text())["measurements"]
+    assert [(r["kernel"], r["shape"]) for r in rows] == [("gemm", [33, 65, 17]), ("gemv", [40, 1, 30])]
+    for key in ("kernel", "shape", "dtype", "threads", "flops", "bytes", "gflops", "gbps", "blas_gflops"):
+        assert key in rows[0]
+    assert rows[0]["flops"] == rows[0]["reps_per_sample"] * 2 * 33 * 65 * 17
+    assert cli.main(["gemv", "--shape", "30x20", "--transpose", "--dtype", "float32", "--threads", "1"]) == 0
+    assert "20x1x30" in capsys.readouterr().out

@@ -134,5 +134,5 @@ def test_figures_and_json_from_a_tiny_real_run(tmp_path):
 def test_plan_has_every_part_of_the_run():
     steps = ceilings.roofline_plan(1, quick=True)
     kinds = {step.description.split()[0] for step in steps}
-    assert kinds == {"load", "copy", "triad", "latency", "peak", "ladder"}
+    assert kinds == {"load", "copy", "triad", "latency", "peak", "ladder", "gemm"}
     assert all(isinstance(step, Step) for step in steps)
