@@ -7,9 +7,9 @@
 
 #include "bwbench.h"
 
-#define KC 512    /* depth of a packed block: chosen by measurement on Zen 4 (256: 0.9x OpenBLAS, 512: 0.95x) */
+#define KC 512    /* depth of a packed block, chosen by measurement on Zen 4 (2048^3: 256 gave 0.9x OpenBLAS, 512 0.95x) */
 #define NC 4096   /* columns of a packed block of B: KC x NC stays in L3 */
-#define MC_MAX 96 /* the most rows of a packed block of A (8 tiles of at most 12) */
+#define MC_MAX 192 /* the most rows of a packed block of A (16 tiles of at most 12) */
 #define NR_MAX 64
 
 #if defined(__x86_64__)

@@ -41,7 +41,7 @@
 #define NV 2
 #endif
 #define NR (NV * L)
-#define MC (8 * MR)   /* rows of a packed block of A: MC x KC stays in L2 */
+#define MC (16 * MR)   /* rows of a packed block of A: MC x KC stays in L2 */
 
 static size_t FN(gemm_nr)(void) { return NR; }
 
