@@ -109,6 +109,6 @@ def build_roofline(measurements, threads: int) -> Roofline:
 
     chase = [(m.working_set_bytes, m.latency_ns) for m in measurements if m.kernel == "latency"]
     latency, _ = level_values(chase, level_capacities(1))
-    extra = {"sweep_ceilings": sweep,
+    extra = {"capacities": level_capacities(threads), "sweep_ceilings": sweep,
              "latency_ns": [{"level": level, "ns": ns, "points": count} for level, (ns, count) in latency.items()]}
     return Roofline(tuple(memory), tuple(compute), threads, tuple(missing), extra)

@@ -17,7 +17,9 @@ from bwbench.machine import machine_info
 from bwbench.measure import MIN_SAMPLES
 from bwbench.results import check_writable, read_result, write_result
 from bwbench.machine import check_threads
-from bwbench.plot import write_figures
+from bwbench.plot import write_figure3, write_figures
+from bwbench.roofline import Roofline
+from bwbench.transformer import FIGURE_MODELS, Op, analyse, measure
 from bwbench.stream import STREAM_KERNELS, default_stream_size, measure_stream, stream_kernel
 from bwbench.units import format_bytes, parse_size
 
@@ -159,8 +161,27 @@ def _print_roofline(roofline, measurements) -> None:
     stdout.print(table)
 
 
+MARKERS = {"projection": "o", "attention": "s", "ffn": "^", "other": "v", "embedding": "P", "lm_head": "X"}
+
+
+def model_points(models, seq: int, roofline) -> list:
+    """Each model's operation groups as points (predicted GFLOP/s at their
+    intensity, float32): filled markers for encoders, hollow for decoders."""
+    points = []
+    for model in models:
+        analysis = analyse(model, seq, roofline=roofline)
+        for group, op in analysis.group_totals().items():
+            points.append({"label": f"{model} ({analysis.mode}) {group}", "ai": op.ai,
+                           "gflops": op.flops / op.predicted_s / 1e9, "marker": MARKERS[group],
+                           "fill": "none" if analysis.mode == "decoder" else None})
+    return points
+
+
 def cmd_roofline(args) -> int:
     threads = check_threads(args.threads)
+    models = [name.strip() for name in args.models.split(",")] if args.models else []
+    for model in models:
+        analyse(model, args.seq)   # refuses an unknown model before measuring
     out = _output_dir(args.out)
     steps = roofline_plan(threads, args.quick)
     measurements = []
@@ -173,7 +194,8 @@ def cmd_roofline(args) -> int:
     roofline = build_roofline(measurements, threads)
     _print_roofline(roofline, measurements)
     path = os.path.join(out, "roofline.json")
-    write_result(path, machine_info(), measurements, roofline=roofline.to_dict())
+    write_result(path, machine_info(), measurements, roofline=roofline.to_dict(),
+                 overlay=model_points(models, args.seq, roofline))
     written = [path] + write_figures(read_result(path), out)
     stdout.print("wrote " + ", ".join(written))
     return 0
@@ -186,6 +208,102 @@ def cmd_plot(args) -> int:
     out = _output_dir(args.out or os.path.dirname(os.path.abspath(args.result)))
     stdout.print("wrote " + ", ".join(write_figures(document, out)))
     return 0
+
+
+def _roofline_for(args):
+    """The Roofline of --roofline PATH, or a quick one measured now."""
+    if args.roofline:
+        document = read_result(args.roofline)
+        if "roofline" not in document:
+            raise UsageError(f"{args.roofline} holds no roofline (write one with `bwbench roofline`)")
+        return Roofline.from_dict(document["roofline"])
+    threads = check_threads(args.threads)
+    steps = roofline_plan(threads, quick=True)
+    measurements = []
+    with _progress() as progress:
+        task = progress.add_task("quick roofline for the prediction", total=len(steps))
+        for step in steps:
+            measurements.append(step.run())
+            progress.advance(task)
+    return build_roofline(measurements, threads)
+
+
+def _print_analysis(analysis) -> None:
+    measured = analysis.measured_wall_s is not None
+    table = Table(title=f"{analysis.model}, {analysis.mode}, seq {analysis.seq}"
+                        + (f", prompt {analysis.prompt}" if analysis.prompt else "")
+                        + f", batch {analysis.batch}, {analysis.bytes_per_element:g} B/element, scope {analysis.scope}")
+    columns = ["op", "group", "GFLOPs", "MB", "AI", "predicted ms"] + (["measured ms", "GFLOP/s", "GB/s"] if measured else [])
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("op", "group") else "right")
+
+    def row(op, name, group):
+        cells = [name, group, f"{op.flops / 1e9:.3f}", f"{op.bytes / 1e6:.1f}", f"{op.ai:.2f}", f"{op.predicted_s * 1e3:.2f}"]
+        if measured:
+            cells += [f"{op.measured_s * 1e3:.2f}", f"{op.flops / op.measured_s / 1e9:.1f}" if op.measured_s else "-",
+                      f"{op.bytes / op.measured_s / 1e9:.1f}" if op.measured_s else "-"]
+        table.add_row(*cells)
+
+    for op in analysis.ops:
+        row(op, op.name, op.group)
+    table.add_section()
+    for group, op in analysis.group_totals().items():
+        row(op, f"all {group}", group)
+    table.add_section()
+    total = Op("total", "", analysis.total_flops, analysis.total_bytes, predicted_s=analysis.predicted_s,
+               measured_s=sum(op.measured_s for op in analysis.ops) if measured else None)
+    row(total, "total", "")
+    stdout.print(table)
+    if measured:
+        stdout.print(f"measured end to end: {analysis.measured_wall_s * 1e3:.1f} ms")
+
+
+def cmd_transformer(args) -> int:
+    if args.figure:
+        return _transformer_figure(args)
+    if not args.model or args.seq is None:
+        raise UsageError("give --model and --seq (or --figure DIR)")
+    if args.json:
+        check_writable(args.json)
+    analyse(args.model, args.seq, args.mode, args.prompt, args.batch, args.bytes_per_element, args.scope)
+    roofline = _roofline_for(args)
+    analysis = analyse(args.model, args.seq, args.mode, args.prompt, args.batch, args.bytes_per_element,
+                       args.scope, roofline)
+    if args.measure:
+        analysis = measure(analysis, args.threads)
+    _print_analysis(analysis)
+    if args.json:
+        write_result(args.json, machine_info(), [], transformer=analysis.to_dict(), roofline=roofline.to_dict())
+        stdout.print(f"wrote {args.json}")
+    return 0
+
+
+def _transformer_figure(args) -> int:
+    out = _output_dir(args.figure)
+    seqs = _positive_list(args.seqs, "--seqs")
+    roofline = _roofline_for(args)
+    analyses = {}
+    with _progress() as progress:
+        task = progress.add_task("Figure 3", total=len(FIGURE_MODELS) * len(seqs))
+        for model in FIGURE_MODELS:
+            for seq in seqs:
+                progress.update(task, description=f"{model} at {seq}")
+                analysis = analyse(model, seq, None, 0, 1, args.bytes_per_element, args.scope, roofline)
+                analyses[model, seq] = measure(analysis, args.threads) if args.measure else analysis
+                progress.advance(task)
+    written = write_figure3(analyses, seqs, out, measured=args.measure)
+    stdout.print("wrote " + ", ".join(written))
+    return 0
+
+
+def _positive_list(text: str, flag: str) -> list:
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise UsageError(f"invalid {flag} {text!r}: expected comma-separated positive whole numbers")
+    return values
 
 
 def cmd_info(args) -> int:
@@ -245,6 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="fewer sweep points, sweep and ladder at all threads only (about 4x faster)")
     roofline.add_argument("--out", default="bwbench-results", metavar="DIR",
                           help="output folder, created if missing (default: ./bwbench-results)")
+    roofline.add_argument("--models", metavar="NAMES", help="comma-separated models (e.g. bert-base,gpt2) whose "
+                          "operations to place on the figure, predicted at float32")
+    roofline.add_argument("--seq", type=int, default=128, help="--models: sequence length (default 128)")
     roofline.set_defaults(run=cmd_roofline)
 
     plot = commands.add_parser("plot", help="redraw the figures of a saved roofline.json",
@@ -272,6 +393,34 @@ def build_parser() -> argparse.ArgumentParser:
         product.add_argument("--threads", type=int, help="OpenMP and BLAS threads (default: all available cores)")
         product.add_argument("--json", metavar="PATH", help="also write the result JSON (schema bwbench/1)")
         product.set_defaults(run=run)
+
+    transformer = commands.add_parser(
+        "transformer", help="a transformer's operations: FLOPs, bytes, intensity, predicted and measured time",
+        description="Counts every operation of a transformer as Kim et al. do (reads all inputs and weights, "
+                    "writes the output, no reuse between operations), predicts each one's time on a measured "
+                    "roofline, and with --measure runs the model for real (batch 1, float32, random weights, "
+                    "bwbench's GEMM/GEMV). With --figure, draws the paper's Figure 3 for bert-base, bert-large "
+                    "and gpt2.")
+    transformer.add_argument("--model", metavar="NAME_OR_CONFIG",
+                             help="bert-base, bert-large, gpt2, or a Hugging Face style config.json")
+    transformer.add_argument("--seq", type=int, help="tokens: processed at once (encoder) or generated (decoder)")
+    transformer.add_argument("--mode", choices=("encoder", "decoder"),
+                             help="default: encoder for BERT-style configs, decoder for GPT-style")
+    transformer.add_argument("--prompt", type=int, default=0, help="decoder: prompt tokens processed at once first (default 0)")
+    transformer.add_argument("--batch", type=int, default=1, help="sequences at once (default 1)")
+    transformer.add_argument("--bytes-per-element", type=float, default=4.0,
+                             help="4 = fp32 (default), 2, 1 (as Kim et al.), 0.5")
+    transformer.add_argument("--scope", choices=("model", "layers"), default="layers",
+                             help="layers: the transformer layers only (Kim et al.); model: with embeddings and, "
+                                  "for decoders, the final LayerNorm and LM head (default: layers)")
+    transformer.add_argument("--measure", action="store_true", help="also run the model and time each operation")
+    transformer.add_argument("--roofline", metavar="PATH", help="roofline.json for the prediction "
+                                                                "(default: measure a quick roofline now)")
+    transformer.add_argument("--threads", type=int, help="threads for measuring (default: all available cores)")
+    transformer.add_argument("--json", metavar="PATH", help="also write the result JSON (key `transformer`)")
+    transformer.add_argument("--figure", metavar="DIR", help="draw Figure 3 (PNG and SVG) into DIR instead")
+    transformer.add_argument("--seqs", default="128,256,512,1024", help="--figure: sequence lengths")
+    transformer.set_defaults(run=cmd_transformer)
 
     info = commands.add_parser("info", help="this host: CPU, SIMD, caches, memory, compiler, thread pools",
                                description="Describes the host as the result JSON's `machine` object does.")

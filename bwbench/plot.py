@@ -30,8 +30,8 @@ def roofline_figure(roofline: Roofline, measurements, points=()):
     """Log-log roofline (float64 ceilings solid, float32 FMA dashed), ridge
     points marked, the measured ladder and any extra `points` overlaid.
 
-    points: dicts with 'label', 'ai', 'gflops' and optionally 'marker'."""
-    figure, ax = plt.subplots(figsize=(9, 6))
+    points: dicts with 'label', 'ai', 'gflops', 'marker' and 'fill' (a colour, or 'none')."""
+    figure, ax = plt.subplots(figsize=(12, 6))
     lo, hi = AI_RANGE
     peak = roofline.peak("float64")
     for ceiling in roofline.memory_ceilings:   # named in the legend: their labels would overlap
@@ -63,12 +63,12 @@ def roofline_figure(roofline: Roofline, measurements, points=()):
             ax.annotate(f"N={m.shape[1]}", (m.ai, m.gflops), textcoords="offset points", xytext=(4, -10),
                         fontsize=7, color="tab:purple")
     for point in points:
-        ax.plot([point["ai"]], [point["gflops"]], point.get("marker", "D"), ms=6, label=point["label"])
+        ax.plot([point["ai"]], [point["gflops"]], point["marker"], ms=7, mfc=point["fill"], label=point["label"])
     ax.set(xscale="log", yscale="log", xlim=AI_RANGE, xlabel="arithmetic intensity (FLOP/byte)",
            ylabel="GFLOP/s", title=f"Roofline, {roofline.threads} thread(s); dots: ridge points")
     ax.grid(True, which="both", alpha=0.2)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     return figure
 
 
@@ -98,12 +98,13 @@ def bandwidth_figure(measurements, caches: dict):
     return figure
 
 
-def write_figures(document: dict, out_dir: str, points=()) -> list:
-    """roofline.png, roofline.svg and bandwidth.png of a result document."""
+def write_figures(document: dict, out_dir: str) -> list:
+    """roofline.png, roofline.svg and bandwidth.png of a result document, with
+    its `overlay` points (transformer operations) if any."""
     roofline = Roofline.from_dict(document["roofline"])
     measurements = document["measurements"]
     written = []
-    figure = roofline_figure(roofline, measurements, points)
+    figure = roofline_figure(roofline, measurements, document.get("overlay", ()))
     for name in ("roofline.png", "roofline.svg"):
         _save(figure, os.path.join(out_dir, name))
         written.append(os.path.join(out_dir, name))
@@ -112,3 +113,42 @@ def write_figures(document: dict, out_dir: str, points=()) -> list:
     _save(figure, os.path.join(out_dir, "bandwidth.png"))
     plt.close(figure)
     return written + [os.path.join(out_dir, "bandwidth.png")]
+
+
+def figure3(analyses: dict, seqs, measured: bool):
+    """The paper's Figure 3: total FLOPs, total bytes, arithmetic intensity and
+    latency normalised to the first model at the first sequence length, as
+    grouped bars per sequence length. analyses: {(model, seq): Analysis}."""
+    models = list(dict.fromkeys(model for model, _ in analyses))
+    latency = {key: (a.measured_wall_s if measured else a.predicted_s) for key, a in analyses.items()}
+    base = latency[models[0], seqs[0]]
+    panels = [("(a) FLOPs (GFLOPs)", lambda a, key: a.total_flops / 1e9),
+              ("(b) MOPs (GB moved)", lambda a, key: a.total_bytes / 1e9),
+              ("(c) arithmetic intensity (FLOP/byte)", lambda a, key: a.total_flops / a.total_bytes),
+              (f"(d) latency, {'measured' if measured else 'predicted'}, normalised to {models[0]} at {seqs[0]}",
+               lambda a, key: latency[key] / base)]
+    figure, axes = plt.subplots(2, 2, figsize=(11, 8))
+    width = 0.8 / len(models)
+    for ax, (title, value) in zip(axes.flat, panels):
+        for i, model in enumerate(models):
+            ax.bar([j + i * width for j in range(len(seqs))],
+                   [value(analyses[model, seq], (model, seq)) for seq in seqs], width, label=model)
+        ax.set_xticks([j + width * (len(models) - 1) / 2 for j in range(len(seqs))], [str(s) for s in seqs])
+        ax.set(title=title, xlabel="sequence length", yscale="log")
+        ax.grid(True, axis="y", which="both", alpha=0.2)
+    axes[0, 0].legend(fontsize=8)
+    sample = next(iter(analyses.values()))
+    figure.suptitle(f"Transformer inference on this CPU, batch {sample.batch}, {sample.bytes_per_element:g} B/element, "
+                    f"scope {sample.scope} (encoders: one pass; gpt2: generating seq tokens)", fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def write_figure3(analyses: dict, seqs, out_dir: str, measured: bool) -> list:
+    figure = figure3(analyses, seqs, measured)
+    written = []
+    for name in ("figure3.png", "figure3.svg"):
+        _save(figure, os.path.join(out_dir, name))
+        written.append(os.path.join(out_dir, name))
+    plt.close(figure)
+    return written

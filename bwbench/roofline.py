@@ -58,6 +58,15 @@ class Roofline:
         raise UsageError(f"no {level} ceiling in this roofline (measured: "
                          f"{', '.join(c['level'] for c in self.memory_ceilings) or 'none'})")
 
+    def level_for(self, nbytes: float) -> str:
+        """The first measured cache level that holds nbytes (capacities as the
+        roofline's threads reach them, kept in its JSON), else DRAM."""
+        capacities = self.extra.get("capacities", {})
+        for ceiling in self.memory_ceilings:
+            if nbytes <= capacities.get(ceiling["level"], 0):
+                return ceiling["level"]
+        return "DRAM"
+
     def peak(self, dtype: str = "float64") -> float:
         values = [c["gflops"] for c in self.compute_ceilings if c["dtype"] == dtype]
         if not values:
