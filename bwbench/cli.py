@@ -330,6 +330,14 @@ def cmd_info(args) -> int:
     return 0
 
 
+def _threads_flag(parser, what: str = "OpenMP threads") -> None:
+    parser.add_argument("--threads", type=int, help=f"{what} (default: all available cores)")
+
+
+def _json_flag(parser, what: str = "the result JSON (schema bwbench/1)") -> None:
+    parser.add_argument("--json", metavar="PATH", help=f"also write {what}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bwbench", description="Memory-bandwidth and roofline micro-benchmarks.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -344,12 +352,12 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--variant", choices=("regular", "nt", "both"), default="both",
                         help="regular stores, non-temporal stores (nt) or both (default: both; "
                              "load has no stores, so only regular)")
-    stream.add_argument("--threads", type=int, help="OpenMP threads (default: all available cores)")
+    _threads_flag(stream)
     stream.add_argument("--size", help="total working set of all arrays, e.g. 2GiB, 512MB "
                                        "(default: 4x the whole last-level cache, at least 1 GiB)")
     stream.add_argument("--ntimes", type=int, default=MIN_SAMPLES,
                         help=f"samples per kernel, the first dropped (default and minimum: {MIN_SAMPLES})")
-    stream.add_argument("--json", metavar="PATH", help="also write the result JSON (schema bwbench/1)")
+    _json_flag(stream)
     stream.set_defaults(run=cmd_stream)
 
     roofline = commands.add_parser(
@@ -358,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "last-level cache, at 1 and all threads), dependent-load latency, peak FLOP/s (scalar, "
                     "SIMD, FMA; float64 and float32) and an arithmetic-intensity ladder, then writes "
                     "DIR/roofline.json, DIR/roofline.png, DIR/roofline.svg and DIR/bandwidth.png.")
-    roofline.add_argument("--threads", type=int, help="OpenMP threads (default: all available cores)")
+    _threads_flag(roofline)
     roofline.add_argument("--quick", action="store_true",
                           help="fewer sweep points, sweep and ladder at all threads only (about 4x faster)")
     roofline.add_argument("--out", default="bwbench-results", metavar="DIR",
@@ -390,8 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     gemv.add_argument("--transpose", action="store_true", help="y = A^T x instead of y = A x")
     for product, run in ((gemm, cmd_gemm), (gemv, cmd_gemv)):
         product.add_argument("--dtype", choices=list(DTYPES), default="float64", help="default: float64")
-        product.add_argument("--threads", type=int, help="OpenMP and BLAS threads (default: all available cores)")
-        product.add_argument("--json", metavar="PATH", help="also write the result JSON (schema bwbench/1)")
+        _threads_flag(product, "OpenMP and BLAS threads")
+        _json_flag(product)
         product.set_defaults(run=run)
 
     transformer = commands.add_parser(
@@ -416,15 +424,15 @@ def build_parser() -> argparse.ArgumentParser:
     transformer.add_argument("--measure", action="store_true", help="also run the model and time each operation")
     transformer.add_argument("--roofline", metavar="PATH", help="roofline.json for the prediction "
                                                                 "(default: measure a quick roofline now)")
-    transformer.add_argument("--threads", type=int, help="threads for measuring (default: all available cores)")
-    transformer.add_argument("--json", metavar="PATH", help="also write the result JSON (key `transformer`)")
+    _threads_flag(transformer, "threads for measuring")
+    _json_flag(transformer, "the result JSON (key `transformer`)")
     transformer.add_argument("--figure", metavar="DIR", help="draw Figure 3 (PNG and SVG) into DIR instead")
     transformer.add_argument("--seqs", default="128,256,512,1024", help="--figure: sequence lengths")
     transformer.set_defaults(run=cmd_transformer)
 
     info = commands.add_parser("info", help="this host: CPU, SIMD, caches, memory, compiler, thread pools",
                                description="Describes the host as the result JSON's `machine` object does.")
-    info.add_argument("--json", metavar="PATH", help="also write it as a result JSON (no measurements)")
+    _json_flag(info, "it as a result JSON (no measurements)")
     info.set_defaults(run=cmd_info)
     return parser
 

@@ -10,7 +10,8 @@ operands; each ratio is taken within a round, the table shows medians.
     python scripts/compare_blas.py [--rounds 5]
 """
 import argparse
-import statistics
+
+from ratios import print_ratios
 
 from bwbench.gemm import measure_gemm, measure_gemv
 from bwbench.stream import measure_stream
@@ -32,12 +33,7 @@ def main() -> None:
             rows.setdefault(f"GEMV 8192^2 float64, {threads}t: GB/s vs own DRAM load", []).append((v.gbps, load.gbps))
         print(f"round {round_ + 1}/{args.rounds} done", flush=True)
 
-    print(f"\nmedians over {args.rounds} rounds; ratio = median of per-round bwbench/reference")
-    print(f"{'figure':52}{'bwbench':>10}{'reference':>11}{'ratio':>8}")
-    for name, pairs in rows.items():
-        ours, theirs = zip(*pairs)
-        ratio = statistics.median(o / t for o, t in pairs)
-        print(f"{name:52}{statistics.median(ours):>10.1f}{statistics.median(theirs):>11.1f}{ratio:>8.3f}")
+    print_ratios(rows, args.rounds, "reference")
 
 
 if __name__ == "__main__":

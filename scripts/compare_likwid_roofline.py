@@ -11,9 +11,9 @@ Each ratio is taken within a round; the table shows medians over rounds.
     python scripts/compare_likwid_roofline.py [--rounds 5]
 """
 import argparse
-import statistics
 
 from likwid import likwid_bench
+from ratios import print_ratios
 
 from bwbench.ceilings import level_capacities, sweep_sizes
 from bwbench.flops import measure_peak
@@ -53,12 +53,7 @@ def main() -> None:
             record(f"{level} load at {text}, 1 thread, GB/s", measure_stream("load", "regular", 1, size).gbps, theirs)
         print(f"round {round_ + 1}/{args.rounds} done", flush=True)
 
-    print(f"\nmedians over {args.rounds} rounds; ratio = median of per-round bwbench/likwid")
-    print(f"{'figure':52}{'bwbench':>10}{'likwid':>10}{'ratio':>8}")
-    for name, pairs in rows.items():
-        ours, theirs = zip(*pairs)
-        ratio = statistics.median(o / t for o, t in pairs)
-        print(f"{name:52}{statistics.median(ours):>10.1f}{statistics.median(theirs):>10.1f}{ratio:>8.3f}")
+    print_ratios(rows, args.rounds, "likwid")
 
 
 if __name__ == "__main__":

@@ -39,12 +39,12 @@ void bw_free(void *p);
 void bw_static_range(size_t n, size_t *lo, size_t *hi);
 /* Runs body once (one repetition) on `threads` threads. */
 int bw_run(bw_body body, const void *ctx, int threads);
-/* Runs body ntimes, each sample one call that repeats the kernel reps times, reps chosen so a
-   sample lasts at least min_sample_s. samples[s] = seconds from the common
-   start (all threads leave a barrier) to the slowest thread's end.
-   cpus[t] receives the CPU that thread t ran on. Returns reps or an error. */
-long bw_time(bw_body body, const void *ctx, int threads, int ntimes,
-             double min_sample_s, double *samples, int *cpus);
+/* Runs body ntimes, each sample one call that repeats the kernel *reps times,
+   *reps chosen so a sample lasts at least min_sample_s. samples[s] = seconds
+   from the common start (all threads leave a barrier) to the slowest thread's
+   end. cpus[t] receives the CPU that thread t ran on. Returns BW_OK or an error. */
+int bw_time(bw_body body, const void *ctx, int threads, int ntimes,
+            double min_sample_s, double *samples, int *cpus, long *reps);
 
 /* stream.c */
 typedef struct {

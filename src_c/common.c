@@ -160,23 +160,20 @@ int bw_run(bw_body body, const void *ctx, int threads)
     return BW_OK;
 }
 
-long bw_time(bw_body body, const void *ctx, int threads, int ntimes,
-             double min_sample_s, double *samples, int *cpus)
+int bw_time(bw_body body, const void *ctx, int threads, int ntimes,
+            double min_sample_s, double *samples, int *cpus, long *reps)
 {
     if (threads < 1 || threads > BW_MAX_THREADS)
         return BW_ETHREADS;
     omp_set_dynamic(0);
     /* Calibrate: double the repetitions until one sample lasts long enough. */
-    long reps = 1;
     double once;
-    for (;;) {
-        int err = timed_samples(body, ctx, threads, 1, reps, &once, NULL);
+    for (*reps = 1;; *reps *= 2) {
+        int err = timed_samples(body, ctx, threads, 1, *reps, &once, NULL);
         if (err)
             return err;
-        if (once >= min_sample_s || reps >= (1L << 40))
+        if (once >= min_sample_s || *reps >= (1L << 40))
             break;
-        reps *= 2;
     }
-    int err = timed_samples(body, ctx, threads, ntimes, reps, samples, cpus);
-    return err ? err : reps;
+    return timed_samples(body, ctx, threads, ntimes, *reps, samples, cpus);
 }

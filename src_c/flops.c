@@ -72,18 +72,15 @@ int bw_peak_measure(int isa, int fma, int float32, int threads, int ntimes,
         return BW_ENOMEM;
     const int lanes = float32 ? lanes32[isa] : lanes64[isa];
     bw_peak_ctx ctx = {PEAK_ITERS, out};
-    long result = bw_time(peak[isa][float32][fma], &ctx, threads, ntimes, min_sample_s,
-                          samples, cpus);
-    if (result > 0) {
-        *reps = result;
+    int err = bw_time(peak[isa][float32][fma], &ctx, threads, ntimes, min_sample_s, samples, cpus, reps);
+    if (!err) {
         *flops_per_rep = 2.0 * PEAK_ITERS * PEAK_ACC * lanes * threads;
         *bad = 0;
         for (int t = 0; t < threads; t++)   /* every lane settled on exactly 1.0 */
             *bad += out[t * BW_PAD] != (double)(PEAK_ACC * lanes);
-        result = BW_OK;
     }
     bw_free(out);
-    return (int)result;
+    return err;
 }
 
 int bw_ladder_apply(int isa, int flops, double *a, size_t n, int threads)
@@ -134,16 +131,14 @@ int bw_ladder_measure(int isa, int flops, size_t n, int threads, int ntimes,
         return BW_ENOMEM;
     ladder_fill(a, n, isa, threads);
     bw_ladder_ctx ctx = {a, n, flops};
-    long result = bw_time(ladder[isa], &ctx, threads, ntimes, min_sample_s, samples, cpus);
-    if (result > 0) {
-        /* The timed calls ran an unknown number of times over the same array;
-           check one fresh application of the same kernel instead. */
-        *reps = result;
+    int err = bw_time(ladder[isa], &ctx, threads, ntimes, min_sample_s, samples, cpus, reps);
+    if (!err) {
+        /* The timed calls ran many times over the same array: check one fresh
+           application of the same kernel instead. */
         ladder_fill(a, n, isa, threads);
         bw_ladder_apply(isa, flops, a, n, threads);
         *bad = bw_ladder_check(a, n, flops);
-        result = BW_OK;
     }
     bw_free(a);
-    return (int)result;
+    return err;
 }

@@ -117,13 +117,9 @@ int bw_gemm_measure(int isa, int f32, size_t m, size_t n, size_t k, const void *
     if (!usable(isa))
         return BW_EUNSUPPORTED;
     bw_body body = gemm_setup(&g, isa, f32, m, n, k, a, b, c, threads);
-    long result = body ? bw_time(body, &g, threads, ntimes, min_sample_s, samples, cpus) : BW_ENOMEM;
+    int err = body ? bw_time(body, &g, threads, ntimes, min_sample_s, samples, cpus, reps) : BW_ENOMEM;
     gemm_release(&g);
-    if (result > 0) {
-        *reps = result;
-        result = BW_OK;
-    }
-    return (int)result;
+    return err;
 }
 
 /* y = A x is C = A B with one column (gemm_small); y = A^T x has its own kernel. */
@@ -158,10 +154,5 @@ int bw_gemv_measure(int isa, int f32, int trans, size_t m, size_t n, const void 
     if (!usable(isa))
         return BW_EUNSUPPORTED;
     bw_body body = gemv_setup(&gemm, &gemv, &ctx, isa, f32, trans, m, n, a, x, y);
-    long result = bw_time(body, ctx, threads, ntimes, min_sample_s, samples, cpus);
-    if (result > 0) {
-        *reps = result;
-        result = BW_OK;
-    }
-    return (int)result;
+    return bw_time(body, ctx, threads, ntimes, min_sample_s, samples, cpus, reps);
 }

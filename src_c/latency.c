@@ -66,12 +66,9 @@ int bw_chase_measure(size_t bytes, size_t steps, int ntimes, double min_sample_s
         return n >= 2 ? BW_ENOMEM : BW_EUNSUPPORTED;
     random_cycle(lines, n);
     chase_ctx ctx = {lines, steps, &at};
-    long result = bw_time(chase, &ctx, 1, ntimes, min_sample_s, samples, cpus);
-    if (result > 0) {
-        *reps = result;
+    int err = bw_time(chase, &ctx, 1, ntimes, min_sample_s, samples, cpus, reps);
+    if (!err)
         *bad = cycle_length(lines, n) != n;
-        result = BW_OK;
-    }
     bw_free(lines);
-    return (int)result;
+    return err;
 }

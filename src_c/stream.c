@@ -141,21 +141,17 @@ int bw_stream_measure(int kernel, int nt, int isa, size_t n, int threads, int nt
     double *b = bw_alloc(n * sizeof(double));
     double *c = arrays > 2 ? bw_alloc(n * sizeof(double)) : NULL;
     double *partial = bw_alloc(sizeof(double) * BW_PAD * threads);
-    long result = BW_ENOMEM;
+    int err = BW_ENOMEM;
     if (b && partial && (arrays < 2 || a) && (arrays < 3 || c)) {
         bw_stream_fill(a, b, c, n, isa, threads);
         bw_stream_ctx ctx = {a, b, c, 3.0, n, partial};
-        result = bw_time(kernels[isa][kernel][nt], &ctx, threads, ntimes, min_sample_s,
-                         samples, cpus);
-        if (result > 0) {
-            *reps = result;
-            *bad = bw_stream_check(kernel, a, ctx.s, n, load_sum(partial, threads) / result);
-            result = BW_OK;
-        }
+        err = bw_time(kernels[isa][kernel][nt], &ctx, threads, ntimes, min_sample_s, samples, cpus, reps);
+        if (!err)
+            *bad = bw_stream_check(kernel, a, ctx.s, n, load_sum(partial, threads) / *reps);
     }
     bw_free(a);
     bw_free(b);
     bw_free(c);
     bw_free(partial);
-    return (int)result;
+    return err;
 }
