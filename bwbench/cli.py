@@ -17,7 +17,8 @@ from bwbench.machine import machine_info
 from bwbench.measure import MIN_SAMPLES
 from bwbench.results import check_writable, read_result, write_result
 from bwbench.machine import check_threads
-from bwbench.plot import write_figure3, write_figures
+from bwbench import asv_results
+from bwbench.plot import write_compare_figures, write_figure3, write_figures
 from bwbench.roofline import Roofline
 from bwbench.transformer import FIGURE_MODELS, Op, analyse, measure
 from bwbench.stream import STREAM_KERNELS, default_stream_size, measure_stream, stream_kernel
@@ -177,7 +178,30 @@ def model_points(models, seq: int, roofline) -> list:
     return points
 
 
+def _roofline_from_asv(args) -> int:
+    """Rooflines of stored asv results, one per machine and commit, in one figure."""
+    out = _output_dir(args.out)
+    entries = []
+    for machine in args.machine or asv_results.machines(args.from_asv)[:1] or [""]:
+        for commit in args.commit or [None]:
+            roofline, commit_hash = asv_results.load_roofline(args.from_asv, machine, commit)
+            entries.append((f"{machine} @ {commit_hash[:8]}", roofline))
+    table = Table(title=f"Rooflines from {args.from_asv}")
+    for column in ("machine @ commit", "level", "GB/s", "ridge float64"):
+        table.add_column(column, justify="left" if column in ("machine @ commit", "level") else "right")
+    for label, roofline in entries:
+        for ceiling in roofline.memory_ceilings:
+            table.add_row(label, ceiling["level"], f"{ceiling['gbps']:.1f}", f"{roofline.ridge_point(ceiling['level']):.2f}")
+        table.add_row(label, "peak float64", f"{roofline.peak('float64'):.1f} GFLOP/s", "")
+        table.add_section()
+    stdout.print(table)
+    stdout.print("wrote " + ", ".join(write_compare_figures(entries, out)))
+    return 0
+
+
 def cmd_roofline(args) -> int:
+    if args.from_asv:
+        return _roofline_from_asv(args)
     threads = check_threads(args.threads)
     models = [name.strip() for name in args.models.split(",")] if args.models else []
     for model in models:
@@ -374,6 +398,12 @@ def build_parser() -> argparse.ArgumentParser:
     roofline.add_argument("--models", metavar="NAMES", help="comma-separated models (e.g. bert-base,gpt2) whose "
                           "operations to place on the figure, predicted at float32")
     roofline.add_argument("--seq", type=int, default=128, help="--models: sequence length (default 128)")
+    roofline.add_argument("--from-asv", metavar="RESULTS_DIR",
+                          help="measure nothing: build the roofline from asv's stored results (e.g. .asv/results)")
+    roofline.add_argument("--machine", action="append", metavar="NAME",
+                          help="--from-asv: machine to draw; repeat to overlay several (default: the first)")
+    roofline.add_argument("--commit", action="append", metavar="HASH",
+                          help="--from-asv: commit (hash prefix) to draw; repeat to overlay (default: the newest)")
     roofline.set_defaults(run=cmd_roofline)
 
     plot = commands.add_parser("plot", help="redraw the figures of a saved roofline.json",

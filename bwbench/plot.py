@@ -152,3 +152,36 @@ def write_figure3(analyses: dict, seqs, out_dir: str, measured: bool) -> list:
         written.append(os.path.join(out_dir, name))
     plt.close(figure)
     return written
+
+
+def compare_figure(entries, dtype: str = "float64"):
+    """Several rooflines in one figure (machines or commits), one colour each;
+    line style tells the memory level. entries: (label, Roofline) pairs."""
+    figure, ax = plt.subplots(figsize=(12, 6))
+    lo, hi = AI_RANGE
+    styles = {"L1": ":", "L2": "-.", "L3": "--", "DRAM": "-"}
+    for (label, roofline), colour in zip(entries, plt.rcParams["axes.prop_cycle"].by_key()["color"]):
+        peak = roofline.peak(dtype)
+        for ceiling in roofline.memory_ceilings:
+            ridge = roofline.ridge_point(ceiling["level"], dtype)
+            ax.plot([lo, ridge], [lo * ceiling["gbps"], peak], styles[ceiling["level"]], color=colour, lw=1.3)
+        ax.plot([min(roofline.ridge_points(dtype).values()), hi], [peak, peak], "-", color=colour, lw=1.3,
+                label=f"{label}: {dtype} peak {peak:.1f} GFLOP/s, " + ", ".join(
+                    f"{c['level']} {c['gbps']:.0f}" for c in roofline.memory_ceilings) + " GB/s")
+    for level, style in styles.items():
+        ax.plot([], [], style, color="0.4", label=level)
+    ax.set(xscale="log", yscale="log", xlim=AI_RANGE, xlabel="arithmetic intensity (FLOP/byte)",
+           ylabel="GFLOP/s", title=f"Rooflines from asv results ({dtype})")
+    ax.grid(True, which="both", alpha=0.2)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    return figure
+
+
+def write_compare_figures(entries, out_dir: str) -> list:
+    figure = compare_figure(entries)
+    written = []
+    for name in ("roofline.png", "roofline.svg"):
+        _save(figure, os.path.join(out_dir, name))
+        written.append(os.path.join(out_dir, name))
+    plt.close(figure)
+    return written
