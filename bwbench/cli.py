@@ -8,21 +8,19 @@ import sys
 
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
 
-from bwbench.ceilings import build_roofline, roofline_plan
+from bwbench import asv_results, tables
+from bwbench.ceilings import Step, build_roofline, roofline_plan
 from bwbench.errors import UsageError, ValidationError
 from bwbench.gemm import DTYPES, check_fits, measure_gemv, measure_product, parse_shape, sweep_shapes
-from bwbench.machine import machine_info
+from bwbench.machine import check_threads, machine_info
 from bwbench.measure import MIN_SAMPLES
-from bwbench.results import check_writable, read_result, write_result
-from bwbench.machine import check_threads
-from bwbench import asv_results
 from bwbench.plot import write_compare_figures, write_figure3, write_figures
+from bwbench.results import check_writable, read_result, write_result
 from bwbench.roofline import Roofline
-from bwbench.transformer import FIGURE_MODELS, Op, analyse, measure
 from bwbench.stream import STREAM_KERNELS, default_stream_size, measure_stream, stream_kernel
-from bwbench.units import format_bytes, parse_size
+from bwbench.transformer import FIGURE_MODELS, analyse, measure, overlay_points
+from bwbench.units import parse_size
 
 # Tables keep their width when piped to a file (rich would fall back to 80 columns).
 stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
@@ -36,89 +34,26 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _progress() -> Progress:
-    """A progress bar on stderr, shown only on a terminal."""
-    return Progress(console=stderr, transient=True, disable=not stderr.is_terminal)
-
-
-def cmd_stream(args) -> int:
-    kernels = [stream_kernel(name.strip()) for name in args.kernels.split(",")]
-    threads = check_threads(args.threads)
-    size = parse_size(args.size) if args.size else default_stream_size()
-    if args.json:
-        check_writable(args.json)
-    variants = ("regular", "nt") if args.variant == "both" else (args.variant,)
-    runs = [(k.name, v) for k in kernels for v in variants if v in k.variants()]
-    if not runs:
-        raise UsageError(f"no kernel among {args.kernels} has the {args.variant} variant")
-
-    measurements = []
-    with _progress() as progress:
-        task = progress.add_task("STREAM", total=len(runs))
-        for kernel, variant in runs:
-            progress.update(task, description=f"{kernel} ({variant})")
-            measurements.append(measure_stream(kernel, variant, threads, size, args.ntimes))
+def _run_all(label: str, steps) -> list:
+    """Runs Steps in order with a progress bar (on stderr, on a terminal only)."""
+    results = []
+    with Progress(console=stderr, transient=True, disable=not stderr.is_terminal) as progress:
+        task = progress.add_task(label, total=len(steps))
+        for step in steps:
+            progress.update(task, description=step.description)
+            results.append(step.run())
             progress.advance(task)
+    return results
 
-    table = Table(title=f"STREAM, float64, {threads} thread(s); GB/s = 1e9 B/s, STREAM byte counts")
-    for column in ("kernel", "variant", "ISA", "threads", "working set", "fits in", "GB/s best",
-                   "GB/s median", "CV", "hw GB/s"):
-        table.add_column(column, justify="left" if column in ("kernel", "variant", "ISA", "fits in") else "right")
-    for m in measurements:
-        table.add_row(m.kernel, m.variant, m.isa, str(m.threads), format_bytes(m.working_set_bytes), m.level,
-                      f"{m.gbps:.2f}", f"{m.median_gbps:.2f}", f"{m.cv:.1%}", f"{m.hw_gbps:.2f}")
-    stdout.print(table)
-    stdout.print("hw GB/s counts the write-allocate read of every regular store.")
+
+def _finish(args, measurements, *printed) -> int:
+    """Prints the tables, then writes --json (if asked) with the measurements."""
+    for table in printed:
+        stdout.print(table)
     if args.json:
         write_result(args.json, machine_info(), measurements)
         stdout.print(f"wrote {args.json}")
     return 0
-
-
-def _run_products(args, runs) -> int:
-    """Measures GEMM/GEMV points (description, thunk) and prints bwbench against BLAS."""
-    threads = check_threads(args.threads)
-    if args.json:
-        check_writable(args.json)
-    measurements = []
-    with _progress() as progress:
-        task = progress.add_task(args.command, total=len(runs))
-        for description, run in runs:
-            progress.update(task, description=description)
-            measurements.append(run(threads))
-            progress.advance(task)
-    table = Table(title=f"{args.command.upper()}, {args.dtype}, {threads} thread(s): bwbench against numpy's BLAS "
-                        "(AI = FLOP per byte of A, B and C moved once)")
-    for column in ("kernel", "shape MxNxK", "fits in", "AI", "GFLOP/s", "GB/s", "BLAS GFLOP/s", "bwbench/BLAS"):
-        table.add_column(column, justify="left" if column in ("kernel", "shape MxNxK", "fits in") else "right")
-    for m in measurements:
-        kernel = m.kernel + (" (A^T x)" if m.variant == "transposed" else "")
-        table.add_row(kernel, "x".join(map(str, m.shape)), m.level, f"{m.ai:.2f}", f"{m.gflops:.1f}",
-                      f"{m.gbps:.1f}", f"{m.blas_gflops:.1f}", f"{m.gflops / m.blas_gflops:.2f}")
-    stdout.print(table)
-    if args.json:
-        write_result(args.json, machine_info(), measurements)
-        stdout.print(f"wrote {args.json}")
-    return 0
-
-
-def cmd_gemm(args) -> int:
-    shapes = [parse_shape(text, 3) for text in args.shape] if args.shape else sweep_shapes()
-    for m, n, k in shapes:
-        check_fits(m, n, k, args.dtype)
-    return _run_products(args, [(f"{m}x{n}x{k}", lambda threads, m=m, n=n, k=k: measure_product(
-        m, n, k, args.dtype, threads)) for m, n, k in shapes])
-
-
-def cmd_gemv(args) -> int:
-    if args.shape:
-        shapes = [parse_shape(text, 2) for text in args.shape]
-    else:
-        shapes = [(m, k) for m, n, k in sweep_shapes(tokens=(1,))]
-    for m, n in shapes:
-        check_fits(m, 1, n, args.dtype)
-    return _run_products(args, [(f"{m}x{n}", lambda threads, m=m, n=n: measure_gemv(
-        m, n, args.transpose, args.dtype, threads)) for m, n in shapes])
 
 
 def _output_dir(path: str) -> str:
@@ -131,51 +66,44 @@ def _output_dir(path: str) -> str:
     return path
 
 
-def _print_roofline(roofline, measurements) -> None:
-    table = Table(title=f"Memory ceilings, {roofline.threads} thread(s): median GB/s well inside each level "
-                        "(below L1, write-allocate reads counted)")
-    ridges = roofline.to_dict()["ridge_points"]
-    for column in ("level", "GB/s", "best kernel", "points", *(f"ridge {dtype}" for dtype in ridges)):
-        table.add_column(column, justify="left" if column in ("level", "best kernel") else "right")
-    for c in roofline.memory_ceilings:
-        table.add_row(c["level"], f"{c['gbps']:.1f}", c["kernel"], str(c["points"]),
-                      *(f"{by_level[c['level']]:.2f}" for by_level in ridges.values()))
-    stdout.print(table)
-    if roofline.unresolved_levels:
-        stdout.print(f"unresolved (no measured point well inside): {', '.join(roofline.unresolved_levels)}")
-    stdout.print("ridge = FLOP/byte where the level's bandwidth meets the FMA peak")
-
-    table = Table(title="Compute ceilings, GFLOP/s")
-    for column in ("ceiling", "dtype", "threads", "GFLOP/s"):
-        table.add_column(column, justify="left" if column in ("ceiling", "dtype") else "right")
-    from bwbench.flops import ceiling_name
-    for m in measurements:
-        if m.kernel == "peak":
-            table.add_row(ceiling_name(m.variant, m.isa), m.dtype, str(m.threads), f"{m.gflops:.1f}")
-    stdout.print(table)
-
-    table = Table(title="Dependent-load latency, 1 thread")
-    table.add_column("level")
-    table.add_column("ns", justify="right")
-    for entry in roofline.extra.get("latency_ns", []):
-        table.add_row(entry["level"], f"{entry['ns']:.1f}")
-    stdout.print(table)
+def cmd_stream(args) -> int:
+    kernels = [stream_kernel(name.strip()) for name in args.kernels.split(",")]
+    threads = check_threads(args.threads)
+    size = parse_size(args.size) if args.size else default_stream_size()
+    if args.json:
+        check_writable(args.json)
+    variants = ("regular", "nt") if args.variant == "both" else (args.variant,)
+    steps = [Step(f"{k.name} ({v})", lambda k=k, v=v: measure_stream(k.name, v, threads, size, args.ntimes))
+             for k in kernels for v in variants if v in k.variants()]
+    if not steps:
+        raise UsageError(f"no kernel among {args.kernels} has the {args.variant} variant")
+    measurements = _run_all("STREAM", steps)
+    return _finish(args, measurements, tables.stream_table(measurements, threads))
 
 
-MARKERS = {"projection": "o", "attention": "s", "ffn": "^", "other": "v", "embedding": "P", "lm_head": "X"}
+def _products(args, shapes, measure) -> int:
+    """Measures each (m, n, k) with measure(m, n, k, threads) after checking all of them."""
+    threads = check_threads(args.threads)
+    for m, n, k in shapes:
+        check_fits(m, n, k, args.dtype)
+    if args.json:
+        check_writable(args.json)
+    measurements = _run_all(args.command, [Step(f"{m}x{n}x{k}", lambda m=m, n=n, k=k: measure(m, n, k, threads))
+                                           for m, n, k in shapes])
+    return _finish(args, measurements, tables.products_table(args.command, args.dtype, threads, measurements))
 
 
-def model_points(models, seq: int, roofline) -> list:
-    """Each model's operation groups as points (predicted GFLOP/s at their
-    intensity, float32): filled markers for encoders, hollow for decoders."""
-    points = []
-    for model in models:
-        analysis = analyse(model, seq, roofline=roofline)
-        for group, op in analysis.group_totals().items():
-            points.append({"label": f"{model} ({analysis.mode}) {group}", "ai": op.ai,
-                           "gflops": op.flops / op.predicted_s / 1e9, "marker": MARKERS[group],
-                           "fill": "none" if analysis.mode == "decoder" else None})
-    return points
+def cmd_gemm(args) -> int:
+    shapes = [parse_shape(text, 3) for text in args.shape] if args.shape else sweep_shapes()
+    return _products(args, shapes, lambda m, n, k, threads: measure_product(m, n, k, args.dtype, threads))
+
+
+def cmd_gemv(args) -> int:
+    """A is M x N here: the product's shape is (M, 1, N)."""
+    matrices = [parse_shape(text, 2) for text in args.shape] if args.shape else \
+        [(m, k) for m, n, k in sweep_shapes(tokens=(1,))]
+    return _products(args, [(m, 1, n) for m, n in matrices],
+                     lambda m, one, n, threads: measure_gemv(m, n, args.transpose, args.dtype, threads))
 
 
 def _roofline_from_asv(args) -> int:
@@ -186,15 +114,7 @@ def _roofline_from_asv(args) -> int:
         for commit in args.commit or [None]:
             roofline, commit_hash = asv_results.load_roofline(args.from_asv, machine, commit)
             entries.append((f"{machine} @ {commit_hash[:8]}", roofline))
-    table = Table(title=f"Rooflines from {args.from_asv}")
-    for column in ("machine @ commit", "level", "GB/s", "ridge float64"):
-        table.add_column(column, justify="left" if column in ("machine @ commit", "level") else "right")
-    for label, roofline in entries:
-        for ceiling in roofline.memory_ceilings:
-            table.add_row(label, ceiling["level"], f"{ceiling['gbps']:.1f}", f"{roofline.ridge_point(ceiling['level']):.2f}")
-        table.add_row(label, "peak float64", f"{roofline.peak('float64'):.1f} GFLOP/s", "")
-        table.add_section()
-    stdout.print(table)
+    stdout.print(tables.asv_rooflines_table(entries, args.from_asv))
     stdout.print("wrote " + ", ".join(write_compare_figures(entries, out)))
     return 0
 
@@ -207,79 +127,38 @@ def cmd_roofline(args) -> int:
     for model in models:
         analyse(model, args.seq)   # refuses an unknown model before measuring
     out = _output_dir(args.out)
-    steps = roofline_plan(threads, args.quick)
-    measurements = []
-    with _progress() as progress:
-        task = progress.add_task("roofline", total=len(steps))
-        for step in steps:
-            progress.update(task, description=step.description)
-            measurements.append(step.run())
-            progress.advance(task)
+    measurements = _run_all("roofline", roofline_plan(threads, args.quick))
     roofline = build_roofline(measurements, threads)
-    _print_roofline(roofline, measurements)
+    for table in tables.roofline_tables(roofline, measurements):
+        stdout.print(table)
     path = os.path.join(out, "roofline.json")
     write_result(path, machine_info(), measurements, roofline=roofline.to_dict(),
-                 overlay=model_points(models, args.seq, roofline))
-    written = [path] + write_figures(read_result(path), out)
-    stdout.print("wrote " + ", ".join(written))
+                 overlay=overlay_points(models, args.seq, roofline))
+    stdout.print("wrote " + ", ".join([path] + write_figures(read_result(path), out)))
     return 0
 
 
-def cmd_plot(args) -> int:
-    document = read_result(args.result)
+def _saved_roofline(path: str) -> dict:
+    document = read_result(path)
     if "roofline" not in document:
-        raise UsageError(f"{args.result} holds no roofline (write one with `bwbench roofline`)")
+        raise UsageError(f"{path} holds no roofline (write one with `bwbench roofline`)")
+    return document
+
+
+def cmd_plot(args) -> int:
+    document = _saved_roofline(args.result)
     out = _output_dir(args.out or os.path.dirname(os.path.abspath(args.result)))
     stdout.print("wrote " + ", ".join(write_figures(document, out)))
     return 0
 
 
-def _roofline_for(args):
+def _roofline_for(args) -> Roofline:
     """The Roofline of --roofline PATH, or a quick one measured now."""
     if args.roofline:
-        document = read_result(args.roofline)
-        if "roofline" not in document:
-            raise UsageError(f"{args.roofline} holds no roofline (write one with `bwbench roofline`)")
-        return Roofline.from_dict(document["roofline"])
+        return Roofline.from_dict(_saved_roofline(args.roofline)["roofline"])
     threads = check_threads(args.threads)
-    steps = roofline_plan(threads, quick=True)
-    measurements = []
-    with _progress() as progress:
-        task = progress.add_task("quick roofline for the prediction", total=len(steps))
-        for step in steps:
-            measurements.append(step.run())
-            progress.advance(task)
-    return build_roofline(measurements, threads)
-
-
-def _print_analysis(analysis) -> None:
-    measured = analysis.measured_wall_s is not None
-    table = Table(title=f"{analysis.model}, {analysis.mode}, seq {analysis.seq}"
-                        + (f", prompt {analysis.prompt}" if analysis.prompt else "")
-                        + f", batch {analysis.batch}, {analysis.bytes_per_element:g} B/element, scope {analysis.scope}")
-    columns = ["op", "group", "GFLOPs", "MB", "AI", "predicted ms"] + (["measured ms", "GFLOP/s", "GB/s"] if measured else [])
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("op", "group") else "right")
-
-    def row(op, name, group):
-        cells = [name, group, f"{op.flops / 1e9:.3f}", f"{op.bytes / 1e6:.1f}", f"{op.ai:.2f}", f"{op.predicted_s * 1e3:.2f}"]
-        if measured:
-            cells += [f"{op.measured_s * 1e3:.2f}", f"{op.flops / op.measured_s / 1e9:.1f}" if op.measured_s else "-",
-                      f"{op.bytes / op.measured_s / 1e9:.1f}" if op.measured_s else "-"]
-        table.add_row(*cells)
-
-    for op in analysis.ops:
-        row(op, op.name, op.group)
-    table.add_section()
-    for group, op in analysis.group_totals().items():
-        row(op, f"all {group}", group)
-    table.add_section()
-    total = Op("total", "", analysis.total_flops, analysis.total_bytes, predicted_s=analysis.predicted_s,
-               measured_s=sum(op.measured_s for op in analysis.ops) if measured else None)
-    row(total, "total", "")
-    stdout.print(table)
-    if measured:
-        stdout.print(f"measured end to end: {analysis.measured_wall_s * 1e3:.1f} ms")
+    return build_roofline(_run_all("quick roofline for the prediction", roofline_plan(threads, quick=True)),
+                          threads)
 
 
 def cmd_transformer(args) -> int:
@@ -295,7 +174,7 @@ def cmd_transformer(args) -> int:
                        args.scope, roofline)
     if args.measure:
         analysis = measure(analysis, args.threads)
-    _print_analysis(analysis)
+    stdout.print(tables.analysis_table(analysis))
     if args.json:
         write_result(args.json, machine_info(), [], transformer=analysis.to_dict(), roofline=roofline.to_dict())
         stdout.print(f"wrote {args.json}")
@@ -306,17 +185,14 @@ def _transformer_figure(args) -> int:
     out = _output_dir(args.figure)
     seqs = _positive_list(args.seqs, "--seqs")
     roofline = _roofline_for(args)
-    analyses = {}
-    with _progress() as progress:
-        task = progress.add_task("Figure 3", total=len(FIGURE_MODELS) * len(seqs))
-        for model in FIGURE_MODELS:
-            for seq in seqs:
-                progress.update(task, description=f"{model} at {seq}")
-                analysis = analyse(model, seq, None, 0, 1, args.bytes_per_element, args.scope, roofline)
-                analyses[model, seq] = measure(analysis, args.threads) if args.measure else analysis
-                progress.advance(task)
-    written = write_figure3(analyses, seqs, out, measured=args.measure)
-    stdout.print("wrote " + ", ".join(written))
+
+    def run(model, seq):
+        analysis = analyse(model, seq, None, 0, 1, args.bytes_per_element, args.scope, roofline)
+        return measure(analysis, args.threads) if args.measure else analysis
+
+    keys = [(model, seq) for model in FIGURE_MODELS for seq in seqs]
+    analyses = _run_all("Figure 3", [Step(f"{m} at {s}", lambda m=m, s=s: run(m, s)) for m, s in keys])
+    stdout.print("wrote " + ", ".join(write_figure3(dict(zip(keys, analyses)), seqs, out, measured=args.measure)))
     return 0
 
 
@@ -334,20 +210,7 @@ def cmd_info(args) -> int:
     if args.json:
         check_writable(args.json)
     info = machine_info()
-    table = Table(show_header=False, box=None)
-    for key in ("cpu", "arch", "isa", "cores"):
-        table.add_row(key, str(info[key]))
-    for level, size in info["caches"].items():
-        table.add_row(f"cache {level}", format_bytes(size))
-    table.add_row("last-level cache, whole", format_bytes(info["llc_bytes"]))
-    table.add_row("memory", f"{format_bytes(info['memory_bytes'])} "
-                            f"({format_bytes(info['memory_available_bytes'])} available)")
-    table.add_row("compiler", info["compiler"])
-    table.add_row("cflags", info["cflags"])
-    for pool in info["threadpools"]:
-        library = " ".join(filter(None, (pool["internal_api"], pool.get("version"))))
-        table.add_row(f"threadpool {pool['user_api']}", f"{library}, {pool['num_threads']} threads")
-    stdout.print(table)
+    stdout.print(tables.info_table(info))
     if args.json:
         write_result(args.json, info, [])
         stdout.print(f"wrote {args.json}")

@@ -59,6 +59,14 @@ def _softmax(scores, scale):
     return scores / scores.sum(axis=-1, keepdims=True)
 
 
+def _embeddings(table, tokens, *added):
+    """The tokens' rows looked up, the position (and token-type) rows added."""
+    x = table[tokens]
+    for rows in added:
+        x = x + rows
+    return x
+
+
 def _gelu(x):
     return F32(0.5) * x * (F32(1) + np.tanh(F32(0.7978845608) * (x + F32(0.044715) * x * x * x)))
 
@@ -143,8 +151,8 @@ def run_model(cfg, mode: str, seq: int, scope: str = "layers", threads: int = No
     tokens = rng.integers(0, cfg.vocab, seq)
     if mode == "encoder":
         if scope == "model":
-            x = run.timed("embeddings", lambda: embed[tokens] + positions[:seq]
-                          + positions[0])  # token-type embedding: one more row read and added
+            # the token-type embedding stands in as one more row read and added
+            x = run.timed("embeddings", _embeddings, embed, tokens, positions[:seq], positions[0])
             x = run.timed("embedding LayerNorm", _layernorm, x, F32(1), F32(0))
         else:
             x = rng.standard_normal((seq, cfg.d), dtype=F32)
@@ -156,7 +164,7 @@ def run_model(cfg, mode: str, seq: int, scope: str = "layers", threads: int = No
         token = 0
         for position in range(seq):
             if scope == "model":
-                x = run.timed("embeddings", lambda: embed[token] + positions[position])
+                x = run.timed("embeddings", _embeddings, embed, token, positions[position])
             else:
                 x = rng.standard_normal(cfg.d, dtype=F32)
             for w, (keys, values) in zip(layers, cache):

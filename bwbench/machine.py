@@ -86,13 +86,17 @@ def last_level_cache_bytes(root: str = _CACHE_ROOT) -> int:
 
 
 def memory_level(working_set: int, threads: int, root: str = _CACHE_ROOT) -> str:
-    """The first level that holds a working set spread over `threads` threads,
-    pinned as the kernels pin them (the first CPUs of the affinity mask): 'L1d',
-    'L2', 'L3' or 'DRAM'."""
+    """Where a working set spread over `threads` threads lives, pinned as the
+    kernels pin them (the first CPUs of the affinity mask): the first cache
+    level that holds it ('L1d', 'L2', 'L3'); 'DRAM' from four times the last
+    level's capacity (STREAM's rule); in between, partly cached: e.g. 'L3-DRAM'."""
     cpus = sorted(os.sched_getaffinity(0))[:threads]
-    for level in sorted(caches(root), key=lambda name: int(name[1])):
+    levels = sorted(caches(root), key=lambda name: int(name[1]))
+    for level in levels:
         if working_set <= cache_capacity(level, cpus, root):
             return level
+    if levels and working_set < 4 * cache_capacity(levels[-1], cpus, root):
+        return f"{levels[-1]}-DRAM"
     return "DRAM"
 
 

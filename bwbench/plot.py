@@ -11,6 +11,7 @@ from bwbench.roofline import Roofline  # noqa: E402
 from bwbench.units import format_bytes  # noqa: E402
 
 AI_RANGE = (1 / 32, 256)
+GROUP_MARKERS = {"projection": "o", "attention": "s", "ffn": "^", "other": "v", "embedding": "P", "lm_head": "X"}
 
 
 def _save(figure, path: str) -> None:
@@ -30,7 +31,7 @@ def roofline_figure(roofline: Roofline, measurements, points=()):
     """Log-log roofline (float64 ceilings solid, float32 FMA dashed), ridge
     points marked, the measured ladder and any extra `points` overlaid.
 
-    points: dicts with 'label', 'ai', 'gflops', 'marker' and 'fill' (a colour, or 'none')."""
+    points: transformer.overlay_points() dicts: 'label', 'ai', 'gflops', 'group', 'mode'."""
     figure, ax = plt.subplots(figsize=(12, 6))
     lo, hi = AI_RANGE
     peak = roofline.peak("float64")
@@ -62,8 +63,9 @@ def roofline_figure(roofline: Roofline, measurements, points=()):
         for m in walk:
             ax.annotate(f"N={m.shape[1]}", (m.ai, m.gflops), textcoords="offset points", xytext=(4, -10),
                         fontsize=7, color="tab:purple")
-    for point in points:
-        ax.plot([point["ai"]], [point["gflops"]], point["marker"], ms=7, mfc=point["fill"], label=point["label"])
+    for point in points:  # encoders filled, decoders hollow
+        ax.plot([point["ai"]], [point["gflops"]], GROUP_MARKERS[point["group"]], ms=7,
+                mfc="none" if point["mode"] == "decoder" else None, label=point["label"])
     ax.set(xscale="log", yscale="log", xlim=AI_RANGE, xlabel="arithmetic intensity (FLOP/byte)",
            ylabel="GFLOP/s", title=f"Roofline, {roofline.threads} thread(s); dots: ridge points")
     ax.grid(True, which="both", alpha=0.2)

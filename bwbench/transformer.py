@@ -297,3 +297,15 @@ def measure(analysis: Analysis, threads: int = None) -> Analysis:
                               threads, analysis.prompt, analysis.batch, analysis.bytes_per_element)
     ops = tuple(replace(op, measured_s=seconds.get(op.name, 0.0)) for op in analysis.ops)
     return replace(analysis, ops=ops, measured_wall_s=wall)
+
+
+def overlay_points(models, seq: int, roofline) -> list:
+    """Each model's operation groups as roofline points: intensity and
+    predicted GFLOP/s at float32, with the group and the mode for the marker."""
+    points = []
+    for model in models:
+        analysis = analyse(model, seq, roofline=roofline)
+        for group, op in analysis.group_totals().items():
+            points.append({"label": f"{model} ({analysis.mode}) {group}", "ai": op.ai,
+                           "gflops": op.flops / op.predicted_s / 1e9, "group": group, "mode": analysis.mode})
+    return points

@@ -55,7 +55,8 @@ def test_memory_level(tmp_path, monkeypatch):
     assert machine.memory_level(40 * 1024, 1, root) == "L1d"
     assert machine.memory_level(90 * 1024, 1, root) == "L2"
     assert machine.memory_level(90 * 1024, 2, root) == "L1d"
-    assert machine.memory_level(20 * 2**20, 2, root) == "DRAM"
+    assert machine.memory_level(20 * 2**20, 2, root) == "L3-DRAM"   # over the 16 MiB L3, under 4x
+    assert machine.memory_level(64 * 2**20, 2, root) == "DRAM"
     assert machine.memory_level(20 * 2**20, 4, root) == "L3"
 
 

@@ -1,0 +1,118 @@
+"""The command line's tables (rich): what each command prints. Never measures."""
+from rich.table import Table
+
+from bwbench.flops import ceiling_name
+from bwbench.transformer import Op
+from bwbench.units import format_bytes
+
+LEFT = {"kernel", "variant", "ISA", "fits in", "shape MxNxK", "level", "best kernel", "ceiling", "dtype",
+        "op", "group", "machine @ commit"}
+
+
+def _table(title: str, columns) -> Table:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="left" if column in LEFT else "right")
+    return table
+
+
+def stream_table(measurements, threads: int) -> Table:
+    table = _table(f"STREAM, float64, {threads} thread(s); GB/s = 1e9 B/s, STREAM byte counts",
+                   ("kernel", "variant", "ISA", "threads", "working set", "fits in", "GB/s best", "GB/s median",
+                    "CV", "hw GB/s"))
+    for m in measurements:
+        table.add_row(m.kernel, m.variant, m.isa, str(m.threads), format_bytes(m.working_set_bytes), m.level,
+                      f"{m.gbps:.2f}", f"{m.median_gbps:.2f}", f"{m.cv:.1%}", f"{m.hw_gbps:.2f}")
+    table.caption = "hw GB/s counts the write-allocate read of every regular store."
+    return table
+
+
+def products_table(command: str, dtype: str, threads: int, measurements) -> Table:
+    table = _table(f"{command.upper()}, {dtype}, {threads} thread(s): bwbench against numpy's BLAS "
+                   "(AI = FLOP per byte of A, B and C moved once)",
+                   ("kernel", "shape MxNxK", "fits in", "AI", "GFLOP/s", "GB/s", "BLAS GFLOP/s", "bwbench/BLAS"))
+    for m in measurements:
+        kernel = m.kernel + (" (A^T x)" if m.variant == "transposed" else "")
+        table.add_row(kernel, "x".join(map(str, m.shape)), m.level, f"{m.ai:.2f}", f"{m.gflops:.1f}",
+                      f"{m.gbps:.1f}", f"{m.blas_gflops:.1f}", f"{m.gflops / m.blas_gflops:.2f}")
+    return table
+
+
+def roofline_tables(roofline, measurements) -> list:
+    """Memory ceilings with ridge points, compute ceilings, latency per level."""
+    ridges = roofline.to_dict()["ridge_points"]
+    memory = _table(f"Memory ceilings, {roofline.threads} thread(s): median GB/s well inside each level "
+                    "(below L1, write-allocate reads counted)",
+                    ("level", "GB/s", "best kernel", "points", *(f"ridge {dtype}" for dtype in ridges)))
+    for c in roofline.memory_ceilings:
+        memory.add_row(c["level"], f"{c['gbps']:.1f}", c["kernel"], str(c["points"]),
+                       *(f"{by_level[c['level']]:.2f}" for by_level in ridges.values()))
+    memory.caption = "ridge = FLOP/byte where the level's bandwidth meets the FMA peak"
+    if roofline.unresolved_levels:
+        memory.caption += f"; unresolved (no measured point well inside): {', '.join(roofline.unresolved_levels)}"
+    compute = _table("Compute ceilings, GFLOP/s", ("ceiling", "dtype", "threads", "GFLOP/s"))
+    for m in measurements:
+        if m.kernel == "peak":
+            compute.add_row(ceiling_name(m.variant, m.isa), m.dtype, str(m.threads), f"{m.gflops:.1f}")
+    latency = _table("Dependent-load latency, 1 thread", ("level", "ns"))
+    for entry in roofline.extra.get("latency_ns", []):
+        latency.add_row(entry["level"], f"{entry['ns']:.1f}")
+    return [memory, compute, latency]
+
+
+def asv_rooflines_table(entries, source: str) -> Table:
+    table = _table(f"Rooflines from {source}", ("machine @ commit", "level", "GB/s", "ridge float64"))
+    for label, roofline in entries:
+        for ceiling in roofline.memory_ceilings:
+            table.add_row(label, ceiling["level"], f"{ceiling['gbps']:.1f}",
+                          f"{roofline.ridge_point(ceiling['level']):.2f}")
+        table.add_row(label, "peak float64", f"{roofline.peak('float64'):.1f} GFLOP/s", "")
+        table.add_section()
+    return table
+
+
+def analysis_table(analysis) -> Table:
+    """Every op, then each group's sum, then the total; measured columns when measured."""
+    measured = analysis.measured_wall_s is not None
+    title = (f"{analysis.model}, {analysis.mode}, seq {analysis.seq}"
+             + (f", prompt {analysis.prompt}" if analysis.prompt else "")
+             + f", batch {analysis.batch}, {analysis.bytes_per_element:g} B/element, scope {analysis.scope}")
+    table = _table(title, ["op", "group", "GFLOPs", "MB", "AI", "predicted ms"]
+                   + (["measured ms", "GFLOP/s", "GB/s"] if measured else []))
+
+    def row(op, name):
+        cells = [name, op.group, f"{op.flops / 1e9:.3f}", f"{op.bytes / 1e6:.1f}", f"{op.ai:.2f}",
+                 f"{op.predicted_s * 1e3:.2f}"]
+        if measured:
+            rate = (lambda amount: f"{amount / op.measured_s / 1e9:.1f}") if op.measured_s else (lambda amount: "-")
+            cells += [f"{op.measured_s * 1e3:.2f}", rate(op.flops), rate(op.bytes)]
+        table.add_row(*cells)
+
+    for op in analysis.ops:
+        row(op, op.name)
+    table.add_section()
+    for group, op in analysis.group_totals().items():
+        row(op, f"all {group}")
+    table.add_section()
+    row(Op("total", "", analysis.total_flops, analysis.total_bytes, predicted_s=analysis.predicted_s,
+           measured_s=sum(op.measured_s for op in analysis.ops) if measured else None), "total")
+    if measured:
+        table.caption = f"measured end to end: {analysis.measured_wall_s * 1e3:.1f} ms"
+    return table
+
+
+def info_table(info: dict) -> Table:
+    table = Table(show_header=False, box=None)
+    for key in ("cpu", "arch", "isa", "cores"):
+        table.add_row(key, str(info[key]))
+    for level, size in info["caches"].items():
+        table.add_row(f"cache {level}", format_bytes(size))
+    table.add_row("last-level cache, whole", format_bytes(info["llc_bytes"]))
+    table.add_row("memory", f"{format_bytes(info['memory_bytes'])} "
+                            f"({format_bytes(info['memory_available_bytes'])} available)")
+    table.add_row("compiler", info["compiler"])
+    table.add_row("cflags", info["cflags"])
+    for pool in info["threadpools"]:
+        library = " ".join(filter(None, (pool["internal_api"], pool.get("version"))))
+        table.add_row(f"threadpool {pool['user_api']}", f"{library}, {pool['num_threads']} threads")
+    return table
