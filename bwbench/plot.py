@@ -7,11 +7,21 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from bwbench.errors import UsageError  # noqa: E402
 from bwbench.roofline import Roofline  # noqa: E402
 from bwbench.units import format_bytes  # noqa: E402
 
 AI_RANGE = (1 / 32, 256)
 GROUP_MARKERS = {"projection": "o", "attention": "s", "ffn": "^", "other": "v", "embedding": "P", "lm_head": "X"}
+
+
+def _save_all(figure, out_dir: str, names) -> list:
+    """Saves a figure under each name (the extension picks the format), then closes it."""
+    paths = [os.path.join(out_dir, name) for name in names]
+    for path in paths:
+        _save(figure, path)
+    plt.close(figure)
+    return paths
 
 
 def _save(figure, path: str) -> None:
@@ -105,16 +115,14 @@ def write_figures(document: dict, out_dir: str) -> list:
     its `overlay` points (transformer operations) if any."""
     roofline = Roofline.from_dict(document["roofline"])
     measurements = document["measurements"]
-    written = []
-    figure = roofline_figure(roofline, measurements, document.get("overlay", ()))
-    for name in ("roofline.png", "roofline.svg"):
-        _save(figure, os.path.join(out_dir, name))
-        written.append(os.path.join(out_dir, name))
-    plt.close(figure)
-    figure = bandwidth_figure(measurements, document["machine"].get("caches", {}))
-    _save(figure, os.path.join(out_dir, "bandwidth.png"))
-    plt.close(figure)
-    return written + [os.path.join(out_dir, "bandwidth.png")]
+    overlay = document.get("overlay", [])
+    if not all(isinstance(p, dict) and {"label", "ai", "gflops", "mode"} <= p.keys()
+               and p.get("group") in GROUP_MARKERS for p in overlay):
+        raise UsageError("malformed `overlay` in the result: redo it with `bwbench roofline --models`")
+    return (_save_all(roofline_figure(roofline, measurements, overlay), out_dir,
+                      ("roofline.png", "roofline.svg"))
+            + _save_all(bandwidth_figure(measurements, document["machine"].get("caches", {})), out_dir,
+                        ("bandwidth.png",)))
 
 
 def figure3(analyses: dict, seqs, measured: bool):
@@ -147,13 +155,7 @@ def figure3(analyses: dict, seqs, measured: bool):
 
 
 def write_figure3(analyses: dict, seqs, out_dir: str, measured: bool) -> list:
-    figure = figure3(analyses, seqs, measured)
-    written = []
-    for name in ("figure3.png", "figure3.svg"):
-        _save(figure, os.path.join(out_dir, name))
-        written.append(os.path.join(out_dir, name))
-    plt.close(figure)
-    return written
+    return _save_all(figure3(analyses, seqs, measured), out_dir, ("figure3.png", "figure3.svg"))
 
 
 def compare_figure(entries, dtype: str = "float64"):
@@ -180,10 +182,4 @@ def compare_figure(entries, dtype: str = "float64"):
 
 
 def write_compare_figures(entries, out_dir: str) -> list:
-    figure = compare_figure(entries)
-    written = []
-    for name in ("roofline.png", "roofline.svg"):
-        _save(figure, os.path.join(out_dir, name))
-        written.append(os.path.join(out_dir, name))
-    plt.close(figure)
-    return written
+    return _save_all(compare_figure(entries), out_dir, ("roofline.png", "roofline.svg"))

@@ -97,16 +97,13 @@ static void gemm_release(bw_gemm_ctx *g)
     bw_free(g->bpack);
 }
 
-int bw_gemm_apply(int isa, int f32, size_t m, size_t n, size_t k, const void *a,
-                  const void *b, void *c, int threads)
+/* Times body (samples given) or runs it once (samples NULL): the measuring
+   and the applying entry points share everything else. */
+static int time_or_run(bw_body body, const void *ctx, int threads, int ntimes, double min_sample_s,
+                       double *samples, int *cpus, long *reps)
 {
-    bw_gemm_ctx g;
-    if (!usable(isa))
-        return BW_EUNSUPPORTED;
-    bw_body body = gemm_setup(&g, isa, f32, m, n, k, a, b, c, threads);
-    int err = body ? bw_run(body, &g, threads) : BW_ENOMEM;
-    gemm_release(&g);
-    return err;
+    return samples ? bw_time(body, ctx, threads, ntimes, min_sample_s, samples, cpus, reps)
+                   : bw_run(body, ctx, threads);
 }
 
 int bw_gemm_measure(int isa, int f32, size_t m, size_t n, size_t k, const void *a,
@@ -117,42 +114,33 @@ int bw_gemm_measure(int isa, int f32, size_t m, size_t n, size_t k, const void *
     if (!usable(isa))
         return BW_EUNSUPPORTED;
     bw_body body = gemm_setup(&g, isa, f32, m, n, k, a, b, c, threads);
-    int err = body ? bw_time(body, &g, threads, ntimes, min_sample_s, samples, cpus, reps) : BW_ENOMEM;
+    int err = body ? time_or_run(body, &g, threads, ntimes, min_sample_s, samples, cpus, reps) : BW_ENOMEM;
     gemm_release(&g);
     return err;
 }
 
-/* y = A x is C = A B with one column (gemm_small); y = A^T x has its own kernel. */
-static bw_body gemv_setup(bw_gemm_ctx *gemm, bw_gemv_ctx *gemv, const void **ctx, int isa, int f32,
-                          int trans, size_t m, size_t n, const void *a, const void *x, void *y)
+int bw_gemm_apply(int isa, int f32, size_t m, size_t n, size_t k, const void *a,
+                  const void *b, void *c, int threads)
 {
-    *gemv = (bw_gemv_ctx){m, n, a, x, y};
-    *gemm = (bw_gemm_ctx){m, 1, n, a, x, y, n, 1, 1, 1, 1, 1, NULL, NULL};
-    *ctx = trans ? (const void *)gemv : (const void *)gemm;
-    return trans ? kernels[isa][f32].gemv_t : kernels[isa][f32].gemm_small;
+    return bw_gemm_measure(isa, f32, m, n, k, a, b, c, threads, 0, 0.0, NULL, NULL, NULL);
+}
+
+/* y = A x is C = A B with one column (gemm_small); y = A^T x has its own kernel. */
+int bw_gemv_measure(int isa, int f32, int trans, size_t m, size_t n, const void *a,
+                    const void *x, void *y, int threads, int ntimes, double min_sample_s,
+                    double *samples, int *cpus, long *reps)
+{
+    bw_gemv_ctx gemv = {m, n, a, x, y};
+    bw_gemm_ctx gemm = {m, 1, n, a, x, y, n, 1, 1, 1, 1, 1, NULL, NULL};
+    if (!usable(isa))
+        return BW_EUNSUPPORTED;
+    if (trans)
+        return time_or_run(kernels[isa][f32].gemv_t, &gemv, threads, ntimes, min_sample_s, samples, cpus, reps);
+    return time_or_run(kernels[isa][f32].gemm_small, &gemm, threads, ntimes, min_sample_s, samples, cpus, reps);
 }
 
 int bw_gemv_apply(int isa, int f32, int trans, size_t m, size_t n, const void *a,
                   const void *x, void *y, int threads)
 {
-    bw_gemm_ctx gemm;
-    bw_gemv_ctx gemv;
-    const void *ctx;
-    if (!usable(isa))
-        return BW_EUNSUPPORTED;
-    bw_body body = gemv_setup(&gemm, &gemv, &ctx, isa, f32, trans, m, n, a, x, y);
-    return bw_run(body, ctx, threads);
-}
-
-int bw_gemv_measure(int isa, int f32, int trans, size_t m, size_t n, const void *a,
-                    const void *x, void *y, int threads, int ntimes, double min_sample_s,
-                    double *samples, int *cpus, long *reps)
-{
-    bw_gemm_ctx gemm;
-    bw_gemv_ctx gemv;
-    const void *ctx;
-    if (!usable(isa))
-        return BW_EUNSUPPORTED;
-    bw_body body = gemv_setup(&gemm, &gemv, &ctx, isa, f32, trans, m, n, a, x, y);
-    return bw_time(body, ctx, threads, ntimes, min_sample_s, samples, cpus, reps);
+    return bw_gemv_measure(isa, f32, trans, m, n, a, x, y, threads, 0, 0.0, NULL, NULL, NULL);
 }

@@ -126,8 +126,14 @@ def test_roofline_writes_json_and_figures_then_plot_redraws_them(tmp_path, monke
     assert sorted(p.name for p in redrawn.iterdir()) == ["bandwidth.png", "roofline.png", "roofline.svg"]
 
 
+BAD_OVERLAY = json.dumps({"schema": "bwbench/1", "machine": {}, "measurements": [], "overlay": [{"ai": 1}],
+                          "roofline": {"threads": 1, "memory_ceilings": [{"level": "DRAM", "gbps": 10}],
+                                       "compute_ceilings": [{"name": "fma", "dtype": "float64", "gflops": 10}]}})
+
+
 @pytest.mark.parametrize("text, message", [("{", "cannot read"), ('{"schema": "other/2"}', "is not a bwbench/1 result"),
-                                           ('{"schema": "bwbench/1", "machine": {}}', "holds no roofline")])
+                                           ('{"schema": "bwbench/1", "machine": {}}', "holds no roofline"),
+                                           (BAD_OVERLAY, "malformed `overlay`")])
 def test_plot_refuses_a_bad_result(tmp_path, capsys, text, message):
     path = tmp_path / "roofline.json"
     path.write_text(text)
