@@ -26,7 +26,6 @@ from dataclasses import dataclass, replace
 
 from bwbench.errors import UsageError
 
-GROUPS = ("projection", "attention", "ffn", "other", "embedding", "lm_head")
 FIGURE_MODELS = ("bert-base", "bert-large", "gpt2")
 SOFTMAX_FLOPS, GELU_FLOPS, LAYERNORM_FLOPS = 6, 9, 7
 
