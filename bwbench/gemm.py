@@ -77,16 +77,13 @@ def check_fits(m: int, n: int, k: int, dtype: str) -> None:
     check_memory((element + 8) * (m * k + k * n) + (element + 16) * m * n, f"{m}x{n}x{k} {dtype} operands")
 
 
-def _prepare(shape, dtype: str, threads, ntimes):
-    """Checked arguments and random operands a (m, k), b (k, n)."""
-    m, n, k = shape
+def _prepare(m: int, n: int, k: int, dtype: str, threads, ntimes):
+    """Checked arguments, and a function drawing random operands of the dtype."""
     check_fits(m, n, k, dtype)
     threads = check_threads(threads)
     check_ntimes(ntimes)
     rng = np.random.default_rng(2024)
-    a = rng.uniform(-1, 1, (m, k)).astype(DTYPES[dtype])
-    b = rng.uniform(-1, 1, (k, n)).astype(DTYPES[dtype])
-    return threads, a, b
+    return threads, lambda *shape: rng.uniform(-1, 1, shape).astype(DTYPES[dtype])
 
 
 def _measurement(kernel, variant, shape, dtype, threads, timing, blas_gflops) -> Measurement:
@@ -104,7 +101,8 @@ def measure_gemm(m: int, n: int, k: int, dtype: str = "float64", threads: int = 
                  ntimes: int = MIN_SAMPLES, blas: bool = True) -> Measurement:
     """C = A B with A (m, k), B (k, n) random, timed in C and validated; with
     blas, numpy's matmul at the same shape and threads in `blas_gflops`."""
-    threads, a, b = _prepare((m, n, k), dtype, threads, ntimes)
+    threads, operand = _prepare(m, n, k, dtype, threads, ntimes)
+    a, b = operand(m, k), operand(k, n)
     c = np.empty((m, n), dtype=a.dtype)
     timing = _kernels.gemm_measure(_kernels.best_isa(), a, b, c, threads, ntimes, MIN_SAMPLE_S)
     _check_close(c, a, b, f"gemm {m}x{n}x{k} {dtype}")
@@ -116,8 +114,8 @@ def measure_gemv(m: int, n: int, transpose: bool = False, dtype: str = "float64"
                  ntimes: int = MIN_SAMPLES, blas: bool = True) -> Measurement:
     """y = A x (or A^T x) with A (m, n) random; recorded as the GEMM shape
     [rows of y, 1, length of x]."""
-    threads, a, x = _prepare((m, 1, n), dtype, threads, ntimes)
-    x = x[:, 0].copy() if not transpose else np.random.default_rng(7).uniform(-1, 1, m).astype(a.dtype)
+    threads, operand = _prepare(m, 1, n, dtype, threads, ntimes)
+    a, x = operand(m, n), operand(m if transpose else n)
     y = np.empty(n if transpose else m, dtype=a.dtype)
     timing = _kernels.gemv_measure(_kernels.best_isa(), transpose, a, x, y, threads, ntimes, MIN_SAMPLE_S)
     operand = a.T if transpose else a

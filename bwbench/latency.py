@@ -14,7 +14,7 @@ def measure_latency(size: int, ntimes: int = MIN_SAMPLES) -> Measurement:
     check_ntimes(ntimes)
     if size < 2 * LINE:
         raise UsageError(f"working set of {size} bytes is smaller than two cache lines")
-    check_memory(size)
+    check_memory(size + size // 8, "working set and its shuffle")  # the shuffle: one index per line
     samples, cpus, reps, bad = _kernels.chase_measure(size, CHASE_STEPS, ntimes, MIN_SAMPLE_S)
     if bad:
         raise ValidationError(f"pointer chase over {size} bytes: the cycle is broken")

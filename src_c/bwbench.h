@@ -27,6 +27,8 @@ typedef void (*bw_body)(const void *ctx, long reps);
 /* common.c */
 int bw_best_isa(void);
 int bw_isa_supported(int isa);
+/* Supported, or BW_GENERIC (plain C, built on every host for what has a scalar variant). */
+int bw_isa_usable(int isa);
 const char *bw_isa_name(int isa);
 const char *bw_compiler(void);
 const char *bw_cflags(void);

@@ -28,6 +28,11 @@ int bw_isa_supported(int isa)
 #endif
 }
 
+int bw_isa_usable(int isa)
+{
+    return isa >= 0 && isa < BW_NISA && (isa == BW_GENERIC || bw_isa_supported(isa));
+}
+
 int bw_best_isa(void)
 {
     for (int isa = BW_NISA - 1; isa > BW_GENERIC; isa--)

@@ -54,16 +54,11 @@ static const bw_body ladder[BW_NISA] = {ladder_generic};
 static const int lanes64[BW_NISA] = {1, 2, 4, 8};
 static const int lanes32[BW_NISA] = {1, 4, 8, 16};
 
-static int usable(int isa)
-{
-    return isa >= 0 && isa < BW_NISA && (isa == BW_GENERIC || bw_isa_supported(isa));
-}
-
 int bw_peak_measure(int isa, int fma, int float32, int threads, int ntimes,
                     double min_sample_s, double *samples, int *cpus,
                     long *reps, double *flops_per_rep, size_t *bad)
 {
-    if (!usable(isa))
+    if (!bw_isa_usable(isa))
         return BW_EUNSUPPORTED;
     if (threads < 1 || threads > BW_MAX_THREADS)
         return BW_ETHREADS;
@@ -85,7 +80,7 @@ int bw_peak_measure(int isa, int fma, int float32, int threads, int ntimes,
 
 int bw_ladder_apply(int isa, int flops, double *a, size_t n, int threads)
 {
-    if (!usable(isa) || flops < 1)
+    if (!bw_isa_usable(isa) || flops < 1)
         return BW_EUNSUPPORTED;
     bw_ladder_ctx ctx = {a, n, flops};
     return bw_run(ladder[isa], &ctx, threads);
@@ -122,7 +117,7 @@ int bw_ladder_measure(int isa, int flops, size_t n, int threads, int ntimes,
                       double min_sample_s, double *samples, int *cpus,
                       long *reps, size_t *bad)
 {
-    if (!usable(isa) || flops < 1)
+    if (!bw_isa_usable(isa) || flops < 1)
         return BW_EUNSUPPORTED;
     if (threads < 1 || threads > BW_MAX_THREADS)
         return BW_ETHREADS;

@@ -64,8 +64,7 @@ static const kernel_set kernels[BW_NISA][2] = {
 
 static int usable(int isa)
 {
-    return isa >= 0 && isa < BW_NISA && kernels[isa][0].gemm &&
-           (isa == BW_GENERIC || bw_isa_supported(isa));
+    return bw_isa_usable(isa) && kernels[isa][0].gemm;
 }
 
 #define SMALL_N 32   /* up to this many columns of B, A is not packed (gemm_small): measured faster */

@@ -31,9 +31,11 @@ static uint64_t xorshift(uint64_t *state)
 }
 
 /* Sattolo's algorithm: a uniformly random permutation that is one cycle. */
-static void random_cycle(line *lines, size_t n)
+static int random_cycle(line *lines, size_t n)
 {
     size_t *order = bw_alloc(n * sizeof(size_t));
+    if (!order)
+        return BW_ENOMEM;
     uint64_t state = 0x9E3779B97F4A7C15ull;
     for (size_t i = 0; i < n; i++)
         order[i] = i;
@@ -45,6 +47,7 @@ static void random_cycle(line *lines, size_t n)
     for (size_t i = 0; i < n; i++)
         lines[order[i]].next = order[(i + 1) % n];
     bw_free(order);
+    return BW_OK;
 }
 
 static size_t cycle_length(const line *lines, size_t n)
@@ -64,9 +67,10 @@ int bw_chase_measure(size_t bytes, size_t steps, int ntimes, double min_sample_s
     line *lines = n >= 2 ? bw_alloc(n * sizeof(line)) : NULL;
     if (!lines)
         return n >= 2 ? BW_ENOMEM : BW_EUNSUPPORTED;
-    random_cycle(lines, n);
     chase_ctx ctx = {lines, steps, &at};
-    int err = bw_time(chase, &ctx, 1, ntimes, min_sample_s, samples, cpus, reps);
+    int err = random_cycle(lines, n);
+    if (!err)
+        err = bw_time(chase, &ctx, 1, ntimes, min_sample_s, samples, cpus, reps);
     if (!err)
         *bad = cycle_length(lines, n) != n;
     bw_free(lines);
