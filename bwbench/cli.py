@@ -9,9 +9,10 @@ import sys
 from rich.console import Console
 from rich.progress import Progress
 
-from bwbench import asv_results, tables
+from bwbench import asv_results, interconnect, tables
 from bwbench.ceilings import Step, build_roofline, roofline_plan
 from bwbench.errors import UsageError, ValidationError
+from bwbench.link import TESTS, parse_sizes, parse_tests
 from bwbench.gemm import DTYPES, check_fits, measure_gemv, measure_product, parse_shape, sweep_shapes
 from bwbench.machine import check_threads, machine_info
 from bwbench.measure import MIN_SAMPLES
@@ -46,12 +47,12 @@ def _run_all(label: str, steps) -> list:
     return results
 
 
-def _finish(args, measurements, *printed) -> int:
+def _finish(args, measurements, *printed, **sections) -> int:
     """Prints the tables, then writes --json (if asked) with the measurements."""
     for table in printed:
         stdout.print(table)
     if args.json:
-        write_result(args.json, machine_info(), measurements)
+        write_result(args.json, machine_info(), measurements, **sections)
         stdout.print(f"wrote {args.json}")
     return 0
 
@@ -206,6 +207,29 @@ def _positive_list(text: str, flag: str) -> list:
     return values
 
 
+def cmd_interconnect(args) -> int:
+    comm = interconnect.world()   # how to run it, as a UsageError, without MPI or mpiexec
+    try:
+        sizes, tests = parse_sizes(args.sizes), parse_tests(args.tests)
+        if not args.time > 0:
+            raise UsageError(f"invalid --time {args.time!r}: must be positive")
+        interconnect.check_memory(comm, sizes)
+        if args.json:
+            check_writable(args.json)
+    except UsageError:
+        if comm.Get_rank():
+            return 2   # every rank refuses; rank 0 alone says why
+        raise
+    progress = (lambda text: stderr.print(f"  {text}", end="\r")) if stderr.is_terminal else None
+    rows, wrong = interconnect.run(comm, tests, sizes, args.time, progress)
+    result = interconnect.section(comm, rows, args.time)
+    if comm.Get_rank():
+        return 1 if wrong else 0
+    if wrong:
+        raise ValidationError(f"{wrong} wrong stamps or bytes in the receive buffers")
+    return _finish(args, [], tables.interconnect_table(result), interconnect=result)
+
+
 def cmd_info(args) -> int:
     if args.json:
         check_writable(args.json)
@@ -322,6 +346,21 @@ def build_parser() -> argparse.ArgumentParser:
     transformer.add_argument("--figure", metavar="DIR", help="draw Figure 3 (PNG and SVG) into DIR instead")
     transformer.add_argument("--seqs", default="128,256,512,1024", help="--figure: sequence lengths")
     transformer.set_defaults(run=cmd_transformer)
+
+    link = commands.add_parser(
+        "interconnect", help="MPI link: ping-pong latency, bandwidth, collectives with bus bandwidth",
+        description="Run under MPI (mpiexec -n N python -m bwbench interconnect). As the OSU micro-benchmarks: "
+                    "ping-pong latency, uni- and bi-directional bandwidth between rank 0 and the last rank, "
+                    "and Allreduce, Allgather, Reduce_scatter over all ranks with algorithm and bus bandwidth "
+                    "(nccl-tests' factors). Every receive is validated; a sample is the slowest rank's time.")
+    link.add_argument("--sizes", default="8B..256MiB", metavar="RANGE",
+                      help="message sizes, powers of two: LOW..HIGH or a comma list (default 8B..256MiB)")
+    link.add_argument("--tests", default=",".join(TESTS), help=f"comma-separated, from {','.join(TESTS)} "
+                                                                "(default: all)")
+    link.add_argument("--time", type=float, default=0.02, metavar="SECONDS",
+                      help="length of each of the 5 timed samples per test and size (default 0.02)")
+    _json_flag(link, "the result JSON (key `interconnect`)")
+    link.set_defaults(run=cmd_interconnect)
 
     info = commands.add_parser("info", help="this host: CPU, SIMD, caches, memory, compiler, thread pools",
                                description="Describes the host as the result JSON's `machine` object does.")

@@ -5,7 +5,7 @@ from bwbench.flops import ceiling_name
 from bwbench.transformer import Op
 from bwbench.units import format_bytes
 
-LEFT = {"kernel", "variant", "ISA", "fits in", "shape MxNxK", "level", "best kernel", "ceiling", "dtype",
+LEFT = {"test", "kernel", "variant", "ISA", "fits in", "shape MxNxK", "level", "best kernel", "ceiling", "dtype",
         "op", "group", "machine @ commit"}
 
 
@@ -115,4 +115,21 @@ def info_table(info: dict) -> Table:
     for pool in info["threadpools"]:
         library = " ".join(filter(None, (pool["internal_api"], pool.get("version"))))
         table.add_row(f"threadpool {pool['user_api']}", f"{library}, {pool['num_threads']} threads")
+    return table
+
+
+def interconnect_table(result: dict) -> Table:
+    """One row per test and size: latency, algorithm and bus bandwidth."""
+    hosts = sorted({p["host"] for p in result["placement"]})
+    library = result["library"].split(",")[0]
+    table = _table(f"Interconnect, {result['ranks']} ranks on {', '.join(hosts)} ({library})",
+                   ("test", "size", "latency µs", "algbw GB/s", "busbw GB/s"))
+    for previous, row in zip([None] + result["tests"], result["tests"]):
+        if previous and previous["test"] != row["test"]:
+            table.add_section()
+        busbw = row.get("busbw_gbps")
+        table.add_row(row["test"], format_bytes(row["bytes"]), f"{row['latency_us']:.2f}",
+                      f"{row['algbw_gbps']:.3g}", "" if busbw is None else f"{busbw:.3g}")
+    table.caption = ("pingpong: half the round trip; bw, bibw: per message of a window "
+                     "(bibw counts both directions); best of 5 samples, slowest rank")
     return table
