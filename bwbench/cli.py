@@ -9,14 +9,14 @@ import sys
 from rich.console import Console
 from rich.progress import Progress
 
-from bwbench import asv_results, interconnect, tables
+from bwbench import asv_results, interconnect, tables, tensor_parallel, trends
 from bwbench.ceilings import Step, build_roofline, roofline_plan
 from bwbench.errors import UsageError, ValidationError
-from bwbench.link import TESTS, parse_sizes, parse_tests
+from bwbench.link import TESTS, load_interconnect, parse_sizes, parse_tests, peak_busbw
 from bwbench.gemm import DTYPES, check_fits, measure_gemv, measure_product, parse_shape, sweep_shapes
 from bwbench.machine import check_threads, machine_info
 from bwbench.measure import MIN_SAMPLES
-from bwbench.plot import write_compare_figures, write_figure3, write_figures
+from bwbench.plot import write_compare_figures, write_figure3, write_figures, write_trends
 from bwbench.results import check_writable, read_result, write_result
 from bwbench.roofline import Roofline
 from bwbench.stream import STREAM_KERNELS, default_stream_size, measure_stream, stream_kernel
@@ -120,9 +120,19 @@ def _roofline_from_asv(args) -> int:
     return 0
 
 
+def _link_roof(path) -> dict:
+    """A saved interconnect section with an all-reduce curve (the roof), or None without a path."""
+    if not path:
+        return None
+    link = load_interconnect(path)
+    peak_busbw(link)   # refuses one without allreduce rows
+    return link
+
+
 def cmd_roofline(args) -> int:
     if args.from_asv:
         return _roofline_from_asv(args)
+    link = _link_roof(args.interconnect)
     threads = check_threads(args.threads)
     models = [name.strip() for name in args.models.split(",")] if args.models else []
     for model in models:
@@ -134,7 +144,7 @@ def cmd_roofline(args) -> int:
         stdout.print(table)
     path = os.path.join(out, "roofline.json")
     write_result(path, machine_info(), measurements, roofline=roofline.to_dict(),
-                 overlay=overlay_points(models, args.seq, roofline))
+                 overlay=overlay_points(models, args.seq, roofline), **({"interconnect": link} if link else {}))
     stdout.print("wrote " + ", ".join([path] + write_figures(read_result(path), out)))
     return 0
 
@@ -148,6 +158,8 @@ def _saved_roofline(path: str) -> dict:
 
 def cmd_plot(args) -> int:
     document = _saved_roofline(args.result)
+    if args.interconnect:
+        document["interconnect"] = _link_roof(args.interconnect)
     out = _output_dir(args.out or os.path.dirname(os.path.abspath(args.result)))
     stdout.print("wrote " + ", ".join(write_figures(document, out)))
     return 0
@@ -170,14 +182,19 @@ def cmd_transformer(args) -> int:
     if args.json:
         check_writable(args.json)
     analyse(args.model, args.seq, args.mode, args.prompt, args.batch, args.bytes_per_element, args.scope)
+    tensor_parallel.check_args(args)
     roofline = _roofline_for(args)
     analysis = analyse(args.model, args.seq, args.mode, args.prompt, args.batch, args.bytes_per_element,
                        args.scope, roofline)
     if args.measure:
         analysis = measure(analysis, args.threads)
     stdout.print(tables.analysis_table(analysis))
+    split = tensor_parallel.from_args(args, analysis)
+    if split:
+        stdout.print(tables.tensor_parallel_table(split))
     if args.json:
-        write_result(args.json, machine_info(), [], transformer=analysis.to_dict(), roofline=roofline.to_dict())
+        write_result(args.json, machine_info(), [], transformer=analysis.to_dict(), roofline=roofline.to_dict(),
+                     **({"tensor_parallel": split} if split else {}))
         stdout.print(f"wrote {args.json}")
     return 0
 
@@ -228,6 +245,22 @@ def cmd_interconnect(args) -> int:
     if wrong:
         raise ValidationError(f"{wrong} wrong stamps or bytes in the receive buffers")
     return _finish(args, [], tables.interconnect_table(result), interconnect=result)
+
+
+def cmd_trends(args) -> int:
+    points = trends.load_points()
+    host = trends.host_points(points, args.roofline, args.interconnect)
+    out = _output_dir(args.out)
+    if args.json:
+        check_writable(args.json)
+    result = trends.trends(points, host)
+    stdout.print(tables.trends_table(result))
+    paths = write_trends(points, host, out)
+    if args.json:
+        write_result(args.json, machine_info(), [], trends=result)
+        paths.append(args.json)
+    stdout.print("wrote " + ", ".join(paths))
+    return 0
 
 
 def cmd_info(args) -> int:
@@ -291,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="--from-asv: machine to draw; repeat to overlay several (default: the first)")
     roofline.add_argument("--commit", action="append", metavar="HASH",
                           help="--from-asv: commit (hash prefix) to draw; repeat to overlay (default: the newest)")
+    roofline.add_argument("--interconnect", metavar="PATH", help="a saved interconnect JSON: draw its all-reduce "
+                          "bus bandwidth as a third roof (the link is not measured here)")
     roofline.set_defaults(run=cmd_roofline)
 
     plot = commands.add_parser("plot", help="redraw the figures of a saved roofline.json",
@@ -298,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
                                            "from a saved result without measuring.")
     plot.add_argument("result", metavar="ROOFLINE_JSON", help="a roofline.json written by `bwbench roofline`")
     plot.add_argument("--out", metavar="DIR", help="output folder (default: the JSON's folder)")
+    plot.add_argument("--interconnect", metavar="PATH", help="a saved interconnect JSON: add its all-reduce roof")
     plot.set_defaults(run=cmd_plot)
 
     sweep = ("without --shape, the transformer-projection sweep: K = d, M = d or 4d for d in 768, 1024, "
@@ -341,6 +377,10 @@ def build_parser() -> argparse.ArgumentParser:
     transformer.add_argument("--measure", action="store_true", help="also run the model and time each operation")
     transformer.add_argument("--roofline", metavar="PATH", help="roofline.json for the prediction "
                                                                 "(default: measure a quick roofline now)")
+    transformer.add_argument("--tensor-parallel", type=int, metavar="P", help="also predict the model split "
+                             "over P ranks, Megatron-style (needs --interconnect)")
+    transformer.add_argument("--interconnect", metavar="PATH", help="--tensor-parallel: a saved interconnect "
+                             "JSON with the all-reduce curve over P ranks")
     _threads_flag(transformer, "threads for measuring")
     _json_flag(transformer, "the result JSON (key `transformer`)")
     transformer.add_argument("--figure", metavar="DIR", help="draw Figure 3 (PNG and SVG) into DIR instead")
@@ -361,6 +401,18 @@ def build_parser() -> argparse.ArgumentParser:
                       help="length of each of the 5 timed samples per test and size (default 0.02)")
     _json_flag(link, "the result JSON (key `interconnect`)")
     link.set_defaults(run=cmd_interconnect)
+
+    figure1 = commands.add_parser(
+        "trends", help="the paper's Figure 1 (FLOP/s, DRAM and interconnect bandwidth over 20 years) with this host",
+        description="Fits the growth per 2 years of peak FLOP/s, DRAM bandwidth and interconnect bandwidth "
+                    "from the points shipped with bwbench (re-extracted from the paper's Figure 1), places this "
+                    "host's measured values on it, and writes DIR/trends.png and DIR/trends.svg.")
+    figure1.add_argument("--roofline", metavar="PATH", help="a saved roofline.json: float32 peak and DRAM bandwidth")
+    figure1.add_argument("--interconnect", metavar="PATH", help="a saved interconnect JSON: its largest bw")
+    figure1.add_argument("--out", default="bwbench-results", metavar="DIR", help="output folder (default: "
+                                                                                  "./bwbench-results)")
+    _json_flag(figure1, "the fits and this host's points (key `trends`)")
+    figure1.set_defaults(run=cmd_trends)
 
     info = commands.add_parser("info", help="this host: CPU, SIMD, caches, memory, compiler, thread pools",
                                description="Describes the host as the result JSON's `machine` object does.")

@@ -120,3 +120,29 @@ def test_bad_sizes_under_mpiexec_one_line_from_rank_0(tmp_path):
     assert done.returncode != 0 and done.stdout == ""
     assert done.stderr.count("bwbench: error: invalid sizes '3B..8B'") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+LINK = {"ranks": 2, "library": "test MPI", "placement": [{"rank": 0, "host": "a"}, {"rank": 1, "host": "b"}],
+        "tests": [{"test": "allreduce", "bytes": 1024, "latency_us": 4.0, "algbw_gbps": 0.256, "busbw_gbps": 0.256},
+                  {"test": "allreduce", "bytes": 1 << 20, "latency_us": 2000.0, "algbw_gbps": 0.524,
+                   "busbw_gbps": 0.524}]}
+
+
+def test_plot_adds_the_link_as_a_third_roof(tmp_path, capsys):
+    from bwbench import write_result
+    from bwbench.plot import roofline_figure
+    from bwbench.roofline import Roofline
+
+    roofline = Roofline(({"level": "L1", "gbps": 200.0}, {"level": "DRAM", "gbps": 20.0}),
+                        ({"name": "fma-avx2", "dtype": "float64", "gflops": 100.0},), 2)
+    lines = {line.get_label(): line for line in roofline_figure(roofline, [], link=LINK).axes[0].lines}
+    roof = next(line for label, line in lines.items() if "all-reduce bus bandwidth 0.52 GB/s" in label)
+    (x0, x1), (y0, y1) = roof.get_data()
+    assert y0 == pytest.approx(x0 * 0.524) and y1 == pytest.approx(100.0)   # GB/s x FLOP/byte up to the peak
+    path, link = tmp_path / "roofline.json", tmp_path / "link.json"
+    write_result(str(path), {}, [], roofline=roofline.to_dict())
+    write_result(str(link), {}, [], interconnect=LINK)
+    assert cli.main(["plot", str(path), "--interconnect", str(link)]) == 0
+    assert (tmp_path / "roofline.png").read_bytes()[:4] == b"\x89PNG"
+    assert cli.main(["plot", str(path), "--interconnect", str(path)]) == 2
+    assert "holds no interconnect result" in capsys.readouterr().err
