@@ -28,8 +28,12 @@ def mpiexec():
 
 
 def run_mpi(args, ranks=2, timeout=120, prefix=()):
-    return subprocess.run([*prefix, mpiexec(), "-n", str(ranks), sys.executable, "-m", "bwbench", *args],
-                          cwd=ROOT, env={**os.environ, **MPI_ENV}, capture_output=True, text=True,
+    """python -m bwbench ARGS under mpiexec; prefix: a launcher that takes mpiexec's place
+    and runs $MPIEXEC (scripts/netns_hosts.sh)."""
+    found = mpiexec()
+    launcher = [*prefix, "mpiexec"] if prefix else [found]
+    return subprocess.run([*launcher, "-n", str(ranks), sys.executable, "-m", "bwbench", *args],
+                          cwd=ROOT, env={**os.environ, **MPI_ENV, "MPIEXEC": found}, capture_output=True, text=True,
                           timeout=timeout)
 
 
