@@ -150,3 +150,24 @@ def test_plot_adds_the_link_as_a_third_roof(tmp_path, capsys):
     assert (tmp_path / "roofline.png").read_bytes()[:4] == b"\x89PNG"
     assert cli.main(["plot", str(path), "--interconnect", str(path)]) == 2
     assert "holds no interconnect result" in capsys.readouterr().err
+
+
+def test_c_reference_runs_the_same_loops(tmp_path):
+    """src_c/mpi/osu_ref.c, built where an MPI compiler wrapper is: same tests, same sizes, no wrong byte."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import mpi_overhead
+
+    if not mpi_overhead.mpicc():
+        pytest.skip("no mpicc")
+    program = mpi_overhead.build(str(tmp_path))
+    done = subprocess.run([mpiexec(), "-n", "2", program, "8", "64", "0.001"], env={**os.environ, **MPI_ENV},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["wrong"] == 0 and result["ranks"] == 2
+    assert [(r["test"], r["bytes"]) for r in result["tests"]] == [(t, s) for t in ("pingpong", "bw")
+                                                                 for s in (8, 16, 32, 64)]
+    assert all(r["latency_us"] > 0 and r["window"] == (64 if r["test"] == "bw" else 1) for r in result["tests"])
+    bad = subprocess.run([mpiexec(), "-n", "2", program, "4", "64", "0.001"], env={**os.environ, **MPI_ENV},
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "usage: mpiexec -n 2 osu_ref" in bad.stderr
