@@ -5,7 +5,8 @@ from bwbench.flops import ceiling_name
 from bwbench.transformer import Op
 from bwbench.units import format_bytes
 
-LEFT = {"test", "part", "series", "kernel", "variant", "ISA", "fits in", "shape MxNxK", "level", "best kernel", "ceiling", "dtype",
+LEFT = {"test", "part", "series",   # interconnect, tensor-parallel and trends tables
+        "kernel", "variant", "ISA", "fits in", "shape MxNxK", "level", "best kernel", "ceiling", "dtype",
         "op", "group", "machine @ commit"}
 
 

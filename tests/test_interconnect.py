@@ -27,12 +27,12 @@ def mpiexec():
     return found
 
 
-def run_mpi(args, ranks=2, timeout=120, prefix=()):
-    """python -m bwbench ARGS under mpiexec; prefix: a launcher that takes mpiexec's place
-    and runs $MPIEXEC (scripts/netns_hosts.sh)."""
+def run_mpi(args, ranks=2, timeout=120, prefix=(), script=("-m", "bwbench")):
+    """python -m bwbench ARGS (or python SCRIPT ARGS) under mpiexec; prefix: a launcher
+    that takes mpiexec's place and runs $MPIEXEC (scripts/netns_hosts.sh)."""
     found = mpiexec()
     launcher = [*prefix, "mpiexec"] if prefix else [found]
-    return subprocess.run([*launcher, "-n", str(ranks), sys.executable, "-m", "bwbench", *args],
+    return subprocess.run([*launcher, "-n", str(ranks), sys.executable, *script, *args],
                           cwd=ROOT, env={**os.environ, **MPI_ENV, "MPIEXEC": found}, capture_output=True, text=True,
                           timeout=timeout)
 

@@ -67,3 +67,26 @@ def test_bad_split_flags_one_line_before_measuring(tmp_path, capsys, args, messa
     assert cli.main(["transformer", "--model", "gpt2", "--seq", "4", *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_measured_split_matches_the_unsplit_model(tmp_path):
+    """scripts/tp_split.py over 2 ranks on a tiny GPT: its output equals the unsplit run's (--check)."""
+    from test_interconnect import ROOT, run_mpi
+
+    from bwbench import write_result
+    from bwbench.roofline import Roofline
+
+    config, roofline, link, out = (tmp_path / name for name in ("tiny.json", "r.json", "link.json", "out.json"))
+    config.write_text(json.dumps({"model_type": "gpt2", "n_layer": 2, "n_embd": 32, "n_head": 4, "n_inner": 64,
+                                  "vocab_size": 10}))
+    write_result(str(roofline), {}, [], roofline=Roofline(
+        ({"level": "DRAM", "gbps": 10.0},), ({"name": "fma", "dtype": "float32", "gflops": 100.0},), 1).to_dict())
+    write_result(str(link), {}, [], interconnect=LINK)
+    done = run_mpi(["--model", str(config), "--seq", "5", "--roofline", str(roofline), "--interconnect", str(link),
+                    "--check", "--repeat", "1", "--json", str(out)], script=[f"{ROOT}/scripts/tp_split.py"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "the split's last output matches the unsplit run" in done.stdout
+    record = json.loads(out.read_text())
+    assert record["ranks"] == 2 and record["measured_s"] > record["measured_allreduce_s"] > 0
+    # 5 steps x 2 layers x 2 all-reduces of 32 float32 (128 B, below the curve: its smallest size's 4 us)
+    assert record["prediction"]["allreduces"] == [{"bytes": 128, "count": 20, "us_each": 4.0}]
