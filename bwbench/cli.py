@@ -12,8 +12,8 @@ from rich.progress import Progress
 from bwbench import asv_results, interconnect, tables, tensor_parallel, trends
 from bwbench.ceilings import Step, build_roofline, roofline_plan
 from bwbench.errors import UsageError, ValidationError
-from bwbench.link import TESTS, load_interconnect, parse_sizes, parse_tests, peak_busbw
 from bwbench.gemm import DTYPES, check_fits, measure_gemv, measure_product, parse_shape, sweep_shapes
+from bwbench.link import TESTS, load_interconnect, parse_sizes, parse_tests, peak_busbw
 from bwbench.machine import check_threads, machine_info
 from bwbench.measure import MIN_SAMPLES
 from bwbench.plot import write_compare_figures, write_figure3, write_figures, write_trends
@@ -21,7 +21,7 @@ from bwbench.results import check_writable, read_result, write_result
 from bwbench.roofline import Roofline
 from bwbench.stream import STREAM_KERNELS, default_stream_size, measure_stream, stream_kernel
 from bwbench.transformer import FIGURE_MODELS, analyse, measure, overlay_points
-from bwbench.units import parse_size
+from bwbench.units import format_bytes, parse_size
 
 # Tables keep their width when piped to a file (rich would fall back to 80 columns).
 stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
@@ -237,9 +237,12 @@ def cmd_interconnect(args) -> int:
         if comm.Get_rank():
             return 2   # every rank refuses; rank 0 alone says why
         raise
-    progress = (lambda text: stderr.print(f"  {text}", end="\r")) if stderr.is_terminal else None
-    rows, wrong = interconnect.run(comm, tests, sizes, args.time, progress)
-    result = interconnect.section(comm, rows, args.time)
+    steps = [Step(f"{test} {format_bytes(size)}",
+                  lambda t=test, s=size: interconnect.measure_one(comm, t, s, args.time))
+             for test in tests for size in sizes]
+    done = _run_all("interconnect", steps) if comm.Get_rank() == 0 else [step.run() for step in steps]
+    wrong = sum(count for _, count in done)
+    result = interconnect.section(comm, [row for row, _ in done if row], args.time)
     if comm.Get_rank():
         return 1 if wrong else 0
     if wrong:

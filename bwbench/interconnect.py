@@ -188,8 +188,8 @@ def make_test(comm, test: str, size: int):
     return loop if loop.block else None
 
 
-def time_loop(comm, loop, target_s: float) -> list:
-    """Seconds per iteration of SAMPLES timed loops, each the slowest rank's."""
+def time_loop(comm, loop, target_s: float) -> tuple:
+    """(seconds per iteration of SAMPLES timed loops, each the slowest rank's; iterations per loop)."""
     from mpi4py import MPI
 
     seq = itertools.count()
@@ -222,25 +222,17 @@ def row(loop, test: str, samples, iterations: int) -> dict:
     return record
 
 
-def run(comm, tests, sizes, target_s: float, progress=None) -> tuple:
-    """Every test at every size on every rank. Returns (rows, wrong), wrong the
-    number of wrong stamps and bytes over all ranks (rows are not to be
-    reported unless it is 0). progress(text), if given, is called on rank 0."""
+def measure_one(comm, test: str, size: int, target_s: float) -> tuple:
+    """(row, wrong) of one test at one size on every rank: row None where the
+    size does not split over the ranks; wrong counts the wrong stamps and bytes
+    of all ranks (the row is not to be reported unless it is 0)."""
     from mpi4py import MPI
 
-    rows, wrong = [], 0
-    for test in tests:
-        for size in sizes:
-            loop = make_test(comm, test, size)
-            if loop is None:
-                continue
-            if progress and comm.Get_rank() == 0:
-                progress(f"{test} {size} B")
-            samples, iterations = time_loop(comm, loop, target_s)
-            wrong += comm.allreduce(loop.wrong(), op=MPI.SUM)
-            rows.append(row(loop, test, samples, iterations))
-            del loop   # frees the buffers before the next size
-    return rows, wrong
+    loop = make_test(comm, test, size)
+    if loop is None:
+        return None, 0
+    samples, iterations = time_loop(comm, loop, target_s)
+    return row(loop, test, samples, iterations), comm.allreduce(loop.wrong(), op=MPI.SUM)
 
 
 def section(comm, rows, target_s: float) -> dict:
