@@ -11,9 +11,11 @@ numpy buffers and mpi4py's buffer (upper-case) calls.
   receive; the rest of each receive buffer is compared with its pattern after
   the timed loops. A wrong byte anywhere and nothing is reported.
 - Iterations are calibrated (doubling until the better of two loops lasts a
-  quarter of the target; this is the warm-up), then SAMPLES loops are timed; a sample is the
-  slowest rank's loop time (as IMB) over the iterations; the best sample is
-  reported, all are kept.
+  quarter of the target; this is the warm-up), then SAMPLES loops are timed;
+  a sample is the slowest rank's loop time (as IMB) over the iterations; the
+  best sample is reported, all are kept.
+mpi4py is imported where it is used: importing it starts MPI, and the other
+commands import this module too.
 """
 import itertools
 import math
@@ -80,7 +82,9 @@ class PointToPoint:
     Slots are rows of one array so a whole window is stamped and checked at once."""
 
     def __init__(self, comm, test: str, size: int):
-        self.comm, self.test, self.bytes = comm, test, size
+        from mpi4py import MPI
+
+        self.comm, self.test, self.bytes, self.waitall = comm, test, size, MPI.Request.Waitall
         rank, last = comm.Get_rank(), comm.Get_size() - 1
         self.active, self.first = rank in (0, last), rank == 0
         self.peer = last if rank == 0 else 0
@@ -93,6 +97,9 @@ class PointToPoint:
         self.send = expected.copy() if sends else None
         self.recv = np.zeros_like(expected) if receives else None
         self.expected, self.wrong_stamps = expected, 0
+        # the first 8 bytes of every slot, as one int64 each: views, so stamping writes the buffers
+        self.send_stamps = self.send.view(np.int64)[:, 0] if sends else None
+        self.recv_stamps = self.recv.view(np.int64)[:, 0] if receives else None
         self.ack = np.zeros(1, np.uint8)
         self.slots = np.arange(self.window)
 
@@ -104,28 +111,26 @@ class PointToPoint:
             return
         stamps = seq * self.window + self.slots
         if self.send is not None:
-            self.send.view(np.int64)[:, 0] = stamps
-        from mpi4py import MPI
+            self.send_stamps[:] = stamps
         requests = ([self.comm.Irecv(row, self.peer) for row in self.recv] if self.recv is not None else []) \
             + ([self.comm.Isend(row, self.peer) for row in self.send] if self.send is not None else [])
-        MPI.Request.Waitall(requests)
+        self.waitall(requests)
         if self.recv is not None:
-            self.wrong_stamps += int(np.count_nonzero(self.recv.view(np.int64)[:, 0] != stamps))
+            self.wrong_stamps += int(np.count_nonzero(self.recv_stamps != stamps))
         if self.test == "bw":   # the acknowledgement closes the window
             (self.comm.Recv if self.first else self.comm.Send)(self.ack, self.peer)
 
     def _pingpong(self, seq: int) -> None:
-        stamp = self.recv.view(np.int64)
         if self.first:
-            self.send.view(np.int64)[0, 0] = seq
+            self.send_stamps[0] = seq
             self.comm.Send(self.send, self.peer)
             self.comm.Recv(self.recv, self.peer)
         else:
             self.comm.Recv(self.recv, self.peer)
-            self.wrong_stamps += stamp[0, 0] != seq
+            self.wrong_stamps += self.recv_stamps[0] != seq
             self.comm.Send(self.recv, self.peer)   # the echo: what came back is what was sent
             return
-        self.wrong_stamps += stamp[0, 0] != seq
+        self.wrong_stamps += self.recv_stamps[0] != seq
 
     def wrong(self) -> int:
         """Wrong stamps seen, plus wrong bytes (past the stamp) in the receive buffers now."""

@@ -171,3 +171,17 @@ def test_c_reference_runs_the_same_loops(tmp_path):
     bad = subprocess.run([mpiexec(), "-n", "2", program, "4", "64", "0.001"], env={**os.environ, **MPI_ENV},
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "usage: mpiexec -n 2 osu_ref" in bad.stderr
+
+
+@pytest.mark.parametrize("test", ["bibw", "allreduce", "allgather", "reduce_scatter"])
+def test_a_wrong_byte_is_counted(test):
+    """One rank talking to itself (MPI_COMM_SELF): clean steps count nothing; one corrupted byte is counted."""
+    mpi = pytest.importorskip("mpi4py.MPI")
+    from bwbench.interconnect import make_test
+
+    loop = make_test(mpi.COMM_SELF, test, 256)
+    for seq in range(3):
+        loop.step(seq)
+    assert loop.wrong() == 0
+    loop.recv.reshape(-1)[-1] += 1
+    assert loop.wrong() == 1
