@@ -6,7 +6,7 @@ import numpy as np
 
 from bwbench.inference import Run, decoder_layer, encoder_layer, layer_weights
 from bwbench.machine import available_cpus
-from bwbench.transformer import load_config
+from bwbench.models import load_config
 
 CONTEXT = 512
 

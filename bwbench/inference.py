@@ -12,6 +12,7 @@ import numpy as np
 from bwbench import _kernels
 from bwbench.errors import UsageError
 from bwbench.machine import check_memory, check_threads
+from bwbench.models import load_config
 
 F32 = np.float32
 SERIAL_FLOPS = 2**17  # smaller products run on one thread: an OpenMP fork costs more than they do
@@ -92,6 +93,18 @@ def weights_bytes(cfg) -> int:
     return 4 * (cfg.layers * per_layer + (cfg.vocab + 4096) * cfg.d)
 
 
+def _check(cfg, seq: int, prompt: int, batch: int, bytes_per_element: float) -> None:
+    if batch != 1 or bytes_per_element != 4 or prompt or cfg.arch == "llama":
+        raise UsageError("--measure runs BERT and GPT-2, batch 1, 4 bytes per element (float32), "
+                         "decoding from an empty prompt")
+    check_memory(2 * weights_bytes(cfg) + 16 * seq * (cfg.d_ff + seq), "the model's weights and activations")
+
+
+def check_runnable(analysis) -> None:
+    """Refuses, before anything is measured, a run that run_model would refuse."""
+    _check(load_config(analysis.model), analysis.seq, analysis.prompt, analysis.batch, analysis.bytes_per_element)
+
+
 def encoder_layer(run, w, x, cfg):
     """A BERT (post-LayerNorm) layer over all tokens at once."""
     t = run.timed
@@ -138,10 +151,8 @@ def decoder_layer(run, w, x, cache_k, cache_v, position, cfg):
 def run_model(cfg, mode: str, seq: int, scope: str = "layers", threads: int = None, prompt: int = 0,
               batch: int = 1, bytes_per_element: float = 4) -> tuple:
     """Runs the model once; returns ({op name: seconds}, total seconds)."""
-    if batch != 1 or bytes_per_element != 4 or prompt:
-        raise UsageError("--measure runs batch 1, 4 bytes per element (float32), decoding from an empty prompt")
+    _check(cfg, seq, prompt, batch, bytes_per_element)
     threads = check_threads(threads)
-    check_memory(2 * weights_bytes(cfg) + 16 * seq * (cfg.d_ff + seq), "the model's weights and activations")
     rng = np.random.default_rng(1)
     layers = [layer_weights(cfg, rng, out_by_in=mode == "decoder") for _ in range(cfg.layers)]
     embed = (rng.standard_normal((cfg.vocab, cfg.d), dtype=F32) * F32(0.02)) if scope == "model" else None

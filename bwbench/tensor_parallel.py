@@ -3,8 +3,8 @@
 
 Each rank holds 1/P of every weight matrix: Q, K, V and FFN up split by
 columns (so each rank owns heads/P heads and d_ff/P hidden units, and runs
-attention, softmax and GELU on those alone), the output projection and FFN
-down by rows. Their partial outputs are summed by two all-reduces of the
+attention, softmax, the activation, gating, rotary and Q/K norms on those
+alone), the output projection and FFN down by rows (a gated FFN's gate as up). Their partial outputs are summed by two all-reduces of the
 d-vector of every token per layer, in float32 (the activations' type whatever
 the weights' format). LayerNorm, residual adds, embeddings and the LM head
 (whose vocabulary split needs a gather not modelled here) are replicated.
@@ -14,10 +14,11 @@ op's whole; the roofline given should be one rank's share of the host
 (on one host with P ranks: measured with cores / P threads)."""
 from bwbench.errors import UsageError
 from bwbench.link import curve_seconds, load_interconnect, rows_of
-from bwbench.transformer import load_config
+from bwbench.models import load_config
 
 SPLIT_GROUPS = ("projection", "attention", "ffn")
-SPLIT_OPS = ("softmax", "GELU")
+# element-wise ops on a rank's own heads or hidden units (the Llama family's too)
+SPLIT_OPS = ("softmax", "GELU", "SiLU", "gate multiply", "rotary", "Q/K LayerNorm", "Q/K RMSNorm")
 ACTIVATION_BYTES = 4   # float32
 ALLREDUCES_PER_LAYER = 2
 

@@ -74,7 +74,7 @@ def decimal_year(path: str) -> float:
 
 def host_points(points: dict, roofline_path: str = None, interconnect_path: str = None) -> dict:
     """This host's measured values as Points: float32 peak FLOP/s and DRAM
-    bandwidth from a saved roofline, the largest uni-directional bandwidth
+    bandwidth (read-only or read-write, the higher) from a saved roofline, the largest uni-directional bandwidth
     (test bw) from a saved interconnect result."""
     found = {}
     if roofline_path:
@@ -84,7 +84,10 @@ def host_points(points: dict, roofline_path: str = None, interconnect_path: str 
         roofline, year = Roofline.from_dict(document["roofline"]), decimal_year(roofline_path)
         cpu = document["machine"].get("cpu", "this host")
         found["flops"] = (year, roofline.peak("float32") * 1e9, f"{cpu}, {roofline.threads} threads, float32")
-        found["dram"] = (year, roofline.bandwidth("DRAM"), f"{cpu}, {roofline.threads} threads")
+        dram = [c["gbps"] for c in (*roofline.memory_ceilings, *roofline.read_ceilings) if c["level"] == "DRAM"]
+        if not dram:
+            raise UsageError(f"{roofline_path} has no DRAM ceiling")
+        found["dram"] = (year, max(dram), f"{cpu}, {roofline.threads} threads")   # the better of read-only, r/w
     if interconnect_path:
         link = load_interconnect(interconnect_path)
         rows = rows_of(link, "bw")

@@ -23,10 +23,11 @@ from mpi4py import MPI
 
 from bwbench import _kernels
 from bwbench.link import load_interconnect
+from bwbench.models import load_config
 from bwbench.results import read_result
 from bwbench.roofline import Roofline
 from bwbench.tensor_parallel import predict
-from bwbench.transformer import analyse, load_config
+from bwbench.transformer import analyse
 
 F32 = np.float32
 
@@ -147,6 +148,8 @@ def main() -> int:
     comm = MPI.COMM_WORLD
     rank, ranks = comm.Get_rank(), comm.Get_size()
     cfg = load_config(args.model)
+    if cfg.arch != "gpt2":
+        sys.exit(f"tp_split: runs GPT-2-style decoders; {cfg.name} is of the {cfg.arch} family")
     if cfg.heads % ranks or cfg.kv_heads % ranks or cfg.d_ff % ranks:
         sys.exit(f"tp_split: {cfg.name}'s heads and hidden units do not split over {ranks} ranks")
     seconds, allreduce_s, out = measure(cfg, comm, args.seq, args.threads, args.repeat)

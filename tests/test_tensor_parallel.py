@@ -79,8 +79,10 @@ def test_measured_split_matches_the_unsplit_model(tmp_path):
     config, roofline, link, out = (tmp_path / name for name in ("tiny.json", "r.json", "link.json", "out.json"))
     config.write_text(json.dumps({"model_type": "gpt2", "n_layer": 2, "n_embd": 32, "n_head": 4, "n_inner": 64,
                                   "vocab_size": 10}))
+    load = {"level": "DRAM", "gbps": 10.0, "kernel": "load", "points": 1, "threads": 1}   # the read-only roof
     write_result(str(roofline), {}, [], roofline=Roofline(
-        ({"level": "DRAM", "gbps": 10.0},), ({"name": "fma", "dtype": "float32", "gflops": 100.0},), 1).to_dict())
+        ({"level": "DRAM", "gbps": 10.0},), ({"name": "fma", "dtype": "float32", "gflops": 100.0},), 1,
+        extra={"sweep_ceilings": [load]}).to_dict())
     write_result(str(link), {}, [], interconnect=LINK)
     done = run_mpi(["--model", str(config), "--seq", "5", "--roofline", str(roofline), "--interconnect", str(link),
                     "--check", "--repeat", "1", "--json", str(out)], script=[f"{ROOT}/scripts/tp_split.py"])
