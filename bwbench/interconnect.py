@@ -44,7 +44,7 @@ def world():
     except (ImportError, RuntimeError, OSError) as error:
         raise UsageError(f"{HOW_TO_RUN} ({type(error).__name__}: {error})") from None
     if MPI.COMM_WORLD.Get_size() < 2:
-        raise UsageError(f"{HOW_TO_RUN} (this is a world of 1 rank: start it with mpiexec)")
+        raise UsageError(f"{HOW_TO_RUN} (this is a world of 1 rank: start at least 2 with mpiexec)")
     return MPI.COMM_WORLD
 
 
