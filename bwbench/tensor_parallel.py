@@ -1,12 +1,12 @@
 """A model split over P ranks, Megatron-style (Shoeybi et al., "Megatron-LM",
 2019), predicted from the single-rank analysis and a measured all-reduce curve.
 
-Each rank holds 1/P of every weight matrix: Q, K, V and FFN up split by
-columns (so each rank owns heads/P heads and d_ff/P hidden units, and runs
-attention, softmax, the activation, gating, rotary and Q/K norms on those
-alone), the output projection and FFN down by rows (a gated FFN's gate as up). Their partial outputs are summed by two all-reduces of the
-d-vector of every token per layer, in float32 (the activations' type whatever
-the weights' format). LayerNorm, residual adds, embeddings and the LM head
+Each rank holds 1/P of every weight matrix: Q, K, V and FFN up (and gate)
+split by columns, so each rank owns heads/P heads and d_ff/P hidden units and
+runs attention, softmax, the activation, gating, rotary and Q/K norms on those
+alone; the output projection and FFN down split by rows. Their partial
+outputs are summed by two all-reduces of the d-vector of every token per
+layer, in float32 (the activations' type whatever the weights' format). LayerNorm, residual adds, embeddings and the LM head
 (whose vocabulary split needs a gather not modelled here) are replicated.
 
 Per-rank memory time = each split op's predicted time / P + each replicated
