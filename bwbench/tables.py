@@ -168,7 +168,8 @@ def tensor_parallel_table(split: dict) -> Table:
                    ("part", "count", "size", "µs each", "predicted ms"))
     table.add_row("unsplit, 1 rank", "", "", "", f"{split['single_rank_s'] * 1e3:.2f}")
     table.add_section()
-    table.add_row("memory and compute, per rank", "", "", "", f"{split['memory_s'] * 1e3:.2f}")
+    table.add_row(f"memory and compute, per rank ({split['ranks_per_host']} per host)", "", "", "",
+                  f"{split['memory_s'] * 1e3:.2f}")
     for message in split["allreduces"]:
         table.add_row("all-reduce", str(message["count"]), format_bytes(message["bytes"]),
                       f"{message['us_each']:.2f}", f"{message['count'] * message['us_each'] / 1e3:.2f}")

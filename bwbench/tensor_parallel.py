@@ -10,8 +10,16 @@ layer, in float32 (the activations' type whatever the weights' format). LayerNor
 (whose vocabulary split needs a gather not modelled here) are replicated.
 
 Per-rank memory time = each split op's predicted time / P + each replicated
-op's whole; the roofline given should be one rank's share of the host
-(on one host with P ranks: measured with cores / P threads)."""
+op's whole, on the roofline of one host at all its cores, times the ranks
+that share a host (the all-reduce curve's placement tells how many): ranks
+on one host share its memory bandwidth and cores, so each gets 1/H of the
+roofline. Two ranks on one memory system are therefore no faster than one
+rank at all cores for a bandwidth-bound decode: the split pays only where
+each rank has memory of its own (network namespaces on one machine share
+its memory while the placement names two hosts: there the prediction is the
+one for two real hosts)."""
+import math
+
 from bwbench.errors import UsageError
 from bwbench.link import curve_seconds, load_interconnect, rows_of
 from bwbench.models import load_config
@@ -60,16 +68,19 @@ def check_link(link: dict, ranks: int) -> list:
 def predict(analysis, ranks: int, link: dict) -> dict:
     """The split's per-rank memory time, all-reduce time and total (seconds,
     over the whole analysed run), with each all-reduce size and its time read
-    off the measured curve; the JSON's `tensor_parallel` object."""
+    off the measured curve; the JSON's `tensor_parallel` object. The analysis
+    is predicted on one host's roofline at all its cores."""
     rows = check_link(link, ranks)
     messages = [{"bytes": size, "count": count, "us_each": curve_seconds(rows, size) * 1e6}
                 for size, count in allreduce_messages(analysis)]
-    memory = memory_seconds(analysis, ranks)
-    communication = sum(m["count"] * m["us_each"] * 1e-6 for m in messages)
     hosts = sorted({p["host"] for p in link.get("placement", [])})
-    return {"ranks": ranks, "hosts": hosts, "library": link.get("library"), "single_rank_s": analysis.predicted_s,
-            "memory_s": memory, "allreduces": messages, "allreduce_s": communication,
-            "total_s": memory + communication, "speedup": analysis.predicted_s / (memory + communication)}
+    per_host = math.ceil(ranks / max(1, len(hosts)))
+    memory = per_host * memory_seconds(analysis, ranks)
+    communication = sum(m["count"] * m["us_each"] * 1e-6 for m in messages)
+    return {"ranks": ranks, "hosts": hosts, "ranks_per_host": per_host, "library": link.get("library"),
+            "single_rank_s": analysis.predicted_s, "memory_s": memory, "allreduces": messages,
+            "allreduce_s": communication, "total_s": memory + communication,
+            "speedup": analysis.predicted_s / (memory + communication)}
 
 
 def from_args(args, analysis) -> dict:

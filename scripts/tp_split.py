@@ -10,9 +10,10 @@ projection and FFN down), runs its slice with bwbench's GEMV kernel (float32,
 --threads per rank, random weights distinct per layer), and two Allreduce
 calls per layer sum the partial outputs. The best of --repeat runs is kept. Run without mpiexec (or -n 1) it is
 the unsplit model, through the same code. --check recomputes the run unsplit
-on rank 0 and refuses a result that differs. The prediction needs a roofline
-of one rank's share of the host (on one host with P ranks: `bwbench roofline
---threads cores/P`) and an all-reduce curve measured over the same P ranks."""
+on rank 0 and refuses a result that differs. The prediction needs one host's
+roofline at all its cores (ranks sharing a host share it: see
+bwbench.tensor_parallel) and an all-reduce curve measured over the same P
+ranks; run unsplit, compare with --threads set to the host's cores."""
 import argparse
 import json
 import sys
@@ -140,7 +141,7 @@ def main() -> int:
     parser.add_argument("--seq", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="GEMV threads per rank (default 1)")
     parser.add_argument("--repeat", type=int, default=3, help="runs, the best reported (default 3)")
-    parser.add_argument("--roofline", required=True, help="one rank's share of the host, e.g. roofline --threads 1")
+    parser.add_argument("--roofline", required=True, help="one host's roofline at all its cores")
     parser.add_argument("--interconnect", help="all-reduce curve over the same ranks (needed when split)")
     parser.add_argument("--check", action="store_true", help="recompute unsplit on rank 0 and compare")
     parser.add_argument("--json", metavar="PATH")

@@ -45,6 +45,14 @@ def test_prediction_by_hand():
     assert split["hosts"] == ["a", "b"]
 
 
+def test_ranks_on_one_host_share_its_roofline():
+    """Both ranks on host a: each gets half the host, so the split ops take their whole time again."""
+    one_host = {**LINK, "placement": [{"host": "a"}, {"host": "a"}]}
+    split = predict(gpt2(seq=10), 2, one_host)
+    assert split["ranks_per_host"] == 2 and split["memory_s"] == pytest.approx(2 * 4e-3)
+    assert predict(gpt2(seq=10), 2, LINK)["ranks_per_host"] == 1
+
+
 def test_the_curve_must_be_measured_over_p_ranks():
     with pytest.raises(UsageError, match="over 4 ranks"):
         predict(gpt2(), 4, LINK)
