@@ -19,6 +19,10 @@ from bwbench.stream import measure_stream
 
 SWEEP_KERNELS = ("load", "copy", "triad")
 DRIFT_LIMIT = 0.15  # a bracket whose ceilings moved more than this is flagged
+# A model run lasts seconds, over which a shared host's DRAM bandwidth swings by
+# tens of percent; the best 1 ms sample overstates what such a run meets, so a
+# bracket takes more samples and predicts from the median one.
+BRACKET_SAMPLES, BRACKET_SAMPLE = 20, "median"
 SWEEP_START = 4 * 1024
 PRODUCT_WIDTH = 4096  # a DRAM-sized float64 matrix, walked up the roofline by its N
 
@@ -69,7 +73,12 @@ def roofline_plan(threads: int = None, quick: bool = False) -> list:
     return steps
 
 
-def _sweep_ceilings(measurements):
+def _rate(m, amount: float, sample: str) -> float:
+    """amount (bytes or FLOPs) per second, in 1e9 units, at the best or the median sample."""
+    return amount / (m.best_s if sample == "best" else m.median_s) / 1e9
+
+
+def _sweep_ceilings(measurements, sample: str = "best"):
     """Per kernel and thread count, each level's median bandwidth well inside it,
     in STREAM bytes (gbps) and in hardware traffic (hw_gbps); and the levels
     left unresolved, per thread count."""
@@ -77,8 +86,8 @@ def _sweep_ceilings(measurements):
     for kernel, threads in sorted({(m.kernel, m.threads) for m in measurements if m.kernel in SWEEP_KERNELS}):
         runs = [m for m in measurements if (m.kernel, m.threads) == (kernel, threads)]
         capacities = level_capacities(threads)
-        stream, missing = level_values([(m.working_set_bytes, m.gbps) for m in runs], capacities)
-        hardware, _ = level_values([(m.working_set_bytes, m.hw_gbps) for m in runs], capacities)
+        stream, missing = level_values([(m.working_set_bytes, _rate(m, m.bytes, sample)) for m in runs], capacities)
+        hardware, _ = level_values([(m.working_set_bytes, _rate(m, m.hw_bytes, sample)) for m in runs], capacities)
         ceilings += [{"level": level, "kernel": kernel, "threads": threads, "gbps": gbps,
                       "hw_gbps": hardware[level][0], "points": count} for level, (gbps, count) in stream.items()]
         unresolved.setdefault(threads, set()).update(missing)
@@ -92,13 +101,14 @@ def _traffic(ceiling: dict) -> float:
     return ceiling["gbps"] if ceiling["level"] == "L1" else ceiling["hw_gbps"]
 
 
-def build_roofline(measurements, threads: int) -> Roofline:
+def build_roofline(measurements, threads: int, sample: str = "best") -> Roofline:
     """Memory ceilings (the read-write roof): per level, the storing kernel
     that moved the most traffic (see _traffic), as the median well inside the
     level, at `threads` threads; the load kernel's medians stay in the sweep
     ceilings as the read-only roof. Compute ceilings: each peak kind at
-    `threads`, the median of its measurements."""
-    sweep, unresolved = _sweep_ceilings(measurements)
+    `threads`, the median of its measurements. sample: each measurement's
+    "best" sample (STREAM's rule) or its "median" one."""
+    sweep, unresolved = _sweep_ceilings(measurements, sample)
     memory = []
     for level in MEMORY_LEVELS:
         candidates = [c for c in sweep if c["level"] == level and c["threads"] == threads and c["kernel"] != "load"]
@@ -111,13 +121,13 @@ def build_roofline(measurements, threads: int) -> Roofline:
     peaks = {}
     for m in measurements:
         if m.kernel == "peak" and m.threads == threads:
-            peaks.setdefault((ceiling_name(m.variant, m.isa), m.dtype), []).append(m.gflops)
+            peaks.setdefault((ceiling_name(m.variant, m.isa), m.dtype), []).append(_rate(m, m.flops, sample))
     compute = [{"name": name, "dtype": dtype, "gflops": statistics.median(values), "threads": threads}
                for (name, dtype), values in peaks.items()]
 
     chase = [(m.working_set_bytes, m.latency_ns) for m in measurements if m.kernel == "latency"]
     latency, _ = level_values(chase, level_capacities(1))
-    extra = {"capacities": level_capacities(threads), "sweep_ceilings": sweep,
+    extra = {"capacities": level_capacities(threads), "sweep_ceilings": sweep, "sample": sample,
              "latency_ns": [{"level": level, "ns": ns, "points": count} for level, (ns, count) in latency.items()]}
     return Roofline(tuple(memory), tuple(compute), threads, tuple(missing), extra)
 
@@ -125,19 +135,21 @@ def build_roofline(measurements, threads: int) -> Roofline:
 def bracket_plan(threads: int) -> list:
     """The ceilings a transformer prediction uses, measured in seconds: load
     (read-only) and copy and triad (read-write) at one working set well inside
-    each level, and the FMA peaks. Run right before and right after a model
-    run, the two rooflines give the prediction (their mean) and the drift."""
+    each level, and the FMA peaks, BRACKET_SAMPLES samples each. Run right
+    before and right after a model run, the two rooflines give the prediction
+    (their mean) and the drift."""
     capacities = level_capacities(threads)
     sizes = {level: math.sqrt(low * high) if low else high / 2
              for level, (low, high) in level_windows(capacities).items() if level != "DRAM"}
     # DRAM: each array of the three-array kernels at least 4x the last-level cache (STREAM's rule)
     sizes["DRAM"] = 12 * (last_level_cache_bytes() or 2**25)
-    steps = [Step(f"{kernel} {level}-sized, {threads} thread(s)",
-                  lambda kernel=kernel, size=size: measure_stream(kernel, "regular", threads, round(size / 192) * 192))
-             for level, size in sizes.items() for kernel in SWEEP_KERNELS]
-    steps += [Step(f"peak fma {dtype}, {threads} thread(s)", lambda dtype=dtype: measure_peak(dtype, "fma", threads))
-              for dtype in DTYPES]
-    return steps
+    # the peaks first: they bring the cores to speed before the short cache-sized runs
+    steps = [Step(f"peak fma {dtype}, {threads} thread(s)",
+                  lambda dtype=dtype: measure_peak(dtype, "fma", threads, BRACKET_SAMPLES)) for dtype in DTYPES]
+    return steps + [Step(f"{kernel} {level}-sized, {threads} thread(s)",
+                         lambda kernel=kernel, size=size: measure_stream(kernel, "regular", threads,
+                                                                         round(size / 192) * 192, BRACKET_SAMPLES))
+                    for level, size in sizes.items() for kernel in SWEEP_KERNELS]
 
 
 def bracketed(run: Callable, threads: int, run_steps: Callable) -> tuple:
@@ -148,8 +160,7 @@ def bracketed(run: Callable, threads: int, run_steps: Callable) -> tuple:
     result = run()
     after = run_steps("ceilings after the run", bracket_plan(threads))
     # each level's median of two points, and each peak's median of two, is their mean
-    return (result, build_roofline(before, threads), build_roofline(after, threads),
-            build_roofline(before + after, threads))
+    return (result, *(build_roofline(ms, threads, BRACKET_SAMPLE) for ms in (before, after, before + after)))
 
 
 def bracket_drift(before: Roofline, after: Roofline) -> list:

@@ -182,3 +182,11 @@ int bw_time(bw_body body, const void *ctx, int threads, int ntimes,
     }
     return timed_samples(body, ctx, threads, ntimes, *reps, samples, cpus);
 }
+
+int bw_run_timed(bw_body body, const void *ctx, int threads, double *seconds)
+{
+    if (threads < 1 || threads > BW_MAX_THREADS)
+        return BW_ETHREADS;
+    omp_set_dynamic(0);
+    return timed_samples(body, ctx, threads, 1, 1, seconds, NULL);
+}
