@@ -234,23 +234,12 @@ cdef extern from "bwbench.h" nogil:
         const float *bias
     ctypedef struct bw_layer:
         bw_linear q, k, v, o, gate, up, down
-        const float *norm1_w
-        const float *norm1_b
-        const float *norm2_w
-        const float *norm2_b
-        const float *q_norm_w
-        const float *k_norm_w
+        const float *norm1_w, *norm1_b, *norm2_w, *norm2_b, *q_norm_w, *k_norm_w
     ctypedef struct bw_model:
         int arch, act, nlayers
         size_t d, heads, kv_heads, head_dim, d_ff, vocab, max_pos, max_tokens
         float eps, rope_theta
-        const float *tok_emb
-        const float *pos_emb
-        const float *type_emb
-        const float *emb_norm_w
-        const float *emb_norm_b
-        const float *final_norm_w
-        const float *final_norm_b
+        const float *tok_emb, *pos_emb, *type_emb, *emb_norm_w, *emb_norm_b, *final_norm_w, *final_norm_b
         bw_linear lm_head
         const bw_layer *layers
     ctypedef struct bw_infer_state:
