@@ -112,6 +112,16 @@ def analysis_table(analysis) -> Table:
     return table
 
 
+def reference_line(analysis, reference: dict) -> str:
+    """The reference engine's time beside bwbench's and the prediction."""
+    line = (f"{reference['engine']} ({reference['version']}, {reference['threads']} threads): "
+            f"{reference['measured_s'] * 1e3:.1f} ms")
+    if "tokens_per_s" in reference:
+        line += f", {reference['tokens_per_s']:.1f} tokens/s"
+    return (line + f"; bwbench {analysis.measured_wall_s * 1e3:.1f} ms, "
+            f"{reference['measured_s'] / analysis.measured_wall_s:.2f}x as fast; predicted {analysis.predicted_s * 1e3:.1f} ms")
+
+
 def bracket_table(bracket: list, drift: dict) -> Table:
     """The ceilings measured right before and right after the run, their drift,
     and which of them the prediction used (ceilings.drift_summary)."""
