@@ -72,7 +72,6 @@ static int usable(int isa)
     return bw_isa_usable(isa) && kernels[isa][0].gemm;
 }
 
-#define SMALL_N 32   /* up to this many columns of B, A is not packed (gemm_small): measured faster */
 
 /* Sets up C = A B for row-major A (m x k), B (k x n), C (m x n) and picks its
    kernel. Few columns: gemm_small, which reads A once as a GEMV does. Else
@@ -84,7 +83,7 @@ static bw_body gemm_setup(bw_gemm_ctx *g, int isa, int f32, size_t m, size_t n, 
     const size_t esize = f32 ? sizeof(float) : sizeof(double);
     const kernel_set *set = &kernels[isa][f32];
     *g = (bw_gemm_ctx){m, n, k, a, b, c, k, 1, n, 1, n, 1, NULL, NULL};
-    if (n <= SMALL_N) {
+    if (n <= BW_SMALL_N) {
         g->bpack = bw_alloc(n * k * esize);
         return g->bpack ? set->gemm_small : NULL;
     }
@@ -157,7 +156,7 @@ size_t bw_gemm_workspace_bytes(int which)
 void bw_team_gemm_f32(int isa, const bw_gemm_ctx *g)
 {
     const kernel_set *set = &kernels[usable(isa) ? isa : BW_GENERIC][1];
-    if (g->n == 1 && g->a_cs == 1 && g->a_rs == (ptrdiff_t)g->k)
+    if (g->n <= BW_SMALL_N && g->a_cs == 1 && g->a_rs == (ptrdiff_t)g->k)
         set->gemm_small(g, 1);
     else
         set->gemm(g, 1);
