@@ -41,13 +41,17 @@ def products_table(command: str, dtype: str, threads: int, measurements) -> Tabl
 def roofline_tables(roofline, measurements) -> list:
     """Memory ceilings with ridge points, compute ceilings, latency per level."""
     ridges = roofline.to_dict()["ridge_points"]
-    memory = _table(f"Memory ceilings, {roofline.threads} thread(s): median GB/s well inside each level "
-                    "(below L1, write-allocate reads counted)",
-                    ("level", "GB/s", "best kernel", "points", *(f"ridge {dtype}" for dtype in ridges)))
+    memory = _table(f"Memory ceilings, {roofline.threads} thread(s): median GB/s well inside each level",
+                    ("level", "read-write GB/s", "best kernel", "read-only GB/s", "points",
+                     *(f"ridge {dtype}" for dtype in ridges)))
+    read = {c["level"]: c["gbps"] for c in roofline.read_ceilings}
     for c in roofline.memory_ceilings:
-        memory.add_row(c["level"], f"{c['gbps']:.1f}", c["kernel"], str(c["points"]),
+        memory.add_row(c["level"], f"{c['gbps']:.1f}", c["kernel"],
+                       f"{read[c['level']]:.1f}" if c["level"] in read else "-", str(c["points"]),
                        *(f"{by_level[c['level']]:.2f}" for by_level in ridges.values()))
-    memory.caption = "ridge = FLOP/byte where the level's bandwidth meets the FMA peak"
+    memory.caption = ("read-write: copy or triad, write-allocate reads counted below L1; read-only: the load "
+                      "kernel (weights and KV caches stream at it); ridge: FLOP/byte where the read-write "
+                      "bandwidth meets the FMA peak")
     if roofline.unresolved_levels:
         memory.caption += f"; unresolved (no measured point well inside): {', '.join(roofline.unresolved_levels)}"
     compute = _table("Compute ceilings, GFLOP/s", ("ceiling", "dtype", "threads", "GFLOP/s"))
