@@ -136,7 +136,8 @@ def bracket_table(bracket: list, drift: dict) -> Table:
         flag = " (over the limit)" if used and entry["drift"] > drift["limit"] else ""
         table.add_row(entry["ceiling"], entry["unit"], f"{entry['before']:.1f}", f"{entry['after']:.1f}",
                       f"{entry['mean']:.1f}", f"{entry['drift']:.1%}{flag}", "yes" if used else "")
-    table.caption = (f"largest drift of a used ceiling: {drift['max']:.1%} ({drift['ceiling']}), "
+    table.caption = (f"used: bounding ops that take 1% of the predicted time or more; largest drift of a used "
+                     f"ceiling: {drift['max']:.1%} ({drift['ceiling']}), "
                      + ("FLAGGED: over " if drift["flagged"] else "within ") + f"the {drift['limit']:.0%} limit")
     return table
 

@@ -216,11 +216,17 @@ class Analysis:
         """Tokens a decoder generates (one per step); 0 for an encoder."""
         return self.batch * self.seq if self.mode == "decoder" else 0
 
-    def ceilings_used(self) -> set:
-        """The ceilings the prediction charged an op to, named as ceilings.bracket_drift names them."""
-        used = {f"{op.level} {'read-only' if op.pattern == 'read' else 'read-write'}" for op in self.ops if op.level}
-        return used | ({f"peak {compute_dtype(self.bytes_per_element)}"}
-                       if any(op.bound == "compute" for op in self.ops) else set())
+    def ceilings_used(self, min_share: float = 0.01) -> set:
+        """The ceilings that bound ops taking at least min_share of the predicted
+        time, named as ceilings.bracket_drift names them."""
+        shares = {}
+        for op in self.ops:
+            if op.bound == "compute":
+                name = f"peak {compute_dtype(self.bytes_per_element)}"
+            else:
+                name = f"{op.level} {'read-only' if op.pattern == 'read' else 'read-write'}"
+            shares[name] = shares.get(name, 0.0) + op.predicted_s
+        return {name for name, seconds in shares.items() if seconds >= min_share * self.predicted_s}
 
     def group_totals(self) -> dict:
         """{group: Op} summed over the ops of each group."""

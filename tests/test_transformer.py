@@ -187,3 +187,11 @@ def test_an_unmeasurable_run_is_refused_before_any_ceiling_is_measured(monkeypat
     monkeypatch.setattr(cli, "_roofline_for", lambda *args: pytest.fail("measured before refusing"))
     assert cli.main(["transformer", "--model", "gpt2", "--seq", "2", "--batch", "2", "--measure"]) == 2
     assert "batch 1" in capsys.readouterr().err
+
+
+def test_the_ceilings_used_are_those_that_bound_a_share_of_the_time():
+    a = analyse("gpt2", 4, roofline=synthetic_roofline())
+    assert a.ceilings_used() == {"DRAM read-only"}   # the weights' stream is all but the whole time
+    assert {"DRAM read-only", "L2 read-write"} <= a.ceilings_used(min_share=0)
+    big = analyse("bert-base", 512, bytes_per_element=8, roofline=synthetic_roofline())
+    assert "peak float64" in big.ceilings_used()
