@@ -85,10 +85,13 @@ def analysis_table(analysis) -> Table:
                    + (["measured ms", "predicted/measured", "GFLOP/s", "GB/s"] if measured else []))
 
     def row(op, name, ceiling=True):
-        bound = op.bound if op.bound != "memory" else f"{op.level} {'read' if op.pattern == 'read' else 'r/w'} " \
-                                                     f"{op.gbps:.1f} GB/s"
-        cells = [name, op.group, f"{op.flops / 1e9:.3f}", f"{op.bytes / 1e6:.1f}", f"{op.ai:.2f}",
-                 bound if ceiling else "", f"{op.predicted_s * 1e3:.2f}"]
+        bound = ""
+        if ceiling and op.charged:
+            charged, rate = op.ceiling
+            bound = f"{charged.replace('read-only', 'read').replace('read-write', 'r/w')} {rate:.1f} " \
+                    + ("GFLOP/s" if op.bound == "compute" else "GB/s")
+        cells = [name, op.group, f"{op.flops / 1e9:.3f}", f"{op.bytes / 1e6:.1f}", f"{op.ai:.2f}", bound,
+                 f"{op.predicted_s * 1e3:.2f}"]
         if measured:
             rate = (lambda amount: f"{amount / op.measured_s / 1e9:.1f}") if op.measured_s else (lambda amount: "-")
             cells += [f"{op.measured_s * 1e3:.2f}",

@@ -4,8 +4,8 @@ the way bwbench runs it: float32, batch 1, the same threads, one warm-up pass,
 torch.inference_mode, and for a decoder one step per token from token 0 with
 a key/value cache, feeding back the argmax. The whole model runs (embeddings
 and, for decoders, the LM head, as scope `model`)."""
+import inspect
 import time
-import warnings
 
 from bwbench.errors import UsageError
 
@@ -53,7 +53,7 @@ def run(cfg, mode: str, seq: int, threads: int) -> dict:
     torch.manual_seed(0)
     config = hf_config(cfg, seq)
     auto = transformers.AutoModelForCausalLM if mode == "decoder" else transformers.AutoModel
-    model = auto.from_config(config, torch_dtype=torch.float32, attn_implementation="eager").eval()
+XX
     with torch.inference_mode():
         if mode == "encoder":
             ids = torch.randint(0, cfg.vocab, (1, seq))
@@ -75,8 +75,8 @@ def run(cfg, mode: str, seq: int, threads: int) -> dict:
 
 def _decode(torch, transformers, model, steps: int) -> None:
     token, cache = torch.zeros((1, 1), dtype=torch.long), transformers.DynamicCache()
-    with warnings.catch_warnings():   # newer releases rename past_key_values for some models; both work
-        warnings.simplefilter("ignore", FutureWarning)
-        for _ in range(steps):
-            out = model(input_ids=token, past_key_values=cache, use_cache=True)
-            cache, token = out.past_key_values, out.logits[:, -1:].argmax(-1)
+    # transformers 5 names the key/value cache `cache`, earlier releases `past_key_values`
+    name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    for _ in range(steps):
+        out = model(input_ids=token, use_cache=True, **{name: cache})
+        cache, token = getattr(out, name), out.logits[:, -1:].argmax(-1)
