@@ -53,7 +53,7 @@ def run(cfg, mode: str, seq: int, threads: int) -> dict:
     torch.manual_seed(0)
     config = hf_config(cfg, seq)
     auto = transformers.AutoModelForCausalLM if mode == "decoder" else transformers.AutoModel
-XX
+    model = auto.from_config(config).eval()   # float32 and the attention kernel transformers picks
     with torch.inference_mode():
         if mode == "encoder":
             ids = torch.randint(0, cfg.vocab, (1, seq))
