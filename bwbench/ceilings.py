@@ -152,13 +152,20 @@ def bracket_plan(threads: int) -> list:
                     for level, size in sizes.items() for kernel in SWEEP_KERNELS]
 
 
+def measure_bracket(threads: int, run_steps: Callable, label: str) -> list:
+    """The bracket's measurements, after one discarded warm-up run of the
+    float32 peak: the first measurement a process makes runs slow."""
+    warm_up = Step("warm-up", lambda: measure_peak("float32", "fma", threads))
+    return run_steps(label, [warm_up] + bracket_plan(threads))[1:]
+
+
 def bracketed(run: Callable, threads: int, run_steps: Callable) -> tuple:
     """(run()'s result, roofline before, roofline after, their mean): the
     bracket measured right before and right after run(). run_steps(label,
     steps) runs Steps and returns their measurements."""
-    before = run_steps("ceilings before the run", bracket_plan(threads))
+    before = measure_bracket(threads, run_steps, "ceilings before the run")
     result = run()
-    after = run_steps("ceilings after the run", bracket_plan(threads))
+    after = measure_bracket(threads, run_steps, "ceilings after the run")
     # each level's median of two points, and each peak's median of two, is their mean
     return (result, *(build_roofline(ms, threads, BRACKET_SAMPLE) for ms in (before, after, before + after)))
 

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from bwbench import asv_results, tables
-from bwbench.ceilings import (Step, bracket_drift, bracket_plan, bracketed, build_roofline,
+from bwbench.ceilings import (BRACKET_SAMPLE, Step, bracket_drift, bracketed, build_roofline, measure_bracket,
                                drift_summary, roofline_plan)
 from bwbench.errors import UsageError, ValidationError
 from bwbench.gemm import DTYPES, check_fits, measure_gemv, measure_product, parse_shape, sweep_shapes
@@ -26,8 +26,8 @@ from bwbench.inference import check_runnable
 from bwbench.transformer import FIGURE_MODELS, analyse, measure, overlay_points, with_measured
 from bwbench.units import parse_size
 
-# Tables keep their width when piped to a file (rich would fall back to 80 columns).
-stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+# Tables keep their width when piped to a file (rich would fall back to 80 columns); COLUMNS sets another.
+stdout = Console(highlight=False, width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120)
 stderr = Console(stderr=True, highlight=False)
 
 
@@ -160,7 +160,7 @@ def _roofline_for(args, threads: int) -> Roofline:
     """The Roofline of --roofline PATH, or the ceilings a prediction uses, measured now."""
     if args.roofline:
         return Roofline.from_dict(_saved_roofline(args.roofline)["roofline"])
-    return build_roofline(_run_all("ceilings for the prediction", bracket_plan(threads)), threads)
+    return build_roofline(measure_bracket(threads, _run_all, "ceilings for the prediction"), threads, BRACKET_SAMPLE)
 
 
 def cmd_transformer(args) -> int:
