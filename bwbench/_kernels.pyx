@@ -368,3 +368,68 @@ cdef class Engine:
                                 ids_ptr != NULL, head, &x[0, 0], logits_ptr, &next_token, &op_seconds[0], &wall)
         _check(err)
         return next_token, wall
+
+
+cdef extern from "bwbench.h" nogil:
+    int BW_QK
+    size_t bw_fmt_row_bytes(int fmt, size_t cols)
+    int bw_quantize(int fmt, const float *x, size_t n, void *out)
+    int bw_dequantize(int fmt, const void *inp, size_t n, float *x)
+    int bw_qgemv_measure(int isa, int fmt, const void *w, size_t rows, size_t cols, const float *x, float *y,
+                         int threads, int ntimes, double min_sample_s, double *samples, int *cpus, long *reps)
+
+FORMATS = ("f32", "bf16", "q8_0", "q4_0")
+QK = BW_QK
+
+
+def fmt_row_bytes(str fmt, size_t cols):
+    """Bytes of a row of cols weights in fmt; 0 if the format cannot hold it."""
+    return bw_fmt_row_bytes(FORMATS.index(fmt), cols)
+
+
+cdef int _rows_in(str fmt, object rows, size_t cols) except -1:
+    """Checks a uint8 array of whole rows of cols weights in fmt; returns its row count."""
+    cdef size_t row = bw_fmt_row_bytes(FORMATS.index(fmt), cols)
+    if row == 0 or rows.dtype != np.uint8 or rows.ndim != 2 or not rows.flags.c_contiguous \
+            or <size_t>rows.shape[1] != row:
+        raise ValueError(f"bwbench: {fmt} rows of {cols} weights must be a contiguous uint8 array of "
+                         f"{row} bytes a row")
+    return rows.shape[0]
+
+
+def quantize(str fmt, float[:, ::1] x):
+    """Each row of x in fmt: a uint8 array of whole rows."""
+    cdef size_t rows = x.shape[0], cols = x.shape[1], i
+    cdef int f = FORMATS.index(fmt)
+    out = np.empty((rows, bw_fmt_row_bytes(f, cols)), dtype=np.uint8)
+    _rows_in(fmt, out, cols)
+    cdef unsigned char[:, ::1] o = out
+    for i in range(rows):
+        _check(bw_quantize(f, &x[i, 0], cols, &o[i, 0]))
+    return out
+
+
+def dequantize(str fmt, object rows, size_t cols):
+    """float32 (rows x cols) of rows quantised in fmt."""
+    cdef size_t n = _rows_in(fmt, rows, cols), i
+    out = np.empty((n, cols), dtype=np.float32)
+    cdef const unsigned char[:, ::1] q = rows
+    cdef float[:, ::1] o = out
+    for i in range(n):
+        _check(bw_dequantize(FORMATS.index(fmt), &q[i, 0], cols, &o[i, 0]))
+    return out
+
+
+def qgemv_measure(str isa, str fmt, object w, size_t cols, float[::1] x, float[::1] y, int threads,
+                  int ntimes, double min_sample_s):
+    """y = W x with W's rows in fmt, timed in C (ntimes 0: run once, no timing)."""
+    cdef size_t rows = _rows_in(fmt, w, cols)
+    if <size_t>x.shape[0] != cols or <size_t>y.shape[0] != rows:
+        raise ValueError("bwbench: x must hold cols values and y one per row")
+    cdef const unsigned char[:, ::1] wv = w
+    cdef _Timing t = _Timing(max(ntimes, 1), threads)
+    cdef int i = ISAS.index(isa), f = FORMATS.index(fmt), err
+    with nogil:
+        err = bw_qgemv_measure(i, f, &wv[0, 0], rows, cols, &x[0], &y[0], threads, ntimes, min_sample_s,
+                               &t.s[0] if ntimes else NULL, &t.c[0], &t.reps)
+    return t.result(err)

@@ -9,7 +9,7 @@ import sys
 from rich.console import Console
 from rich.progress import Progress
 
-from bwbench import asv_results, tables
+from bwbench import asv_results, quant, tables
 from bwbench.ceilings import (BRACKET_SAMPLE, Step, bracket_drift, bracketed, build_roofline, measure_bracket,
                                drift_summary, roofline_plan)
 from bwbench.errors import UsageError, ValidationError
@@ -106,8 +106,24 @@ def cmd_gemv(args) -> int:
     """A is M x N here: the product's shape is (M, 1, N)."""
     matrices = [parse_shape(text, 2) for text in args.shape] if args.shape else \
         [(m, k) for m, n, k in sweep_shapes(tokens=(1,))]
+    if args.dtype in quant.FORMATS:
+        return _quant_gemv(args, matrices)
     return _products(args, [(m, 1, n) for m, n in matrices],
                      lambda m, one, n, threads: measure_gemv(m, n, args.transpose, args.dtype, threads))
+
+
+def _quant_gemv(args, matrices) -> int:
+    """GEMVs whose weights are in a quantised format (no BLAS has them)."""
+    if args.transpose:
+        raise UsageError(f"--transpose is for float32 and float64, not {args.dtype}")
+    threads = check_threads(args.threads)
+    for m, n in matrices:
+        quant.row_bytes(args.dtype, n)
+    if args.json:
+        check_writable(args.json)
+    measurements = _run_all("gemv", [Step(f"{m}x{n}", lambda m=m, n=n: quant.measure_gemv(m, n, args.dtype, threads))
+                                     for m, n in matrices])
+    return _finish(args, measurements, tables.quant_gemv_table(args.dtype, threads, measurements))
 
 
 def _roofline_from_asv(args) -> int:
@@ -320,8 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "the same shape and threads; without --shape, the N = 1 points of the gemm sweep.")
     gemv.add_argument("--shape", nargs="+", metavar="MxN", help="A is MxN")
     gemv.add_argument("--transpose", action="store_true", help="y = A^T x instead of y = A x")
-    for product, run in ((gemm, cmd_gemm), (gemv, cmd_gemv)):
-        product.add_argument("--dtype", choices=list(DTYPES), default="float64", help="default: float64")
+    for product, run, dtypes in ((gemm, cmd_gemm, list(DTYPES)), (gemv, cmd_gemv, list(DTYPES) + list(quant.FORMATS))):
+        product.add_argument("--dtype", choices=dtypes, default="float64",
+                             help="default: float64" + ("; bf16, q8_0 and q4_0 are weight formats in llama.cpp's "
+                                                        "layouts, x and y float32" if product is gemv else ""))
         _threads_flag(product, "OpenMP and BLAS threads")
         _json_flag(product)
         product.set_defaults(run=run)

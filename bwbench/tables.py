@@ -38,6 +38,18 @@ def products_table(command: str, dtype: str, threads: int, measurements) -> Tabl
     return table
 
 
+def quant_gemv_table(fmt: str, threads: int, measurements) -> Table:
+    table = _table(f"GEMV, {fmt} weights (x, y float32), {threads} thread(s): 2 FLOPs per weight",
+                   ("kernel", "shape MxN", "fits in", "B/weight", "GFLOP/s", "weight GB/s", "GB/s"))
+    for m in measurements:
+        rows, _, cols = m.shape
+        weights = m.working_set_bytes - 4 * (rows + cols)
+        table.add_row(m.kernel, f"{rows}x{cols}", m.level, f"{weights / (rows * cols):.4f}", f"{m.gflops:.1f}",
+                      f"{m.gbps * weights / m.working_set_bytes:.1f}", f"{m.gbps:.1f}")
+    table.caption = "GB/s counts the weights in their format plus x and y; weight GB/s the weights alone."
+    return table
+
+
 def roofline_tables(roofline, measurements) -> list:
     """Memory ceilings with ridge points, compute ceilings, latency per level."""
     ridges = roofline.to_dict()["ridge_points"]
