@@ -236,7 +236,7 @@ cdef extern from "bwbench.h" nogil:
         bw_linear q, k, v, o, gate, up, down
         const float *norm1_w, *norm1_b, *norm2_w, *norm2_b, *q_norm_w, *k_norm_w
     ctypedef struct bw_model:
-        int arch, act, nlayers
+        int arch, act, nlayers, weights
         size_t d, heads, kv_heads, head_dim, d_ff, vocab, max_pos, max_tokens
         float eps, rope_theta
         const float *tok_emb, *pos_emb, *type_emb, *emb_norm_w, *emb_norm_b, *final_norm_w, *final_norm_b
@@ -268,10 +268,18 @@ cdef const float *_f32(object array, size_t size, str what) except? NULL:
     return &view[0]
 
 
-cdef bw_linear _linear(dict weights, str name, size_t rows, size_t cols) except *:
+cdef bw_linear _linear(dict weights, str name, size_t rows, size_t cols, str fmt) except *:
+    """A linear layer: float32 (out x in) weights, or uint8 rows in fmt (bwbench.quant)."""
     cdef bw_linear l
-    l.fmt, l.rows, l.cols = BW_FMT_F32, rows, cols
-    l.w = _f32(weights[name], rows * cols, name)
+    cdef const unsigned char[:, ::1] packed
+    l.rows, l.cols, l.fmt = rows, cols, FORMATS.index(fmt)
+    if fmt == "f32":
+        l.w = _f32(weights[name], rows * cols, name)
+    else:
+        if _rows_in(fmt, weights[name], cols) != <int>rows:
+            raise ValueError(f"bwbench: {name} must hold {rows} rows of {cols} {fmt} weights")
+        packed = weights[name]
+        l.w = &packed[0, 0]
     l.bias = _f32(weights.get("b" + name), rows, "b" + name)
     return l
 
@@ -281,7 +289,8 @@ cdef class Engine:
     path reads them, and its state: key/value cache and scratch.
 
     config: arch, act, d, heads, kv_heads, head_dim, d_ff, vocab, eps,
-    rope_theta, max_pos, max_tokens. layers: one dict per layer (q, k, v, o,
+    rope_theta, max_pos, max_tokens, weights (f32 or a bwbench.quant format:
+    then the matrices are its uint8 rows, and a pass takes one token). layers: one dict per layer (q, k, v, o,
     gate, up, down as out x in; bq ...; norm1_w, norm1_b, norm2_w, norm2_b,
     q_norm_w, k_norm_w); top: tok_emb, pos_emb, type_emb, emb_norm_w,
     emb_norm_b, final_norm_w, final_norm_b, lm_head (None where absent)."""
@@ -305,15 +314,17 @@ cdef class Engine:
         self.layers = <bw_layer *>calloc(max(len(layers), 1), sizeof(bw_layer))
         if self.layers == NULL:
             raise MemoryError("bwbench: could not allocate the model")
+        fmt = config.get("weights", "f32")
+        self.m.weights = FORMATS.index(fmt)
         for i, w in enumerate(layers):
-            self.layers[i].q = _linear(w, "q", dq, d)
-            self.layers[i].k = _linear(w, "k", dkv, d)
-            self.layers[i].v = _linear(w, "v", dkv, d)
-            self.layers[i].o = _linear(w, "o", d, dq)
+            self.layers[i].q = _linear(w, "q", dq, d, fmt)
+            self.layers[i].k = _linear(w, "k", dkv, d, fmt)
+            self.layers[i].v = _linear(w, "v", dkv, d, fmt)
+            self.layers[i].o = _linear(w, "o", d, dq, fmt)
             if w.get("gate") is not None:
-                self.layers[i].gate = _linear(w, "gate", f, d)
-            self.layers[i].up = _linear(w, "up", f, d)
-            self.layers[i].down = _linear(w, "down", d, f)
+                self.layers[i].gate = _linear(w, "gate", f, d, fmt)
+            self.layers[i].up = _linear(w, "up", f, d, fmt)
+            self.layers[i].down = _linear(w, "down", d, f, fmt)
             self.layers[i].norm1_w = _f32(w["norm1_w"], d, "norm1_w")
             self.layers[i].norm1_b = _f32(w.get("norm1_b"), d, "norm1_b")
             self.layers[i].norm2_w = _f32(w["norm2_w"], d, "norm2_w")
@@ -333,7 +344,7 @@ cdef class Engine:
         self.m.final_norm_w = _f32(top.get("final_norm_w"), d, "final_norm_w")
         self.m.final_norm_b = _f32(top.get("final_norm_b"), d, "final_norm_b")
         if top.get("lm_head") is not None:
-            self.m.lm_head = _linear(top, "lm_head", config["vocab"], d)
+            self.m.lm_head = _linear(top, "lm_head", config["vocab"], d, fmt)
         self.state = bw_infer_new(&self.m)
         if self.state == NULL:
             raise MemoryError("bwbench: could not allocate the key/value cache and scratch")

@@ -176,7 +176,9 @@ def _roofline_for(args, threads: int) -> Roofline:
     """The Roofline of --roofline PATH, or the ceilings a prediction uses, measured now."""
     if args.roofline:
         return Roofline.from_dict(_saved_roofline(args.roofline)["roofline"])
-    return build_roofline(measure_bracket(threads, _run_all, "ceilings for the prediction"), threads, BRACKET_SAMPLE)
+    weights = getattr(args, "weights", None)
+    return build_roofline(measure_bracket(threads, _run_all, "ceilings for the prediction", weights), threads,
+                          BRACKET_SAMPLE)
 
 
 def cmd_transformer(args) -> int:
@@ -187,7 +189,7 @@ def cmd_transformer(args) -> int:
     if args.json:
         check_writable(args.json)
     shape = (args.model, args.seq, args.mode, args.prompt, args.batch, args.bytes_per_element, args.scope)
-    counted = analyse(*shape)
+    counted = analyse(*shape, weights=args.weights)
     threads = check_threads(args.threads)
     reference = REFERENCES[args.reference] if args.reference else None
     if reference and not args.measure:
@@ -204,12 +206,12 @@ def cmd_transformer(args) -> int:
 
     bracket, runs = None, None
     if args.measure and not args.roofline:
-        runs, before, after, roofline = bracketed(run_all, threads, _run_all)
+        runs, before, after, roofline = bracketed(run_all, threads, _run_all, args.weights)
         bracket = bracket_drift(before, after)
     else:
         roofline = _roofline_for(args, threads)
         runs = run_all() if args.measure else None
-    analysis = analyse(*shape, roofline)
+    analysis = analyse(*shape, roofline, args.weights)
     if runs:
         analysis = with_measured(analysis, *runs[0])
     stdout.print(tables.analysis_table(analysis))
@@ -360,6 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     transformer.add_argument("--batch", type=int, default=1, help="sequences at once (default 1)")
     transformer.add_argument("--bytes-per-element", type=float, default=4.0,
                              help="4 = fp32 (default), 2, 1 (as Kim et al.), 0.5")
+    transformer.add_argument("--weights", choices=("f32",) + quant.FORMATS,
+                             help="the linear layers' weight format (llama.cpp's layouts), activations float32; "
+                                  "sets the bytes a weight the prediction counts (default: --bytes-per-element)")
     transformer.add_argument("--scope", choices=("model", "layers"), default="layers",
                              help="layers: the transformer layers only (Kim et al.); model: with embeddings and, "
                                   "for decoders, the final LayerNorm and LM head (default: layers)")

@@ -165,6 +165,7 @@ typedef struct {
 
 typedef struct {
     int arch, act, nlayers;
+    int weights;                               /* the linear layers' format: BW_FMT_*; quantised ones one token a pass */
     size_t d, heads, kv_heads, head_dim, d_ff, vocab, max_pos, max_tokens;
     float eps, rope_theta;
     const float *tok_emb, *pos_emb, *type_emb; /* vocab x d, positions x d, first token type row; NULL if absent */
