@@ -144,8 +144,9 @@ UNPACK_COLS = 4096  # the in-cache GEMV that measures a weight format's unpack r
 
 def unpack_step(weights: str, threads: int) -> Step:
     """A weight format's unpack rate: its GEMV with the weights in half the
-    threads' L2, where memory does not limit it (GFLOP/s, 2 a weight)."""
-    rows = max(1, level_capacities(threads).get("L2", 2**20) // 2 // quant.row_bytes(weights, UNPACK_COLS))
+    last-level cache, where DRAM does not limit it (GFLOP/s, 2 a weight), and
+    thousands of rows share each quantised x, as in a model's layers."""
+    rows = max(1, (last_level_cache_bytes() or 2**25) // 2 // quant.row_bytes(weights, UNPACK_COLS))
     return Step(f"unpack {weights}, {threads} thread(s)",
                 lambda: quant.measure_gemv(rows, UNPACK_COLS, weights, threads, BRACKET_SAMPLES))
 
