@@ -5,7 +5,8 @@ from bwbench.flops import ceiling_name
 from bwbench.transformer import Op
 from bwbench.units import format_bytes
 
-LEFT = {"kernel", "variant", "ISA", "fits in", "shape MxNxK", "level", "best kernel", "ceiling", "dtype",
+LEFT = {"test", "part", "series",   # interconnect, tensor-parallel and trends tables
+        "kernel", "variant", "ISA", "fits in", "shape MxNxK", "level", "best kernel", "ceiling", "dtype",
         "op", "group", "machine @ commit"}
 
 
@@ -171,4 +172,48 @@ def info_table(info: dict) -> Table:
     for pool in info["threadpools"]:
         library = " ".join(filter(None, (pool["internal_api"], pool.get("version"))))
         table.add_row(f"threadpool {pool['user_api']}", f"{library}, {pool['num_threads']} threads")
+    return table
+
+
+def interconnect_table(result: dict) -> Table:
+    """One row per test and size: latency, algorithm and bus bandwidth."""
+    hosts = sorted({p["host"] for p in result["placement"]})
+    library = result["library"].split(",")[0]
+    table = _table(f"Interconnect, {result['ranks']} ranks on {', '.join(hosts)} ({library})",
+                   ("test", "size", "latency µs", "algbw GB/s", "busbw GB/s"))
+    for previous, row in zip([None] + result["tests"], result["tests"]):
+        if previous and previous["test"] != row["test"]:
+            table.add_section()
+        busbw = row.get("busbw_gbps")
+        table.add_row(row["test"], format_bytes(row["bytes"]), f"{row['latency_us']:.2f}",
+                      f"{row['algbw_gbps']:.3g}", "" if busbw is None else f"{busbw:.3g}")
+    table.caption = ("pingpong: half the round trip; bw, bibw: per message of a window "
+                     "(bibw counts both directions); best of 5 samples, slowest rank")
+    return table
+
+
+def tensor_parallel_table(split: dict) -> Table:
+    """The split's prediction: one rank's memory time, the all-reduces, the total."""
+    table = _table(f"Split over {split['ranks']} ranks (Megatron-style) on {', '.join(split['hosts'])}",
+                   ("part", "count", "size", "µs each", "predicted ms"))
+    table.add_row("unsplit, 1 rank", "", "", "", f"{split['single_rank_s'] * 1e3:.2f}")
+    table.add_section()
+    table.add_row("memory and compute, per rank", "", "", "", f"{split['memory_s'] * 1e3:.2f}")
+    for message in split["allreduces"]:
+        table.add_row("all-reduce", str(message["count"]), format_bytes(message["bytes"]),
+                      f"{message['us_each']:.2f}", f"{message['count'] * message['us_each'] / 1e3:.2f}")
+    table.add_row("total", "", "", "", f"{split['total_s'] * 1e3:.2f}")
+    table.caption = f"speedup over 1 rank: {split['speedup']:.2f}x; all-reduce times from the measured curve"
+    return table
+
+
+def trends_table(result: dict) -> Table:
+    """Each series' fitted growth against the paper's, and this host's point."""
+    table = _table("Figure 1: growth per 2 years, fitted to the shipped points",
+                   ("series", "points", "fit", "paper", "this host", "normalised"))
+    for name, growth in result["fits"].items():
+        host = result["host"].get(name)
+        table.add_row(name, str(result["points"][name]), f"{growth:.2f}x", f"{result['paper'][name]:.1f}x",
+                      f"{host['value']:.3g} {result['units'][name]}" if host else "",
+                      f"{host['normalised']:.3g}" if host else "")
     return table
