@@ -96,6 +96,6 @@ def test_the_gguf_holds_the_shape_in_the_format(tmp_path, weights):
 @pytest.mark.parametrize("weights", ["f32", "q4_0"])
 def test_llama_cpp_decodes_the_same_shape_and_times_it(weights):
     pytest.importorskip("llama_cpp")
-    record = llama_cpp.run(LLAMA_32, "decoder", 4, 1, weights)
+    record = llama_cpp.run(LLAMA_32, "decoder", 12, 1, weights)   # more steps than a batch of 8
     assert record["engine"] == "llama.cpp" and record["version"].startswith("llama-cpp-python")
-    assert record["weights"] == weights and record["tokens_per_s"] == pytest.approx(4 / record["measured_s"])
+    assert record["weights"] == weights and record["tokens_per_s"] == pytest.approx(12 / record["measured_s"])

@@ -100,8 +100,9 @@ def run(cfg, mode: str, seq: int, threads: int, weights: str = "f32") -> dict:
     with tempfile.TemporaryDirectory(prefix="bwbench-gguf-") as folder:
         path = os.path.join(folder, "model.gguf")
         write_gguf(cfg, path, weights, seq + 8)
+        # logits_all keeps a row of scores a position (one token a step: no extra work)
         model = llama_cpp.Llama(model_path=path, n_ctx=seq + 8, n_batch=8, n_threads=threads,
-                                n_threads_batch=threads, verbose=False)
+                                n_threads_batch=threads, logits_all=True, verbose=False)
         _decode(model, 2)   # warm-up
         model.reset()
         start = time.perf_counter()
