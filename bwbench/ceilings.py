@@ -4,14 +4,13 @@ latency, compute ceilings and the intensity ladder.
 roofline_plan() lists the measurements as Steps (so a caller can show
 progress); build_roofline() turns their results into a Roofline."""
 import math
-import os
 from dataclasses import dataclass
 from typing import Callable
 
 from bwbench.flops import DTYPES, LADDER_FLOPS, PEAK_KINDS, ceiling_name, measure_ladder, measure_peak
 from bwbench.gemm import measure_product
 from bwbench.latency import measure_latency
-from bwbench.machine import available_cpus, cache_capacity, caches, last_level_cache_bytes
+from bwbench.machine import available_cpus, cache_capacity, caches, cpus_for, last_level_cache_bytes
 from bwbench.measure import Measurement
 from bwbench.roofline import MEMORY_LEVELS, Roofline, level_values
 from bwbench.stream import measure_stream
@@ -36,7 +35,7 @@ def sweep_sizes(points_per_decade: int, end: int) -> list:
 
 def level_capacities(threads: int) -> dict:
     """{'L1': bytes, 'L2': ..., 'L3': ...} that the first `threads` CPUs reach together."""
-    cpus = sorted(os.sched_getaffinity(0))[:threads]
+    cpus = cpus_for(threads)
     return {name.rstrip("d"): cache_capacity(name, cpus) for name in sorted(caches(), key=lambda n: int(n[1]))}
 
 

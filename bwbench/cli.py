@@ -1,7 +1,9 @@
 """python -m bwbench SUBCOMMAND: argparse, one small cmd_* per subcommand.
 
-Bad input ends with one line on stderr and exit status 2; a wrong kernel
-result with exit status 1; Ctrl-C with 130 and no file written."""
+Every refusal ends with one line on stderr and the exit status of its kind
+(bwbench.errors): 2 for bad input or a host that cannot give what was asked,
+1 for a wrong kernel result, 3 for an error code the C core should not return,
+130 for Ctrl-C; no file is written then."""
 import argparse
 import os
 import sys
@@ -11,7 +13,7 @@ from rich.progress import Progress
 
 from bwbench import asv_results, tables
 from bwbench.ceilings import Step, build_roofline, roofline_plan
-from bwbench.errors import UsageError, ValidationError
+from bwbench.errors import EXIT_STATUS, KernelError, UsageError, ValidationError
 from bwbench.gemm import DTYPES, check_fits, measure_gemv, measure_product, parse_shape, sweep_shapes
 from bwbench.machine import check_threads, machine_info
 from bwbench.measure import MIN_SAMPLES
@@ -336,10 +338,13 @@ def main(argv=None) -> int:
         return args.run(args)
     except UsageError as error:
         print(f"bwbench: error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_STATUS[UsageError]
     except ValidationError as error:
         print(f"bwbench: wrong result, not reported: {error}", file=sys.stderr)
-        return 1
+        return EXIT_STATUS[ValidationError]
+    except KernelError as error:
+        print(f"bwbench: internal error (please report): {error}", file=sys.stderr)
+        return EXIT_STATUS[KernelError]
     except KeyboardInterrupt:
         print("bwbench: interrupted; nothing written", file=sys.stderr)
         return 130
