@@ -61,7 +61,7 @@ def roofline_plan(threads: int = None, quick: bool = False) -> list:
               for where, size in ladder_sizes.items() for f in flops]
     tokens = (1, 16, 256) if quick else (1, 4, 16, 64, 256, 1024)
     d = PRODUCT_WIDTH
-    steps += [Step(f"gemm {d}x{n}x{d}", lambda n=n: measure_product(d, n, d, "float64", threads, blas=False))
+    steps += [Step(f"gemm {d}x{n}x{d}", lambda n=n: measure_product(d, n, d, "float64", threads))
               for n in tokens]
     return steps
 

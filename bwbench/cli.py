@@ -14,7 +14,7 @@ from rich.progress import Progress
 from bwbench import asv_results, tables
 from bwbench.ceilings import Step, build_roofline, roofline_plan
 from bwbench.errors import EXIT_STATUS, KernelError, UsageError, ValidationError
-from bwbench.gemm import DTYPES, check_fits, measure_gemv, measure_product, parse_shape, sweep_shapes
+from bwbench.gemm import DTYPES, check_fits, measure_products, sweep_shapes
 from bwbench.machine import check_threads, machine_info
 from bwbench.measure import MIN_SAMPLES
 from bwbench.plot import write_compare_figures, write_figure3, write_figures
@@ -22,7 +22,7 @@ from bwbench.results import check_writable, read_result, write_result
 from bwbench.roofline import Roofline
 from bwbench.stream import STREAM_KERNELS, default_stream_size, measure_stream, stream_kernel
 from bwbench.transformer import FIGURE_MODELS, analyse, measure, overlay_points
-from bwbench.units import parse_size
+from bwbench.units import parse_shape, parse_size
 
 # Tables keep their width when piped to a file (rich would fall back to 80 columns).
 stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
@@ -83,29 +83,30 @@ def cmd_stream(args) -> int:
     return _finish(args, measurements, tables.stream_table(measurements, threads))
 
 
-def _products(args, shapes, measure) -> int:
-    """Measures each (m, n, k) with measure(m, n, k, threads) after checking all of them."""
+def _products(args, shapes) -> int:
+    """Measures each (m, n, k) (a GEMV when n is 1) and numpy's BLAS beside it,
+    after checking all of them."""
     threads = check_threads(args.threads)
     for m, n, k in shapes:
         check_fits(m, n, k, args.dtype)
     if args.json:
         check_writable(args.json)
-    measurements = _run_all(args.command, [Step(f"{m}x{n}x{k}", lambda m=m, n=n, k=k: measure(m, n, k, threads))
-                                           for m, n, k in shapes])
+    transpose = getattr(args, "transpose", False)
+    steps = [Step(f"{m}x{n}x{k}", lambda m=m, n=n, k=k: measure_products(m, n, k, args.dtype, threads, transpose))
+             for m, n, k in shapes]
+    measurements = [record for pair in _run_all(args.command, steps) for record in pair]
     return _finish(args, measurements, tables.products_table(args.command, args.dtype, threads, measurements))
 
 
 def cmd_gemm(args) -> int:
-    shapes = [parse_shape(text, 3) for text in args.shape] if args.shape else sweep_shapes()
-    return _products(args, shapes, lambda m, n, k, threads: measure_product(m, n, k, args.dtype, threads))
+    return _products(args, [parse_shape(text, 3) for text in args.shape] if args.shape else sweep_shapes())
 
 
 def cmd_gemv(args) -> int:
     """A is M x N here: the product's shape is (M, 1, N)."""
     matrices = [parse_shape(text, 2) for text in args.shape] if args.shape else \
         [(m, k) for m, n, k in sweep_shapes(tokens=(1,))]
-    return _products(args, [(m, 1, n) for m, n in matrices],
-                     lambda m, one, n, threads: measure_gemv(m, n, args.transpose, args.dtype, threads))
+    return _products(args, [(m, 1, n) for m, n in matrices])
 
 
 def _roofline_from_asv(args) -> int:

@@ -100,17 +100,18 @@ def last_level_cache_bytes(root: str = _CACHE_ROOT) -> int:
     return cache_capacity(max(sizes, key=lambda name: int(name[1])), range(os.cpu_count() or 1), root)
 
 
-def memory_level(working_set: int, threads: int, root: str = _CACHE_ROOT) -> str:
-    """Where a working set spread over `threads` threads lives, pinned as the
-    kernels pin them (the first CPUs of the affinity mask): the first cache
-    level that holds it ('L1d', 'L2', 'L3'); 'DRAM' from four times the last
-    level's capacity (STREAM's rule); in between, partly cached: e.g. 'L3-DRAM'."""
+def memory_level(working_set: int, threads: int, root: str = _CACHE_ROOT, arrays: int = 1) -> str:
+    """Where a working set of `arrays` equal arrays, spread over `threads`
+    threads on the CPUs of cpus_for(threads), lives: the first cache level
+    that holds all of it ('L1d', 'L2', 'L3'); 'DRAM' once every array is at
+    least four times the last level's capacity (STREAM's rule is per array);
+    in between, partly cached: e.g. 'L3-DRAM'."""
     cpus = cpus_for(threads)
     levels = sorted(caches(root), key=lambda name: int(name[1]))
     for level in levels:
         if working_set <= cache_capacity(level, cpus, root):
             return level
-    if levels and working_set < 4 * cache_capacity(levels[-1], cpus, root):
+    if levels and working_set / arrays < 4 * cache_capacity(levels[-1], cpus, root):
         return f"{levels[-1]}-DRAM"
     return "DRAM"
 

@@ -13,13 +13,13 @@ Each ratio is taken within a round; the table shows medians over rounds.
 import argparse
 
 from likwid import likwid_bench
-from ratios import print_ratios
 
 from bwbench.ceilings import level_capacities, sweep_sizes
 from bwbench.flops import measure_peak
 from bwbench.machine import last_level_cache_bytes
 from bwbench.roofline import level_values
 from bwbench.stream import measure_stream
+from bwbench.tables import print_ratios
 
 PEAKS = {"float64": "peakflops_avx512_fma", "float32": "peakflops_sp_avx512_fma"}
 LOADS = {"L1": (16_000, "16kB"), "L2": (512_000, "512kB"), "L3": (8_000_000, "8MB")}

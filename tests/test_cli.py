@@ -148,8 +148,10 @@ def test_gemm_and_gemv_tables_and_json(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "33x65x17" in out and "40x1x30" in out and "BLAS GFLOP/s" in out
     rows = json.loads(path.read_text())["measurements"]
-    assert [(r["kernel"], r["shape"]) for r in rows] == [("gemm", [33, 65, 17]), ("gemv", [40, 1, 30])]
-    for key in ("kernel", "shape", "dtype", "threads", "flops", "bytes", "gflops", "gbps", "blas_gflops"):
+    assert [(r["kernel"], r["variant"], r["shape"]) for r in rows] == [
+        ("gemm", "regular", [33, 65, 17]), ("gemm", "reference", [33, 65, 17]),
+        ("gemv", "regular", [40, 1, 30]), ("gemv", "reference", [40, 1, 30])]
+    for key in ("kernel", "shape", "dtype", "threads", "flops", "bytes", "gflops", "gbps", "samples_s"):
         assert key in rows[0]
     assert rows[0]["flops"] == rows[0]["reps_per_sample"] * 2 * 33 * 65 * 17
     assert cli.main(["gemv", "--shape", "30x20", "--transpose", "--dtype", "float32", "--threads", "1"]) == 0
