@@ -4,7 +4,7 @@ import pytest
 
 from bwbench import _kernels
 from bwbench.errors import UsageError, ValidationError
-from bwbench import gemm, reference
+from bwbench import reference
 from bwbench.gemm import counts, measure_gemm, measure_gemv, measure_product, measure_products, sweep_shapes
 from bwbench.units import parse_shape
 from conftest import ISAS, THREADS
