@@ -104,7 +104,7 @@ _ERRORS = {
     BW_ETHREADS: (ThreadsError, "this host cannot run the requested threads (CPUs in the affinity mask, "
                                 "OMP_THREAD_LIMIT)"),
     BW_EUNSUPPORTED: (UnsupportedError, "kernel, variant or ISA not supported on this host"),
-    BW_EARGS: (ArgumentError, "invalid arguments: a size of zero or too large, a thread count out of range, "
+    BW_EARGS: (ArgumentError, "bad arguments: a size of zero or too large, a thread count out of range, "
                               "or a missing array"),
     BW_EAFFINITY: (AffinityError, "could not pin the threads to their CPUs (sched_setaffinity failed)"),
 }
@@ -340,3 +340,148 @@ def _gemv(int i, bint trans, real[:, ::1] a, real[::1] x, real[::1] y, int threa
                               &x[0], &y[0], threads, ntimes, min_sample_s,
                               &t.s[0], &t.c[0], &t.reps)
     return err
+
+
+cdef extern from "bwbench.h" nogil:
+    int BW_NOPS, BW_FMT_F32
+    ctypedef struct bw_linear:
+        int fmt
+        size_t rows, cols
+        const void *w
+        const float *bias
+    ctypedef struct bw_layer:
+        bw_linear q, k, v, o, gate, up, down
+        const float *norm1_w, *norm1_b, *norm2_w, *norm2_b, *q_norm_w, *k_norm_w
+    ctypedef struct bw_model:
+        int arch, act, nlayers
+        size_t d, heads, kv_heads, head_dim, d_ff, vocab, max_pos, max_tokens
+        float eps, rope_theta
+        const float *tok_emb, *pos_emb, *type_emb, *emb_norm_w, *emb_norm_b, *final_norm_w, *final_norm_b
+        bw_linear lm_head
+        const bw_layer *layers
+    ctypedef struct bw_infer_state:
+        pass
+    bw_infer_state *bw_infer_new(const bw_model *m)
+    void bw_infer_free(bw_infer_state *s)
+    int bw_infer_pass(const bw_model *m, bw_infer_state *s, int isa, int threads, int decoder,
+                      const int *tokens, size_t ntok, size_t pos0, int embed, int head, float *x,
+                      float *logits, int *next, double *op_seconds, double *wall)
+
+from libc.stdlib cimport calloc, free
+
+ARCHS = ("bert", "gpt2", "llama")
+ACTIVATIONS = ("gelu", "silu")
+INFER_OPS = BW_NOPS
+
+
+cdef const float *_f32(object array, size_t size, str what) except? NULL:
+    """The data of a C-contiguous float32 array of `size` values; NULL for None."""
+    if array is None:
+        return NULL
+    if not isinstance(array, np.ndarray) or array.dtype != np.float32 or not array.flags.c_contiguous \
+            or <size_t>array.size != size:
+        raise ArgumentError(f"bwbench: {what} must be a contiguous float32 array of {size} values")
+    cdef const float[::1] view = array.reshape(-1)
+    return &view[0]
+
+
+cdef bw_linear _linear(dict weights, str name, size_t rows, size_t cols) except *:
+    cdef bw_linear l
+    l.fmt, l.rows, l.cols = BW_FMT_F32, rows, cols
+    l.w = _f32(weights[name], rows * cols, name)
+    l.bias = _f32(weights.get("b" + name), rows, "b" + name)
+    return l
+
+
+cdef class Engine:
+    """A model's weights (numpy arrays, kept alive here) as the C inference
+    path reads them, and its state: key/value cache and scratch.
+
+    config: arch, act, d, heads, kv_heads, head_dim, d_ff, vocab, eps,
+    rope_theta, max_pos, max_tokens. layers: one dict per layer (q, k, v, o,
+    gate, up, down as out x in; bq ...; norm1_w, norm1_b, norm2_w, norm2_b,
+    q_norm_w, k_norm_w); top: tok_emb, pos_emb, type_emb, emb_norm_w,
+    emb_norm_b, final_norm_w, final_norm_b, lm_head (None where absent)."""
+    cdef bw_model m
+    cdef bw_layer *layers
+    cdef bw_infer_state *state
+    cdef list keep
+    cdef readonly str isa
+
+    def __cinit__(self, dict config, list layers, dict top, str isa):
+        cdef size_t d = config["d"], dq = config["heads"] * config["head_dim"]
+        cdef size_t dkv = config["kv_heads"] * config["head_dim"], f = config["d_ff"]
+        self.keep = [layers, top]
+        self.isa = isa
+        self.m.arch, self.m.act = ARCHS.index(config["arch"]), ACTIVATIONS.index(config["act"])
+        self.m.nlayers = len(layers)
+        self.m.d, self.m.heads, self.m.kv_heads = d, config["heads"], config["kv_heads"]
+        self.m.head_dim, self.m.d_ff, self.m.vocab = config["head_dim"], f, config["vocab"]
+        self.m.max_pos, self.m.max_tokens = config["max_pos"], config["max_tokens"]
+        self.m.eps, self.m.rope_theta = config["eps"], config["rope_theta"]
+        self.layers = <bw_layer *>calloc(max(len(layers), 1), sizeof(bw_layer))
+        if self.layers == NULL:
+            raise OutOfMemoryError("bwbench: could not allocate the model")
+        for i, w in enumerate(layers):
+            self.layers[i].q = _linear(w, "q", dq, d)
+            self.layers[i].k = _linear(w, "k", dkv, d)
+            self.layers[i].v = _linear(w, "v", dkv, d)
+            self.layers[i].o = _linear(w, "o", d, dq)
+            if w.get("gate") is not None:
+                self.layers[i].gate = _linear(w, "gate", f, d)
+            self.layers[i].up = _linear(w, "up", f, d)
+            self.layers[i].down = _linear(w, "down", d, f)
+            self.layers[i].norm1_w = _f32(w["norm1_w"], d, "norm1_w")
+            self.layers[i].norm1_b = _f32(w.get("norm1_b"), d, "norm1_b")
+            self.layers[i].norm2_w = _f32(w["norm2_w"], d, "norm2_w")
+            self.layers[i].norm2_b = _f32(w.get("norm2_b"), d, "norm2_b")
+            self.layers[i].q_norm_w = _f32(w.get("q_norm_w"), config["head_dim"], "q_norm_w")
+            self.layers[i].k_norm_w = _f32(w.get("k_norm_w"), config["head_dim"], "k_norm_w")
+        self.m.layers = self.layers
+        tok = top.get("tok_emb")
+        self.m.tok_emb = _f32(tok, config["vocab"] * d, "tok_emb")
+        pos = top.get("pos_emb")
+        self.m.pos_emb = _f32(pos, (pos.shape[0] if pos is not None else 0) * d, "pos_emb")
+        if pos is not None and pos.shape[0] < self.m.max_pos:
+            raise ArgumentError("bwbench: fewer position embeddings than positions")
+        self.m.type_emb = _f32(top.get("type_emb"), d, "type_emb")
+        self.m.emb_norm_w = _f32(top.get("emb_norm_w"), d, "emb_norm_w")
+        self.m.emb_norm_b = _f32(top.get("emb_norm_b"), d, "emb_norm_b")
+        self.m.final_norm_w = _f32(top.get("final_norm_w"), d, "final_norm_w")
+        self.m.final_norm_b = _f32(top.get("final_norm_b"), d, "final_norm_b")
+        if top.get("lm_head") is not None:
+            self.m.lm_head = _linear(top, "lm_head", config["vocab"], d)
+        self.state = bw_infer_new(&self.m)
+        if self.state == NULL:
+            raise OutOfMemoryError("bwbench: could not allocate the key/value cache and scratch")
+
+    def __dealloc__(self):
+        bw_infer_free(self.state)
+        free(self.layers)
+
+    def run(self, int threads, bint decoder, object tokens, float[:, ::1] x, size_t pos0, bint head,
+            object logits, double[::1] op_seconds):
+        """One pass over x.shape[0] tokens at positions pos0..: with tokens
+        (int32), looked up into x first; x receives the hidden states; with
+        head, the last token's logits (into logits, if given) and its argmax,
+        returned with the pass's wall seconds. op_seconds accumulates."""
+        cdef size_t ntok = x.shape[0]
+        cdef const int[::1] ids
+        cdef const int *ids_ptr = NULL
+        cdef float *logits_ptr = NULL
+        cdef int next_token = -1, err, i = ISAS.index(self.isa)
+        cdef double wall = 0.0
+        if x.shape[1] != self.m.d or op_seconds.shape[0] != BW_NOPS or ntok == 0:
+            raise ArgumentError("bwbench: x must be tokens x d and op_seconds hold every op")
+        if tokens is not None:
+            ids = tokens
+            if <size_t>ids.shape[0] != ntok or min(tokens) < 0 or max(tokens) >= <long>self.m.vocab:
+                raise ArgumentError("bwbench: one token id per row of x, each below the vocabulary size")
+            ids_ptr = &ids[0]
+        if logits is not None:
+            logits_ptr = <float *>_f32(logits, self.m.vocab, "logits")
+        with nogil:
+            err = bw_infer_pass(&self.m, self.state, i, threads, decoder, ids_ptr, ntok, pos0,
+                                ids_ptr != NULL, head, &x[0, 0], logits_ptr, &next_token, &op_seconds[0], &wall)
+        _check(err)
+        return next_token, wall

@@ -4,6 +4,7 @@ latency, compute ceilings and the intensity ladder.
 roofline_plan() lists the measurements as Steps (so a caller can show
 progress); build_roofline() turns their results into a Roofline."""
 import math
+import statistics
 from dataclasses import dataclass
 from typing import Callable
 
@@ -12,10 +13,15 @@ from bwbench.gemm import measure_product
 from bwbench.latency import measure_latency
 from bwbench.machine import available_cpus, cache_capacity, caches, cpus_for, last_level_cache_bytes
 from bwbench.measure import Measurement
-from bwbench.roofline import MEMORY_LEVELS, Roofline, level_values
+from bwbench.roofline import MEMORY_LEVELS, Roofline, level_values, level_windows
 from bwbench.stream import measure_stream
 
 SWEEP_KERNELS = ("load", "copy", "triad")
+DRIFT_LIMIT = 0.15  # a bracket whose ceilings moved more than this is flagged
+# A model run lasts seconds, over which a shared host's DRAM bandwidth swings by
+# tens of percent; the best 1 ms sample overstates what such a run meets, so a
+# bracket takes more samples and predicts from the median one.
+BRACKET_SAMPLES, BRACKET_SAMPLE = 20, "median"
 SWEEP_START = 4 * 1024
 PRODUCT_WIDTH = 4096  # a DRAM-sized float64 matrix, walked up the roofline by its N
 
@@ -66,7 +72,12 @@ def roofline_plan(threads: int = None, quick: bool = False) -> list:
     return steps
 
 
-def _sweep_ceilings(measurements):
+def _rate(m, amount: float, sample: str) -> float:
+    """amount (bytes or FLOPs) per second, in 1e9 units, at the best or the median sample."""
+    return amount / (m.best_s if sample == "best" else m.median_s) / 1e9
+
+
+def _sweep_ceilings(measurements, sample: str = "best"):
     """Per kernel and thread count, each level's median bandwidth well inside it,
     in STREAM bytes (gbps) and in hardware traffic (hw_gbps); and the levels
     left unresolved, per thread count."""
@@ -74,8 +85,8 @@ def _sweep_ceilings(measurements):
     for kernel, threads in sorted({(m.kernel, m.threads) for m in measurements if m.kernel in SWEEP_KERNELS}):
         runs = [m for m in measurements if (m.kernel, m.threads) == (kernel, threads)]
         capacities = level_capacities(threads)
-        stream, missing = level_values([(m.working_set_bytes, m.gbps) for m in runs], capacities)
-        hardware, _ = level_values([(m.working_set_bytes, m.hw_gbps) for m in runs], capacities)
+        stream, missing = level_values([(m.working_set_bytes, _rate(m, m.bytes, sample)) for m in runs], capacities)
+        hardware, _ = level_values([(m.working_set_bytes, _rate(m, m.hw_bytes, sample)) for m in runs], capacities)
         ceilings += [{"level": level, "kernel": kernel, "threads": threads, "gbps": gbps,
                       "hw_gbps": hardware[level][0], "points": count} for level, (gbps, count) in stream.items()]
         unresolved.setdefault(threads, set()).update(missing)
@@ -89,25 +100,88 @@ def _traffic(ceiling: dict) -> float:
     return ceiling["gbps"] if ceiling["level"] == "L1" else ceiling["hw_gbps"]
 
 
-def build_roofline(measurements, threads: int) -> Roofline:
-    """Memory ceilings: per level, the kernel that moved the most traffic (see
-    _traffic), as the median well inside the level, at `threads` threads.
-    Compute ceilings: each peak kind at `threads`."""
-    sweep, unresolved = _sweep_ceilings(measurements)
+def build_roofline(measurements, threads: int, sample: str = "best") -> Roofline:
+    """Memory ceilings (the read-write roof): per level, the storing kernel
+    that moved the most traffic (see _traffic), as the median well inside the
+    level, at `threads` threads; the load kernel's medians stay in the sweep
+    ceilings as the read-only roof. Compute ceilings: each peak kind at
+    `threads`, the median of its measurements. sample: each measurement's
+    "best" sample (STREAM's rule) or its "median" one."""
+    sweep, unresolved = _sweep_ceilings(measurements, sample)
     memory = []
     for level in MEMORY_LEVELS:
-        candidates = [c for c in sweep if c["level"] == level and c["threads"] == threads]
+        candidates = [c for c in sweep if c["level"] == level and c["threads"] == threads and c["kernel"] != "load"]
         if candidates:
             best = max(candidates, key=_traffic)
             memory.append({"level": level, "gbps": _traffic(best), "kernel": best["kernel"],
                            "points": best["points"]})
     missing = sorted(unresolved.get(threads, set()) - {c["level"] for c in memory}, key=MEMORY_LEVELS.index)
 
-    compute = [{"name": ceiling_name(m.variant, m.isa), "dtype": m.dtype, "gflops": m.gflops,
-                "threads": m.threads} for m in measurements if m.kernel == "peak" and m.threads == threads]
+    peaks = {}
+    for m in measurements:
+        if m.kernel == "peak" and m.threads == threads:
+            peaks.setdefault((ceiling_name(m.variant, m.isa), m.dtype), []).append(_rate(m, m.flops, sample))
+    compute = [{"name": name, "dtype": dtype, "gflops": statistics.median(values), "threads": threads}
+               for (name, dtype), values in peaks.items()]
 
     chase = [(m.working_set_bytes, m.latency_ns) for m in measurements if m.kernel == "latency"]
     latency, _ = level_values(chase, level_capacities(1))
-    extra = {"capacities": level_capacities(threads), "sweep_ceilings": sweep,
+    extra = {"capacities": level_capacities(threads), "sweep_ceilings": sweep, "sample": sample,
              "latency_ns": [{"level": level, "ns": ns, "points": count} for level, (ns, count) in latency.items()]}
     return Roofline(tuple(memory), tuple(compute), threads, tuple(missing), extra)
+
+
+def bracket_plan(threads: int) -> list:
+    """The ceilings a transformer prediction uses, measured in seconds: load
+    (read-only) and copy and triad (read-write) at one working set well inside
+    each level, and the FMA peaks, BRACKET_SAMPLES samples each. Run right
+    before and right after a model run, the two rooflines give the prediction
+    (their mean) and the drift."""
+    capacities = level_capacities(threads)
+    sizes = {level: math.sqrt(low * high) if low else high / 2
+             for level, (low, high) in level_windows(capacities).items() if level != "DRAM"}
+    # DRAM: each array of the three-array kernels at least 4x the last-level cache (STREAM's rule)
+    sizes["DRAM"] = 12 * (last_level_cache_bytes() or 2**25)
+    # the peaks first: they bring the cores to speed before the short cache-sized runs
+    steps = [Step(f"peak fma {dtype}, {threads} thread(s)",
+                  lambda dtype=dtype: measure_peak(dtype, "fma", threads, BRACKET_SAMPLES)) for dtype in DTYPES]
+    return steps + [Step(f"{kernel} {level}-sized, {threads} thread(s)",
+                         lambda kernel=kernel, size=size: measure_stream(kernel, "regular", threads,
+                                                                         round(size / 192) * 192, BRACKET_SAMPLES))
+                    for level, size in sizes.items() for kernel in SWEEP_KERNELS]
+
+
+def bracketed(run: Callable, threads: int, run_steps: Callable) -> tuple:
+    """(run()'s result, roofline before, roofline after, their mean): the
+    bracket measured right before and right after run(). run_steps(label,
+    steps) runs Steps and returns their measurements."""
+    before = run_steps("ceilings before the run", bracket_plan(threads))
+    result = run()
+    after = run_steps("ceilings after the run", bracket_plan(threads))
+    # each level's median of two points, and each peak's median of two, is their mean
+    return (result, *(build_roofline(ms, threads, BRACKET_SAMPLE) for ms in (before, after, before + after)))
+
+
+def bracket_drift(before: Roofline, after: Roofline) -> list:
+    """Each ceiling the prediction may use, before and after, and its drift:
+    |after - before| / their mean."""
+    def rows(roofline):
+        values = {(f"{c['level']} read-only", "GB/s"): c["gbps"] for c in roofline.read_ceilings}
+        values.update({(f"{c['level']} read-write", "GB/s"): c["gbps"] for c in roofline.memory_ceilings})
+        values.update({(f"peak {c['dtype']}", "GFLOP/s"): c["gflops"] for c in roofline.compute_ceilings})
+        return values
+
+    first, second = rows(before), rows(after)
+    return [{"ceiling": name, "unit": unit, "before": first[name, unit], "after": second[name, unit],
+             "mean": (first[name, unit] + second[name, unit]) / 2,
+             "drift": abs(second[name, unit] - first[name, unit]) * 2 / (first[name, unit] + second[name, unit])}
+            for name, unit in first if (name, unit) in second]
+
+
+def drift_summary(bracket: list, used) -> dict:
+    """The largest drift among the ceilings a prediction used (names as in
+    bracket_drift), and whether it passes DRIFT_LIMIT."""
+    rows = [row for row in bracket if row["ceiling"] in used]
+    worst = max(rows, key=lambda row: row["drift"])
+    return {"max": worst["drift"], "ceiling": worst["ceiling"], "limit": DRIFT_LIMIT,
+            "flagged": worst["drift"] > DRIFT_LIMIT, "used": sorted(used)}

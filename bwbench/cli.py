@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.progress import Progress
 
 from bwbench import asv_results, tables
-from bwbench.ceilings import Step, build_roofline, roofline_plan
+from bwbench.ceilings import (Step, bracket_drift, bracket_plan, bracketed, build_roofline,
+                               drift_summary, roofline_plan)
 from bwbench.errors import EXIT_STATUS, KernelError, UsageError, ValidationError
 from bwbench.gemm import DTYPES, check_fits, measure_products, sweep_shapes
 from bwbench.machine import check_threads, machine_info
@@ -21,7 +22,8 @@ from bwbench.plot import write_compare_figures, write_figure3, write_figures
 from bwbench.results import check_writable, read_result, write_result
 from bwbench.roofline import Roofline
 from bwbench.stream import STREAM_KERNELS, default_stream_size, measure_stream, stream_kernel
-from bwbench.transformer import FIGURE_MODELS, analyse, measure, overlay_points
+from bwbench.inference import check_runnable
+from bwbench.transformer import FIGURE_MODELS, analyse, measure, overlay_points, with_measured
 from bwbench.units import parse_shape, parse_size
 
 # Tables keep their width when piped to a file (rich would fall back to 80 columns).
@@ -155,13 +157,11 @@ def cmd_plot(args) -> int:
     return 0
 
 
-def _roofline_for(args) -> Roofline:
-    """The Roofline of --roofline PATH, or a quick one measured now."""
+def _roofline_for(args, threads: int) -> Roofline:
+    """The Roofline of --roofline PATH, or the ceilings a prediction uses, measured now."""
     if args.roofline:
         return Roofline.from_dict(_saved_roofline(args.roofline)["roofline"])
-    threads = check_threads(args.threads)
-    return build_roofline(_run_all("quick roofline for the prediction", roofline_plan(threads, quick=True)),
-                          threads)
+    return build_roofline(_run_all("ceilings for the prediction", bracket_plan(threads)), threads)
 
 
 def cmd_transformer(args) -> int:
@@ -171,15 +171,29 @@ def cmd_transformer(args) -> int:
         raise UsageError("give --model and --seq (or --figure DIR)")
     if args.json:
         check_writable(args.json)
-    analyse(args.model, args.seq, args.mode, args.prompt, args.batch, args.bytes_per_element, args.scope)
-    roofline = _roofline_for(args)
-    analysis = analyse(args.model, args.seq, args.mode, args.prompt, args.batch, args.bytes_per_element,
-                       args.scope, roofline)
+    shape = (args.model, args.seq, args.mode, args.prompt, args.batch, args.bytes_per_element, args.scope)
+    counted = analyse(*shape)
+    threads = check_threads(args.threads)
     if args.measure:
-        analysis = measure(analysis, args.threads)
+        check_runnable(counted)   # everything refusable is refused before measuring
+    bracket, run = None, None
+    if args.measure and not args.roofline:
+        run, before, after, roofline = bracketed(lambda: measure(counted, threads), threads, _run_all)
+        bracket = bracket_drift(before, after)
+    else:
+        roofline = _roofline_for(args, threads)
+        run = measure(counted, threads) if args.measure else None
+    analysis = analyse(*shape, roofline)
+    if run:
+        analysis = with_measured(analysis, *run)
     stdout.print(tables.analysis_table(analysis))
+    record = analysis.to_dict()
+    if bracket:
+        drift = drift_summary(bracket, analysis.ceilings_used())
+        stdout.print(tables.bracket_table(bracket, drift))
+        record.update(bracket=bracket, ceiling_drift=drift)
     if args.json:
-        write_result(args.json, machine_info(), [], transformer=analysis.to_dict(), roofline=roofline.to_dict())
+        write_result(args.json, machine_info(), [], transformer=record, roofline=roofline.to_dict())
         stdout.print(f"wrote {args.json}")
     return 0
 
@@ -187,11 +201,12 @@ def cmd_transformer(args) -> int:
 def _transformer_figure(args) -> int:
     out = _output_dir(args.figure)
     seqs = _positive_list(args.seqs, "--seqs")
-    roofline = _roofline_for(args)
+    threads = check_threads(args.threads)
+    roofline = _roofline_for(args, threads)
 
     def run(model, seq):
         analysis = analyse(model, seq, None, 0, 1, args.bytes_per_element, args.scope, roofline)
-        return measure(analysis, args.threads) if args.measure else analysis
+        return with_measured(analysis, *measure(analysis, threads)) if args.measure else analysis
 
     keys = [(model, seq) for model in FIGURE_MODELS for seq in seqs]
     analyses = _run_all("Figure 3", [Step(f"{m} at {s}", lambda m=m, s=s: run(m, s)) for m, s in keys])

@@ -1,5 +1,5 @@
 """GEMM and GEMV with bwbench's C kernels, validated, and numpy's BLAS timed as
-fairly beside them as a separate record (bwbench.reference).
+fairly beside them as a separate record (bwbench.timing).
 
 Counting (../shared/DESIGN.md): GEMM (M,K)x(K,N) is 2MKN FLOPs and moves at
 least A, B and C once: (MK + KN + MN) elements; GEMV is the N = 1 case, so
@@ -10,7 +10,7 @@ from bwbench import _kernels
 from bwbench.errors import UsageError, ValidationError
 from bwbench.machine import check_memory, check_threads, memory_level
 from bwbench.measure import MIN_SAMPLE_S, MIN_SAMPLES, Measurement, build, check_ntimes
-from bwbench.reference import blas_name, time_call
+from bwbench.timing import blas_name, time_call
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
 SWEEP_WIDTHS = (768, 1024, 4096)           # d: K = d, M = d or 4d (a projection and an FFN matrix)
@@ -71,7 +71,7 @@ def _record(kernel, variant, isa, shape, dtype, threads, timing) -> Measurement:
 
 def _gemm(m, n, k, dtype, threads, ntimes, reference: bool) -> list:
     """bwbench's C = A B timed in C and validated; with reference, numpy's matmul
-    on the same operands, timed as fairly (bwbench.reference), as its own record."""
+    on the same operands, timed as fairly (bwbench.timing), as its own record."""
     threads, operand = _prepare(m, n, k, dtype, threads, ntimes)
     a, b = operand(m, k), operand(k, n)
     c = np.empty((m, n), dtype=a.dtype)

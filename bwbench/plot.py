@@ -37,11 +37,18 @@ def roofline_figure(roofline: Roofline, measurements, points=()):
     figure, ax = plt.subplots(figsize=(12, 6))
     lo, hi = AI_RANGE
     peak = roofline.peak("float64")
+    colours = {}
     for ceiling in roofline.memory_ceilings:   # named in the legend: their labels would overlap
         ridge = roofline.ridge_point(ceiling["level"])
         line, = ax.plot([lo, ridge], [lo * ceiling["gbps"], peak], lw=1.5,
-                        label=f"{ceiling['level']} {ceiling['gbps']:.1f} GB/s, ridge at {ridge:.2f} FLOP/byte")
+                        label=f"{ceiling['level']} read-write {ceiling['gbps']:.1f} GB/s, "
+                              f"ridge at {ridge:.2f} FLOP/byte")
         ax.plot([ridge], [peak], "o", color=line.get_color(), ms=5)
+        colours[ceiling["level"]] = line.get_color()
+    for ceiling in roofline.read_ceilings:     # read-only streams (weights, a KV cache): the load kernel
+        ridge = peak / ceiling["gbps"]
+        ax.plot([lo, ridge], [lo * ceiling["gbps"], peak], "--", lw=1.2, color=colours.get(ceiling["level"]),
+                label=f"{ceiling['level']} read-only {ceiling['gbps']:.1f} GB/s")
     l1 = max(c["gbps"] for c in roofline.memory_ceilings)
     for ceiling in roofline.compute_ceilings:
         if ceiling["dtype"] == "float32" and not ceiling["name"].startswith("fma"):

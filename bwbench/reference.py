@@ -1,60 +1,109 @@
-"""Timing a reference library (numpy's BLAS) as fairly as bwbench's own kernels:
-the same calibration (repetitions doubled until a sample lasts MIN_SAMPLE_S),
-the same number of samples, statistics and warm-up rule, on the same CPUs
-(machine.cpus_for), with the library's thread pool limited to the same count.
-The result is its own Measurement (variant 'reference'), never a field of
-bwbench's: the two are separate records, as pyperf keeps one per benchmark."""
-import contextlib
-import os
-import time
+"""A plain numpy transformer: BERT, GPT-2 and the Llama family, float32, with
+a key/value cache. The C inference path (bwbench.inference) is checked
+against it: by the tests, and by every measured run on its first layer.
+Weights are the dicts bwbench.inference.random_weights makes."""
+import numpy as np
 
-from threadpoolctl import threadpool_info, threadpool_limits
-
-from bwbench.machine import cpus_for
-from bwbench.measure import MIN_SAMPLE_S
-
-MAX_REPS = 1 << 30  # calls per sample at the most: a clock that does not move ends calibration
+F32 = np.float32
 
 
-@contextlib.contextmanager
-def pinned(cpus):
-    """Every thread of this process (the library's pool included) confined to
-    `cpus` while inside; each thread's own affinity given back afterwards."""
-    tasks = [int(tid) for tid in os.listdir("/proc/self/task")]
-    before = {}
-    for tid in tasks:
-        with contextlib.suppress(OSError):   # a thread may have ended since listing
-            before[tid] = os.sched_getaffinity(tid)
-            os.sched_setaffinity(tid, cpus)
-    try:
-        yield
-    finally:
-        for tid, mask in before.items():
-            with contextlib.suppress(OSError):
-                os.sched_setaffinity(tid, mask)
+def layernorm(x, w, b, eps):
+    centred = x - x.mean(axis=-1, keepdims=True)
+    return centred / np.sqrt((centred * centred).mean(axis=-1, keepdims=True) + eps) * w + b
 
 
-def _sample(call, reps: int) -> float:
-    start = time.perf_counter()   # monotonic, the finest clock Python has
-    for _ in range(reps):
-        call()
-    return time.perf_counter() - start
+def rmsnorm(x, w, eps):
+    return x / np.sqrt((x * x).mean(axis=-1, keepdims=True) + eps) * w
 
 
-def time_call(call, threads: int, ntimes: int) -> tuple:
-    """(samples_s, cpus, reps per sample) of call() as bw_time measures a kernel."""
-    cpus = cpus_for(threads)
-    with threadpool_limits(limits=threads, user_api="blas"), pinned(cpus):
-        reps = 1
-        while _sample(call, reps) < MIN_SAMPLE_S and reps < MAX_REPS:
-            reps *= 2
-        samples = [_sample(call, reps) for _ in range(ntimes)]
-    return samples, cpus, reps
+def gelu(x):
+    return F32(0.5) * x * (F32(1) + np.tanh(F32(0.7978845608) * (x + F32(0.044715) * x * x * x)))
 
 
-def blas_name() -> str:
-    """The BLAS numpy calls, with its version: what a reference record names as its 'isa'."""
-    pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
-    if not pools:
-        return "numpy-blas"
-    return " ".join(filter(None, (pools[0].get("internal_api"), pools[0].get("version"))))
+def silu(x):
+    return x / (F32(1) + np.exp(-x))
+
+
+def linear(x, w, bias=None):
+    y = x @ w.T
+    return y if bias is None else y + bias
+
+
+def rotate(x, positions, theta):
+    """Rotary embedding of x (tokens x heads x head_dim), rotate_half pairs."""
+    half = x.shape[-1] // 2
+    angles = np.outer(positions, theta ** (-2.0 * np.arange(half) / x.shape[-1]))
+    cos, sin = np.cos(angles).astype(F32)[:, None, :], np.sin(angles).astype(F32)[:, None, :]
+    x0, x1 = x[..., :half], x[..., half:]
+    return np.concatenate([x0 * cos - x1 * sin, x1 * cos + x0 * sin], axis=-1)
+
+
+class Reference:
+    """The model of `cfg` (bwbench.models.ModelConfig) with its weights,
+    keeping a key/value cache across passes as the C path does."""
+
+    def __init__(self, cfg, layers, top, max_pos: int):
+        self.cfg, self.layers, self.top = cfg, layers, top
+        shape = (max_pos, cfg.kv_heads, cfg.head_dim)
+        self.keys = [np.zeros(shape, F32) for _ in layers]
+        self.values = [np.zeros(shape, F32) for _ in layers]
+
+    def _norm(self, x, w, b):
+        return rmsnorm(x, w, self.cfg.norm_eps) if b is None else layernorm(x, w, b, self.cfg.norm_eps)
+
+    def _attention(self, i, w, x, pos0, decoder):
+        cfg, t = self.cfg, x.shape[0]
+        q = linear(x, w["q"], w.get("bq")).reshape(t, cfg.heads, cfg.head_dim)
+        k = linear(x, w["k"], w.get("bk")).reshape(t, cfg.kv_heads, cfg.head_dim)
+        v = linear(x, w["v"], w.get("bv")).reshape(t, cfg.kv_heads, cfg.head_dim)
+        if cfg.qk_norm:
+            q, k = rmsnorm(q, w["q_norm_w"], cfg.norm_eps), rmsnorm(k, w["k_norm_w"], cfg.norm_eps)
+        if cfg.rotary:
+            positions = np.arange(pos0, pos0 + t)
+            q, k = rotate(q, positions, cfg.rope_theta), rotate(k, positions, cfg.rope_theta)
+        self.keys[i][pos0:pos0 + t], self.values[i][pos0:pos0 + t] = k, v
+        context = pos0 + t
+        group = cfg.heads // cfg.kv_heads
+        keys = np.repeat(self.keys[i][:context], group, axis=1)      # context x heads x head_dim
+        values = np.repeat(self.values[i][:context], group, axis=1)
+        scores = np.einsum("thd,chd->htc", q, keys) / np.sqrt(F32(cfg.head_dim))
+        if decoder:
+            future = np.arange(context)[None, :] > (pos0 + np.arange(t))[:, None]
+            scores = np.where(future[None], -np.inf, scores)
+        scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        scores /= scores.sum(axis=-1, keepdims=True)
+        out = np.einsum("htc,chd->thd", scores, values).reshape(t, cfg.d_q)
+        return linear(out, w["o"], w.get("bo"))
+
+    def _ffn(self, w, x):
+        act = silu if self.cfg.activation == "silu" else gelu
+        if self.cfg.gated:
+            return linear(act(linear(x, w["gate"], w.get("bgate"))) * linear(x, w["up"], w.get("bup")),
+                          w["down"], w.get("bdown"))
+        return linear(act(linear(x, w["up"], w.get("bup"))), w["down"], w.get("bdown"))
+
+    def embed(self, tokens, pos0):
+        top, x = self.top, self.top["tok_emb"][tokens]
+        if top.get("pos_emb") is not None:
+            x = x + top["pos_emb"][pos0:pos0 + len(tokens)]
+        if top.get("type_emb") is not None:
+            x = x + top["type_emb"]
+        if top.get("emb_norm_w") is not None:
+            x = layernorm(x, top["emb_norm_w"], top["emb_norm_b"], self.cfg.norm_eps)
+        return x
+
+    def forward(self, x, pos0: int, decoder: bool):
+        """Hidden states after every layer, for x (tokens x d) at positions pos0.."""
+        for i, w in enumerate(self.layers):
+            if self.cfg.pre_norm:
+                x = x + self._attention(i, w, self._norm(x, w["norm1_w"], w.get("norm1_b")), pos0, decoder)
+                x = x + self._ffn(w, self._norm(x, w["norm2_w"], w.get("norm2_b")))
+            else:
+                x = self._norm(x + self._attention(i, w, x, pos0, decoder), w["norm1_w"], w.get("norm1_b"))
+                x = self._norm(x + self._ffn(w, x), w["norm2_w"], w.get("norm2_b"))
+        return x
+
+    def logits(self, hidden):
+        """The LM head's logits of the last token."""
+        return linear(self._norm(hidden[-1], self.top["final_norm_w"], self.top.get("final_norm_b")),
+                      self.top["lm_head"])

@@ -42,8 +42,10 @@ def level_values(points, capacities: dict):
 
 @dataclass(frozen=True)
 class Roofline:
-    """memory_ceilings: [{'level', 'gbps', ...}], L1 first; compute_ceilings:
-    [{'name', 'dtype', 'gflops', ...}]; both at `threads` threads."""
+    """memory_ceilings: [{'level', 'gbps', ...}], L1 first, the read-write roof
+    (traffic of kernels that read and store); compute_ceilings: [{'name',
+    'dtype', 'gflops', ...}]; both at `threads` threads. The read-only roof
+    (the load kernel per level) comes from extra['sweep_ceilings']."""
 
     memory_ceilings: tuple
     compute_ceilings: tuple
@@ -51,12 +53,22 @@ class Roofline:
     unresolved_levels: tuple = ()
     extra: dict = field(default_factory=dict)  # kept as is in the JSON (per-kernel ceilings, latency)
 
-    def bandwidth(self, level: str = "DRAM") -> float:
-        for ceiling in self.memory_ceilings:
+    @property
+    def read_ceilings(self) -> tuple:
+        """The read-only roof: the load kernel's median GB/s per level, at `threads` threads."""
+        return tuple({"level": c["level"], "gbps": c["gbps"], "kernel": c["kernel"], "points": c["points"]}
+                     for c in self.extra.get("sweep_ceilings", ())
+                     if c["kernel"] == "load" and c["threads"] == self.threads)
+
+    def bandwidth(self, level: str = "DRAM", pattern: str = "readwrite") -> float:
+        """GB/s of a level for an access pattern: "read" (read-only streams) or "readwrite"."""
+        ceilings = self.read_ceilings if pattern == "read" else self.memory_ceilings
+        for ceiling in ceilings:
             if ceiling["level"] == level:
                 return ceiling["gbps"]
-        raise UsageError(f"no {level} ceiling in this roofline (measured: "
-                         f"{', '.join(c['level'] for c in self.memory_ceilings) or 'none'})")
+        kind = "read-only" if pattern == "read" else "read-write"
+        raise UsageError(f"no {level} {kind} ceiling in this roofline (measured: "
+                         f"{', '.join(c['level'] for c in ceilings) or 'none'})")
 
     def level_for(self, nbytes: float) -> str:
         """The first measured cache level that holds nbytes (capacities as the
@@ -86,6 +98,7 @@ class Roofline:
 
     def to_dict(self) -> dict:
         return {"threads": self.threads, "memory_ceilings": list(self.memory_ceilings),
+                "read_ceilings": list(self.read_ceilings),
                 "compute_ceilings": list(self.compute_ceilings),
                 "unresolved_levels": list(self.unresolved_levels),
                 "ridge_points": {dtype: self.ridge_points(dtype) for dtype in
@@ -94,7 +107,8 @@ class Roofline:
 
     @classmethod
     def from_dict(cls, record: dict) -> "Roofline":
-        known = ("threads", "memory_ceilings", "compute_ceilings", "unresolved_levels", "ridge_points")
+        known = ("threads", "memory_ceilings", "read_ceilings", "compute_ceilings", "unresolved_levels",
+                 "ridge_points")
         try:
             memory = tuple({**c, "level": str(c["level"]), "gbps": float(c["gbps"])}
                            for c in record["memory_ceilings"])

@@ -88,27 +88,53 @@ def analysis_table(analysis) -> Table:
     title = (f"{analysis.model}, {analysis.mode}, seq {analysis.seq}"
              + (f", prompt {analysis.prompt}" if analysis.prompt else "")
              + f", batch {analysis.batch}, {analysis.bytes_per_element:g} B/element, scope {analysis.scope}")
-    table = _table(title, ["op", "group", "GFLOPs", "MB", "AI", "predicted ms"]
-                   + (["measured ms", "GFLOP/s", "GB/s"] if measured else []))
+    table = _table(title, ["op", "group", "GFLOPs", "MB", "AI", "bound by", "predicted ms"]
+                   + (["measured ms", "predicted/measured", "GFLOP/s", "GB/s"] if measured else []))
 
-    def row(op, name):
+    def row(op, name, ceiling=True):
+        bound = op.bound if op.bound != "memory" else f"{op.level} {'read' if op.pattern == 'read' else 'r/w'} " \
+                                                     f"{op.gbps:.1f} GB/s"
         cells = [name, op.group, f"{op.flops / 1e9:.3f}", f"{op.bytes / 1e6:.1f}", f"{op.ai:.2f}",
-                 f"{op.predicted_s * 1e3:.2f}"]
+                 bound if ceiling else "", f"{op.predicted_s * 1e3:.2f}"]
         if measured:
             rate = (lambda amount: f"{amount / op.measured_s / 1e9:.1f}") if op.measured_s else (lambda amount: "-")
-            cells += [f"{op.measured_s * 1e3:.2f}", rate(op.flops), rate(op.bytes)]
+            cells += [f"{op.measured_s * 1e3:.2f}",
+                      f"{op.predicted_s / op.measured_s:.2f}" if op.measured_s else "-", rate(op.flops), rate(op.bytes)]
         table.add_row(*cells)
 
     for op in analysis.ops:
         row(op, op.name)
     table.add_section()
     for group, op in analysis.group_totals().items():
-        row(op, f"all {group}")
+        row(op, f"all {group}", ceiling=False)
     table.add_section()
     row(Op("total", "", analysis.total_flops, analysis.total_bytes, predicted_s=analysis.predicted_s,
-           measured_s=sum(op.measured_s for op in analysis.ops) if measured else None), "total")
+           measured_s=sum(op.measured_s for op in analysis.ops) if measured else None), "total", ceiling=False)
+    record = analysis.to_dict()
+    notes = [f"weights read per pass: {analysis.weight_bytes / 1e6:.1f} MB"]
+    if "tokens_per_s" in record:
+        notes.append(f"predicted {record['tokens_per_s']:.1f} tokens/s")
     if measured:
-        table.caption = f"measured end to end: {analysis.measured_wall_s * 1e3:.1f} ms"
+        notes.append(f"measured end to end: {analysis.measured_wall_s * 1e3:.1f} ms")
+        if "measured_tokens_per_s" in record:
+            notes.append(f"{record['measured_tokens_per_s']:.1f} tokens/s")
+        notes.append(f"predicted/measured (end to end) {analysis.predicted_s / analysis.measured_wall_s:.2f}")
+    table.caption = "; ".join(notes)
+    return table
+
+
+def bracket_table(bracket: list, drift: dict) -> Table:
+    """The ceilings measured right before and right after the run, their drift,
+    and which of them the prediction used (ceilings.drift_summary)."""
+    table = _table("Ceilings bracketing the run (the prediction uses their mean)",
+                   ("ceiling", "unit", "before", "after", "mean", "drift", "used"))
+    for entry in bracket:
+        used = entry["ceiling"] in drift["used"]
+        flag = " (over the limit)" if used and entry["drift"] > drift["limit"] else ""
+        table.add_row(entry["ceiling"], entry["unit"], f"{entry['before']:.1f}", f"{entry['after']:.1f}",
+                      f"{entry['mean']:.1f}", f"{entry['drift']:.1%}{flag}", "yes" if used else "")
+    table.caption = (f"largest drift of a used ceiling: {drift['max']:.1%} ({drift['ceiling']}), "
+                     + ("FLAGGED: over " if drift["flagged"] else "within ") + f"the {drift['limit']:.0%} limit")
     return table
 
 

@@ -5,113 +5,60 @@ Counting follows Kim et al., "Full Stack Optimization of Transformer Inference"
 (../shared/seed/NOTES.md):
 - every operation reads all its inputs and weights once and writes its output
   once, with no reuse between operations; `bytes_per_element` bytes each;
-- a dot product of length K is K multiplies and K - 1 adds; a linear layer adds
-  its bias, so 2K FLOPs per output (biases, d values against d^2 weights, are
-  left out of the bytes, as Kim et al. do); attention matmuls have no bias:
-  2K - 1;
+- a dot product of length K is K multiplies and K - 1 adds; a linear layer
+  counts 2K FLOPs per output (2MKN for the whole product, as if it adds a
+  bias, whether or not the model has one; biases, d values against d^2
+  weights, are left out of the bytes, as Kim et al. do); attention matmuls
+  have no bias: 2K - 1;
 - softmax: 6 FLOPs per score (scale, max, subtract, exp, sum, divide); GELU 9
-  (tanh form); LayerNorm 7 per element (mean, subtract, square, sum, scale by
-  1/std, gamma, beta) and reads gamma and beta; residual add 1;
+  (tanh form); SiLU 4 (negate, exp, add 1, divide); the gate multiply 1 and
+  reads two inputs; LayerNorm 7 per element (mean, subtract, square, sum,
+  scale by 1/std, gamma, beta) and reads gamma and beta; RMSNorm 4 (square,
+  sum, scale by 1/rms, gamma) and reads gamma; rotary 3 per element of Q and
+  K (6 per rotated pair) and reads the position's head_dim/2 cosines and
+  sines; residual add 1;
+- grouped key/value heads: K and V project to kv_heads x head_dim, and each
+  group of heads reads the same keys and values;
 - encoder: all tokens at once. decoder: an optional prompt of P tokens at once,
   then `seq` steps of one token each; step t attends to the P + t cached
   positions (itself included) and re-reads every weight;
 - scope `layers`: the transformer layers only (Kim et al.); `model` adds the
-  embeddings and, for decoders, the final LayerNorm and the LM head.
+  embeddings and, for decoders, the final norm and the LM head, which reads
+  its d x vocab weights every step whether or not it is tied to the embedding.
 With 1 byte per element, scope `layers`, BERT-Base at 128 tokens gives Kim et
 al.'s Table 3: projections 7.25 GFLOPs at 192.00 FLOP/byte, attention 0.60 at
 63.62, FFN 14.50 at 211.86.
 """
-import json
 from dataclasses import dataclass, replace
 
 from bwbench.errors import UsageError
+from bwbench.models import load_config
 
 FIGURE_MODELS = ("bert-base", "bert-large", "gpt2")
-SOFTMAX_FLOPS, GELU_FLOPS, LAYERNORM_FLOPS = 6, 9, 7
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    name: str
-    layers: int
-    d: int
-    heads: int
-    d_ff: int
-    vocab: int
-    kv_heads: int
-    mode: str          # the model's own default: "encoder" (BERT-style) or "decoder" (GPT-style)
-    token_types: bool  # BERT adds a token-type embedding
-
-    @property
-    def d_head(self) -> int:
-        return self.d // self.heads
-
-    @property
-    def d_kv(self) -> int:
-        return self.kv_heads * self.d_head
-
-
-BUILTIN = {
-    "bert-base": ModelConfig("bert-base", 12, 768, 12, 3072, 30522, 12, "encoder", True),
-    "bert-large": ModelConfig("bert-large", 24, 1024, 16, 4096, 30522, 16, "encoder", True),
-    "gpt2": ModelConfig("gpt2", 12, 768, 12, 3072, 50257, 12, "decoder", False),
-}
-
-# Hugging Face config.json spellings, first match wins
-_KEYS = {"layers": ("num_hidden_layers", "n_layer"), "d": ("hidden_size", "n_embd"),
-         "heads": ("num_attention_heads", "n_head"), "vocab": ("vocab_size",)}
-
-
-def _decoder_config(raw: dict) -> bool:
-    architectures = " ".join(raw.get("architectures") or [])
-    return bool(raw.get("is_decoder")) or "CausalLM" in architectures or "LMHead" in architectures \
-        or raw.get("model_type") in ("gpt2", "gptj", "gpt_neox", "llama", "mistral", "opt", "falcon")
-
-
-def load_config(name: str) -> ModelConfig:
-    """A built-in model (bert-base, bert-large, gpt2) or a Hugging Face style config.json."""
-    if name in BUILTIN:
-        return BUILTIN[name]
-    if not name.endswith(".json"):
-        raise UsageError(f"unknown model {name!r}: choose from {', '.join(BUILTIN)} or give a config.json")
-    try:
-        with open(name) as f:
-            raw = json.load(f)
-    except (OSError, ValueError) as error:
-        raise UsageError(f"cannot read model config {name}: {error}") from None
-    if not isinstance(raw, dict):
-        raise UsageError(f"model config {name} is not a JSON object")
-    values = {}
-    for field, spellings in _KEYS.items():
-        found = [raw[key] for key in spellings if raw.get(key) is not None]
-        if not found:
-            raise UsageError(f"model config {name} lacks {' or '.join(spellings)}")
-        values[field] = found[0]
-    d_ff = raw.get("intermediate_size") or raw.get("n_inner") or 4 * values["d"]
-    kv_heads = raw.get("num_key_value_heads") or values["heads"]
-    numbers = {**values, "d_ff": d_ff, "kv_heads": kv_heads}
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in numbers.values()):
-        raise UsageError(f"model config {name}: sizes must be positive whole numbers, got {numbers}")
-    if values["d"] % values["heads"] or values["heads"] % kv_heads:
-        raise UsageError(f"model config {name}: {values['heads']} heads do not divide hidden size "
-                         f"{values['d']} (or key/value heads {kv_heads} do not divide the heads)")
-    return ModelConfig(name, values["layers"], values["d"], values["heads"], d_ff, values["vocab"], kv_heads,
-                       "decoder" if _decoder_config(raw) else "encoder", raw.get("type_vocab_size", 0) > 0)
+SOFTMAX_FLOPS, GELU_FLOPS, SILU_FLOPS, LAYERNORM_FLOPS, RMSNORM_FLOPS, ROTARY_FLOPS = 6, 9, 4, 7, 4, 3
 
 
 @dataclass(frozen=True)
 class Op:
-    """One operation, summed over every time it runs. weight_bytes: the part of
-    bytes that are weights (re-read every pass, so they stream from wherever
-    the whole model's weights fit)."""
+    """One operation, summed over every time it runs. Of its bytes,
+    weight_bytes are weights and cache_bytes the key/value cache a decoder
+    reads: read-only streams, re-read every pass; the rest are activations,
+    read and written. Predicted: the time, whether memory or compute bound
+    it, and the ceiling (level, pattern "read" or "readwrite", GB/s) that took
+    the largest share of its memory time."""
 
     name: str
     group: str
     flops: float
     bytes: float
     weight_bytes: float = 0.0
+    cache_bytes: float = 0.0
     predicted_s: float = 0.0
     measured_s: float = None
+    bound: str = ""
+    level: str = ""
+    pattern: str = ""
+    gbps: float = 0.0
 
     @property
     def ai(self) -> float:
@@ -119,20 +66,26 @@ class Op:
 
     def plus(self, other: "Op") -> "Op":
         measured = None if None in (self.measured_s, other.measured_s) else self.measured_s + other.measured_s
-        return replace(self, flops=self.flops + other.flops, bytes=self.bytes + other.bytes,
+        larger = self if self.predicted_s >= other.predicted_s else other   # its ceiling names the sum's
+        return replace(larger, name=self.name, flops=self.flops + other.flops, bytes=self.bytes + other.bytes,
                        weight_bytes=self.weight_bytes + other.weight_bytes,
+                       cache_bytes=self.cache_bytes + other.cache_bytes,
                        predicted_s=self.predicted_s + other.predicted_s, measured_s=measured)
 
     def to_dict(self) -> dict:
         record = {"name": self.name, "group": self.group, "flops": self.flops, "bytes": self.bytes,
-                  "ai": self.ai, "predicted_s": self.predicted_s}
+                  "weight_bytes": self.weight_bytes, "cache_bytes": self.cache_bytes, "ai": self.ai,
+                  "predicted_s": self.predicted_s}
+        if self.bound:
+            record.update(bound=self.bound, level=self.level, pattern=self.pattern, gbps=self.gbps)
         if self.measured_s is not None:
             record["measured_s"] = self.measured_s
         return record
 
 
 def _linear(name, group, rows, k, n, e) -> Op:
-    """rows x k activations times a k x n weight, plus bias: 2k FLOPs per output."""
+    """rows x k activations times a k x n weight: 2k FLOPs per output (a bias,
+    where there is one, is added in the last step, as Kim et al. count it)."""
     return Op(name, group, 2 * rows * k * n, e * (rows * k + k * n + rows * n), e * k * n)
 
 
@@ -141,50 +94,81 @@ def _elementwise(name, elements, flops_each, reads, e, weights=0) -> Op:
     return Op(name, "other", flops_each * elements, e * ((reads + 1) * elements + weights), e * weights)
 
 
-def layer_ops(cfg: ModelConfig, batch: int, tokens: int, context: int, e: float) -> list:
+def _norm(cfg, name, rows, e, width=None, weights=None) -> Op:
+    """LayerNorm (reads gamma and beta) or RMSNorm (reads gamma) over rows of `width`."""
+    width = width or cfg.d
+    if cfg.rms_norm:
+        return _elementwise(f"{name}RMSNorm", rows * width, RMSNORM_FLOPS, 1, e, weights=weights or width)
+    return _elementwise(f"{name}LayerNorm", rows * width, LAYERNORM_FLOPS, 1, e, weights=weights or 2 * width)
+
+
+def attention_ops(cfg, batch: int, tokens: int, context: int, e: float, cached: bool) -> list:
+    """Q, K, V projections, (Qwen3's Q/K norms, rotary), the two attention
+    matmuls over all heads with softmax between, the output projection.
+    cached: keys and values are read from a decoder's key/value cache."""
+    rows, dh = batch * tokens, cfg.d_head
+    scores = batch * cfg.heads * tokens * context
+    kv = e * batch * context * cfg.d_kv   # keys (or values) attended to
+    ops = [_linear("Q projection", "projection", rows, cfg.d, cfg.d_q, e),
+           _linear("K projection", "projection", rows, cfg.d, cfg.d_kv, e),
+           _linear("V projection", "projection", rows, cfg.d, cfg.d_kv, e)]
+    if cfg.qk_norm:   # per head: gamma of head_dim values, shared by the heads
+        ops.append(_norm(cfg, "Q/K ", rows, e, cfg.d_q + cfg.d_kv, weights=2 * dh))
+    if cfg.rotary:    # each pair (x0, x1) -> (x0 cos - x1 sin, x0 sin + x1 cos); reads dh/2 cos and sin
+        elements = rows * (cfg.d_q + cfg.d_kv)
+        ops.append(Op("rotary", "other", ROTARY_FLOPS * elements, e * (2 * elements + rows * dh)))
+    ops += [Op("Q·K^T", "attention", scores * (2 * dh - 1), e * (rows * cfg.d_q + scores) + kv,
+               cache_bytes=kv if cached else 0),
+            _elementwise("softmax", scores, SOFTMAX_FLOPS, 1, e),
+            Op("scores·V", "attention", batch * cfg.heads * tokens * dh * (2 * context - 1),
+               e * (scores + rows * cfg.d_q) + kv, cache_bytes=kv if cached else 0),
+            _linear("output projection", "projection", rows, cfg.d_q, cfg.d, e)]
+    return ops
+
+
+def ffn_ops(cfg, rows: int, e: float) -> list:
+    """up, activation, down; gated (Llama family): gate and up, the activation
+    of the gate, the gate multiply, down."""
+    act = _elementwise("SiLU" if cfg.activation == "silu" else "GELU", rows * cfg.d_ff,
+                       SILU_FLOPS if cfg.activation == "silu" else GELU_FLOPS, 1, e)
+    up = _linear("FFN up", "ffn", rows, cfg.d, cfg.d_ff, e)
+    down = _linear("FFN down", "ffn", rows, cfg.d_ff, cfg.d, e)
+    if not cfg.gated:
+        return [up, act, down]
+    return [_linear("FFN gate", "ffn", rows, cfg.d, cfg.d_ff, e), up, act,
+            _elementwise("gate multiply", rows * cfg.d_ff, 1, 2, e), down]
+
+
+def layer_ops(cfg, batch: int, tokens: int, context: int, e: float, cached: bool = False) -> list:
     """One layer processing `tokens` new tokens per sequence that attend to
-    `context` positions (tokens == context for an encoder)."""
-    rows, d, h, dh = batch * tokens, cfg.d, cfg.heads, cfg.d_head
-    scores = batch * h * tokens * context
-    return [
-        _linear("Q projection", "projection", rows, d, d, e),
-        _linear("K projection", "projection", rows, d, cfg.d_kv, e),
-        _linear("V projection", "projection", rows, d, cfg.d_kv, e),
-        Op("Q·K^T", "attention", scores * (2 * dh - 1), e * (rows * d + batch * context * cfg.d_kv + scores)),
-        _elementwise("softmax", scores, SOFTMAX_FLOPS, 1, e),
-        Op("scores·V", "attention", batch * h * tokens * dh * (2 * context - 1),
-           e * (scores + batch * context * cfg.d_kv + rows * d)),
-        _linear("output projection", "projection", rows, d, d, e),
-        _elementwise("residual add", rows * d, 1, 2, e),
-        _elementwise("LayerNorm", rows * d, LAYERNORM_FLOPS, 1, e, weights=2 * d),
-        _linear("FFN up", "ffn", rows, d, cfg.d_ff, e),
-        _elementwise("GELU", rows * cfg.d_ff, GELU_FLOPS, 1, e),
-        _linear("FFN down", "ffn", rows, cfg.d_ff, d, e),
-        _elementwise("residual add", rows * d, 1, 2, e),
-        _elementwise("LayerNorm", rows * d, LAYERNORM_FLOPS, 1, e, weights=2 * d),
-    ]
+    `context` positions (tokens == context for an encoder), in the order the
+    architecture runs them: post-norm (BERT) or pre-norm (GPT-2, Llama)."""
+    rows = batch * tokens
+    attention, ffn = attention_ops(cfg, batch, tokens, context, e, cached), ffn_ops(cfg, rows, e)
+    residual = _elementwise("residual add", rows * cfg.d, 1, 2, e)
+    if cfg.pre_norm:
+        return [_norm(cfg, "", rows, e), *attention, residual, _norm(cfg, "", rows, e), *ffn, residual]
+    return [*attention, residual, _norm(cfg, "", rows, e), *ffn, residual, _norm(cfg, "", rows, e)]
 
 
-def _embedding(cfg: ModelConfig, rows: int, e: float) -> Op:
-    """Token and position (and token-type) lookups added: reads one row of each table per token."""
-    tables = 3 if cfg.token_types else 2
+def _embedding(cfg, rows: int, e: float) -> Op:
+    """Token (and position, and token-type) rows looked up and added: reads one
+    row of each table per token. The Llama family has no position table."""
+    tables = 1 + (cfg.arch != "llama") + cfg.token_types
     return Op("embeddings", "embedding", (tables - 1) * rows * cfg.d, e * (tables + 1) * rows * cfg.d,
               e * tables * rows * cfg.d)
 
 
-def pass_ops(cfg: ModelConfig, batch: int, tokens: int, context: int, e: float, scope: str,
-             decoder: bool) -> list:
+def pass_ops(cfg, batch: int, tokens: int, context: int, e: float, scope: str, decoder: bool) -> list:
     """Every op of one pass over the model (an encoder pass, a prompt, or one decode step)."""
-    ops = layer_ops(cfg, batch, tokens, context, e) * cfg.layers
+    ops = layer_ops(cfg, batch, tokens, context, e, cached=decoder) * cfg.layers
     if scope == "model":
         rows = batch * tokens
         ops = [_embedding(cfg, rows, e)] + ops
-        if decoder:
-            ops += [_elementwise("final LayerNorm", rows * cfg.d, LAYERNORM_FLOPS, 1, e, weights=2 * cfg.d),
-                    _linear("LM head", "lm_head", rows, cfg.d, cfg.vocab, e)]
+        if decoder:   # the LM head reads d x vocab weights, tied to the embedding or not
+            ops += [_norm(cfg, "final ", rows, e), _linear("LM head", "lm_head", rows, cfg.d, cfg.vocab, e)]
         else:
-            ops.insert(1, _elementwise("embedding LayerNorm", rows * cfg.d, LAYERNORM_FLOPS, 1, e,
-                                       weights=2 * cfg.d))
+            ops.insert(1, _norm(cfg, "embedding ", rows, e))
     return ops
 
 
@@ -195,8 +179,9 @@ def passes(mode: str, seq: int, prompt: int):
     return ([(prompt, prompt)] if prompt else []) + [(1, prompt + t) for t in range(1, seq + 1)]
 
 
-def model_weight_bytes(cfg: ModelConfig, e: float, scope: str, decoder: bool) -> float:
-    """Bytes of every weight one pass reads: what each pass streams again."""
+def model_weight_bytes(cfg, e: float, scope: str, decoder: bool) -> float:
+    """Bytes of every weight one pass reads: what each pass streams again
+    (the embedding's few looked-up rows left out)."""
     return sum(op.weight_bytes for op in pass_ops(cfg, 1, 1, 1, e, scope, decoder)
                if op.group != "embedding")
 
@@ -211,6 +196,7 @@ class Analysis:
     bytes_per_element: float
     scope: str
     ops: tuple  # one Op per name, in the order they first run
+    weight_bytes: float = 0.0  # weights one pass reads
     measured_wall_s: float = None  # the whole measured run, end to end
 
     @property
@@ -225,6 +211,16 @@ class Analysis:
     def predicted_s(self) -> float:
         return sum(op.predicted_s for op in self.ops)
 
+    @property
+    def generated_tokens(self) -> int:
+        """Tokens a decoder generates (one per step); 0 for an encoder."""
+        return self.batch * self.seq if self.mode == "decoder" else 0
+
+    def ceilings_used(self) -> set:
+        """The ceilings the prediction charged an op to, named as ceilings.bracket_drift names them."""
+        used = {f"{op.level} {'read-only' if op.pattern == 'read' else 'read-write'}" for op in self.ops if op.level}
+        return used | ({f"peak {compute_dtype(self.bytes_per_element)}"}
+                       if any(op.bound == "compute" for op in self.ops) else set())
 
     def group_totals(self) -> dict:
         """{group: Op} summed over the ops of each group."""
@@ -238,19 +234,33 @@ class Analysis:
                   "batch": self.batch, "bytes_per_element": self.bytes_per_element, "scope": self.scope,
                   "ops": [op.to_dict() for op in self.ops], "total_flops": self.total_flops,
                   "total_bytes": self.total_bytes, "ai": self.total_flops / self.total_bytes,
-                  "predicted_s": self.predicted_s}
+                  "weight_bytes": self.weight_bytes, "predicted_s": self.predicted_s}
+        if self.generated_tokens and self.predicted_s:
+            record["tokens_per_s"] = self.generated_tokens / self.predicted_s
         if self.measured_wall_s is not None:
             record["measured_s"] = self.measured_wall_s
+            if self.generated_tokens:
+                record["measured_tokens_per_s"] = self.generated_tokens / self.measured_wall_s
         return record
 
 
-def predict_op(op: Op, roofline, weight_level: str, dtype: str) -> float:
-    """max(FLOPs / the dtype's peak, weights / bandwidth where all weights fit
-    + activations / bandwidth where this op's activations fit)."""
-    activations = op.bytes - op.weight_bytes
-    memory = op.weight_bytes / roofline.bandwidth(weight_level) / 1e9 \
-        + activations / roofline.bandwidth(roofline.level_for(activations)) / 1e9
-    return max(op.flops / roofline.peak(dtype) / 1e9, memory)
+def predict_op(op: Op, roofline, stream_levels: dict, dtype: str) -> Op:
+    """The op with its predicted time: max(FLOPs / the dtype's peak, memory
+    time), the memory time charging each kind of bytes to the ceiling of its
+    access pattern: weights and the key/value cache are read-only streams
+    (the read-only ceiling of the level where all of them fit, stream_levels
+    {'weights': level, 'cache': level}); activations are read and written (the
+    read-write ceiling of the level where this op's activations fit)."""
+    activations = op.bytes - op.weight_bytes - op.cache_bytes
+    charges = [(op.weight_bytes, stream_levels["weights"], "read"), (op.cache_bytes, stream_levels["cache"], "read"),
+               (activations, roofline.level_for(activations), "readwrite")]
+    terms = [(nbytes / roofline.bandwidth(level, pattern) / 1e9, level, pattern)
+             for nbytes, level, pattern in charges if nbytes > 0]
+    memory = sum(seconds for seconds, _, _ in terms)
+    compute = op.flops / roofline.peak(dtype) / 1e9
+    _, level, pattern = max(terms)
+    return replace(op, predicted_s=max(compute, memory), bound="compute" if compute > memory else "memory",
+                   level=level, pattern=pattern, gbps=roofline.bandwidth(level, pattern))
 
 
 def compute_dtype(bytes_per_element: float) -> str:
@@ -276,26 +286,32 @@ def analyse(model: str, seq: int, mode: str = None, prompt: int = 0, batch: int 
         raise UsageError(f"invalid mode {mode!r} or scope {scope!r}")
     decoder = mode == "decoder"
     e = bytes_per_element
-    if roofline is not None:
-        weight_level = roofline.level_for(model_weight_bytes(cfg, e, scope, decoder))
-        dtype = compute_dtype(e)
+    weights = model_weight_bytes(cfg, e, scope, decoder)
     summed = {}
     for tokens, context in passes(mode, seq, prompt):
+        if roofline is not None:
+            cache = 2 * cfg.layers * batch * context * cfg.d_kv * e
+            levels = {"weights": roofline.level_for(weights), "cache": roofline.level_for(cache)}
         for op in pass_ops(cfg, batch, tokens, context, e, scope, decoder):
             if roofline is not None:
-                op = replace(op, predicted_s=predict_op(op, roofline, weight_level, dtype))
+                op = predict_op(op, roofline, levels, compute_dtype(e))
             summed[op.name] = summed[op.name].plus(op) if op.name in summed else op
-    return Analysis(cfg.name, mode, seq, prompt if decoder else 0, batch, e, scope, tuple(summed.values()))
+    return Analysis(cfg.name, mode, seq, prompt if decoder else 0, batch, e, scope, tuple(summed.values()),
+                    weights)
 
 
-def measure(analysis: Analysis, threads: int = None) -> Analysis:
-    """The analysis with each op's measured time from a real run (bwbench.inference)."""
+def with_measured(analysis: Analysis, seconds: dict, wall_s: float) -> Analysis:
+    """The analysis with each op's measured seconds ({op name: s}) and the run's wall time."""
+    ops = tuple(replace(op, measured_s=seconds.get(op.name, 0.0)) for op in analysis.ops)
+    return replace(analysis, ops=ops, measured_wall_s=wall_s)
+
+
+def measure(analysis: Analysis, threads: int) -> tuple:
+    """Runs the analysed model for real (bwbench.inference): ({op name: seconds}, wall seconds)."""
     from bwbench.inference import run_model
 
-    seconds, wall = run_model(load_config(analysis.model), analysis.mode, analysis.seq, analysis.scope,
-                              threads, analysis.prompt, analysis.batch, analysis.bytes_per_element)
-    ops = tuple(replace(op, measured_s=seconds.get(op.name, 0.0)) for op in analysis.ops)
-    return replace(analysis, ops=ops, measured_wall_s=wall)
+    return run_model(load_config(analysis.model), analysis.mode, analysis.seq, analysis.scope, threads,
+                     analysis.prompt, analysis.batch, analysis.bytes_per_element)
 
 
 def overlay_points(models, seq: int, roofline) -> list:

@@ -6,7 +6,7 @@ and GEMV against bwbench's own DRAM load bandwidth.
   float64, 1 thread: where the README claims bwbench's unpacked path wins.
 - GEMV 8192x8192 float64 (512 MiB), y = A x, 1 and 2 threads.
 measure_products times bwbench's kernel and then BLAS on the same operands,
-both alike (bwbench.reference: calibrated repetitions, 10 samples, the best
+both alike (bwbench.timing: calibrated repetitions, 10 samples, the best
 of the last 9, the same pinned CPUs); each ratio is taken within a round, the
 table shows medians.
 

@@ -68,6 +68,9 @@ int bw_team(bw_team_fn fn, void *arg, int threads);
 void bw_static_range(size_t n, size_t *lo, size_t *hi);
 /* Runs body once (one repetition) on `threads` pinned threads. */
 int bw_run(bw_body body, const void *ctx, int threads);
+/* Runs body once on `threads` threads pinned as bw_time pins them; *seconds
+   receives the span from the common start to the slowest thread's end. */
+int bw_run_timed(bw_body body, const void *ctx, int threads, double *seconds);
 /* Runs body ntimes, each sample one call that repeats the kernel *reps times,
    *reps chosen so a sample lasts at least min_sample_s. samples[s] = seconds
    from the common start (all threads leave a barrier) to the slowest thread's
@@ -159,6 +162,63 @@ int bw_gemv_apply(int isa, int f32, int trans, size_t m, size_t n, const void *a
 int bw_gemv_measure(int isa, int f32, int trans, size_t m, size_t n, const void *a,
                     const void *x, void *y, int threads, int ntimes, double min_sample_s,
                     double *samples, int *cpus, long *reps);
+
+/* For a team already inside a parallel region (every thread calls, each does
+   its share; no barrier at the end): float32 C = A B by the strides in g, with
+   shared workspace g->apack and g->bpack of bw_gemm_workspace_bytes(0) and
+   (1) bytes. n = 1 with contiguous rows of A: the GEMV kernel (A read once). */
+void bw_team_gemm_f32(int isa, const bw_gemm_ctx *g);
+void bw_team_gemv_t_f32(int isa, const bw_gemv_ctx *g);
+size_t bw_gemm_workspace_bytes(int which);
+
+/* infer.c: one transformer pass (an encoder pass, a prompt, or one decode
+   step) through every layer in one parallel region, threads alive across
+   operations with barriers between them; every op timed by thread 0. */
+enum { BW_ARCH_BERT, BW_ARCH_GPT2, BW_ARCH_LLAMA };
+enum { BW_ACT_GELU, BW_ACT_SILU };
+enum { BW_FMT_F32 };    /* weight formats: the linear layers dispatch on it */
+/* The ops a pass times, summed over layers; names in bwbench/inference.py. */
+enum { BW_OP_EMBED, BW_OP_EMB_NORM, BW_OP_NORM, BW_OP_Q, BW_OP_K, BW_OP_V, BW_OP_QK_NORM, BW_OP_ROTARY,
+       BW_OP_QK, BW_OP_SOFTMAX, BW_OP_SV, BW_OP_O, BW_OP_RESIDUAL, BW_OP_GATE, BW_OP_UP, BW_OP_ACT,
+       BW_OP_GATE_MUL, BW_OP_DOWN, BW_OP_FINAL_NORM, BW_OP_LM_HEAD, BW_NOPS };
+
+typedef struct {        /* y = W x + bias: W is rows (out) x cols (in), row-major as torch keeps it */
+    int fmt;
+    size_t rows, cols;
+    const void *w;
+    const float *bias;  /* NULL: none */
+} bw_linear;
+
+typedef struct {
+    bw_linear q, k, v, o, gate, up, down;      /* gate: gated FFN only */
+    const float *norm1_w, *norm1_b, *norm2_w, *norm2_b;   /* _b NULL for RMSNorm */
+    const float *q_norm_w, *k_norm_w;          /* Qwen3's per-head RMSNorm, else NULL */
+} bw_layer;
+
+typedef struct {
+    int arch, act, nlayers;
+    size_t d, heads, kv_heads, head_dim, d_ff, vocab, max_pos, max_tokens;
+    float eps, rope_theta;
+    const float *tok_emb, *pos_emb, *type_emb; /* vocab x d, positions x d, first token type row; NULL if absent */
+    const float *emb_norm_w, *emb_norm_b;      /* BERT's embedding LayerNorm */
+    const float *final_norm_w, *final_norm_b;  /* decoders */
+    bw_linear lm_head;
+    const bw_layer *layers;
+} bw_model;
+
+typedef struct bw_infer_state bw_infer_state;
+/* Key/value cache for max_pos positions, scratch for max_tokens tokens a pass. */
+bw_infer_state *bw_infer_new(const bw_model *m);
+void bw_infer_free(bw_infer_state *s);
+/* One pass over ntok tokens at positions pos0.. (causal if m is a decoder).
+   embed: look up tokens (and norm, BERT) first, else x holds ntok x d inputs;
+   head: final norm, LM head and argmax of the last token into *next (decoders).
+   x receives the hidden states (ntok x d), logits (if not NULL) the last
+   token's vocab logits; op_seconds[BW_NOPS] accumulates each op's time,
+   *wall the pass's. */
+int bw_infer_pass(const bw_model *m, bw_infer_state *s, int isa, int threads, int decoder,
+                  const int *tokens, size_t ntok, size_t pos0, int embed, int head, float *x,
+                  float *logits, int *next, double *op_seconds, double *wall);
 
 /* latency.c: one thread chases `steps` dependent loads per call through a
    random cycle over a working set of `bytes`; *bad = 1 if the chase did not

@@ -250,3 +250,16 @@ int bw_time(bw_body body, const void *ctx, int threads, int ntimes,
     bw_free(st);
     return err;
 }
+
+int bw_run_timed(bw_body body, const void *ctx, int threads, double *seconds)
+{
+    if (threads < 1 || threads > BW_MAX_THREADS)
+        return BW_EARGS;
+    stamp *st = bw_alloc(sizeof(stamp) * threads);
+    if (!st)
+        return BW_ENOMEM;
+    timing k = {.body = body, .ctx = ctx, .ntimes = 1, .reps = 1, .samples = seconds, .st = st};
+    int err = bw_team(timed_samples, &k, threads);
+    bw_free(st);
+    return err;
+}

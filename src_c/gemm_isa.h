@@ -209,6 +209,25 @@ static inline __attribute__((always_inline)) void FN(dot_rows)(
         FN(dots)(rows, 1, a, bt + j * k, k, c + j, n);
 }
 
+/* One row of A times x, front to back with four accumulators. */
+static inline __attribute__((always_inline)) T FN(dot_row)(const T *a, const T *x, size_t k)
+{
+    V acc[4] = {VZ(), VZ(), VZ(), VZ()};
+    size_t q = 0;
+    for (; q + 4 * L <= k; q += 4 * L)
+        for (int u = 0; u < 4; u++)
+            acc[u] = VFM(VLDU(a + q + u * L), VLDU(x + q + u * L), acc[u]);
+    for (; q + L <= k; q += L)
+        acc[0] = VFM(VLDU(a + q), VLDU(x + q), acc[0]);
+    T lanes[L], sum = 0;
+    VSTU(lanes, VAD(VAD(acc[0], acc[1]), VAD(acc[2], acc[3])));
+    for (int l = 0; l < L; l++)
+        sum += lanes[l];
+    for (; q < k; q++)
+        sum += a[q] * x[q];
+    return sum;
+}
+
 /* C = A B for B of few columns (a GEMV when n = 1): no packing of A, which
    is read once, as a GEMV reads it. B is transposed into bpack (n x k) so
    each column is contiguous and stays in cache. Threads split the rows. */
@@ -230,6 +249,9 @@ static void FN(gemm_small)(const void *p, long reps)
         }
         bw_static_range(m, &lo, &hi);
         size_t i = lo;
+        if (n == 1 && k * sizeof(T) < SEQ_ROW_BYTES)   /* short rows: one after another */
+            for (; i < hi; i++)
+                c[i] = FN(dot_row)(a + i * k, bt, k);
         for (; i + 4 <= hi; i += 4)
             FN(dot_rows)(4, a + i * k, bt, k, c + i * n, n);
         for (; i < hi; i++)

@@ -4,7 +4,7 @@ import pytest
 
 from bwbench import _kernels
 from bwbench.errors import UsageError, ValidationError
-from bwbench import reference
+from bwbench import timing
 from bwbench.gemm import counts, measure_gemm, measure_gemv, measure_product, measure_products, sweep_shapes
 from bwbench.units import parse_shape
 from conftest import ISAS, THREADS
@@ -58,7 +58,7 @@ def test_blas_is_a_separate_record_timed_like_bwbench():
     ours, blas = measure_products(33, 65, 17, "float32", threads=1)
     assert (ours.variant, blas.variant) == ("regular", "reference")
     assert blas.shape == ours.shape and blas.threads == ours.threads == 1 and blas.cpus == ours.cpus
-    assert blas.isa == reference.blas_name() and blas.isa != ours.isa
+    assert blas.isa == timing.blas_name() and blas.isa != ours.isa
     assert len(blas.samples_s) == len(ours.samples_s) == 10
     assert blas.flops == blas.reps_per_sample * 2 * 33 * 65 * 17
     # calibrated as bw_time calibrates: many calls per sample, a sample about MIN_SAMPLE_S (1 ms) long
@@ -66,8 +66,8 @@ def test_blas_is_a_separate_record_timed_like_bwbench():
 
 
 def test_a_blas_time_of_zero_is_refused_not_divided(monkeypatch):
-    monkeypatch.setattr(reference.time, "perf_counter", lambda: 1.0)   # a clock that never moves
-    monkeypatch.setattr(reference, "MAX_REPS", 4)                      # (calibration would run 2^40 calls)
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: 1.0)   # a clock that never moves
+    monkeypatch.setattr(timing, "MAX_REPS", 4)                      # (calibration would run 2^40 calls)
     with pytest.raises(ValidationError, match="could not time it"):
         measure_products(8, 8, 8, threads=1)
 

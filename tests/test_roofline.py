@@ -77,8 +77,10 @@ def test_ridge_points_and_attainable():
     assert r.ridge_point("DRAM") == 2.0 and r.ridge_point("L1") == 0.25
     assert r.ridge_point("DRAM", "float32") == 4.0
     assert r.attainable(1.0) == 50.0 and r.attainable(8.0) == 100.0 and r.attainable(0.1, "L1") == 40.0
-    with pytest.raises(UsageError, match="no L3 ceiling"):
+    with pytest.raises(UsageError, match="no L3 read-write ceiling"):
         r.bandwidth("L3")
+    with pytest.raises(UsageError, match="no DRAM read-only ceiling"):
+        r.bandwidth("DRAM", "read")
     with pytest.raises(UsageError, match="no float16"):
         r.peak("float16")
 
@@ -109,6 +111,37 @@ def test_build_roofline_counts_write_allocate_below_l1(monkeypatch):
     assert r.bandwidth("DRAM") == pytest.approx(15.0)                     # below: copy's 1.5x traffic
     assert r.memory_ceilings[-1]["kernel"] == "copy" and r.peak() == pytest.approx(100.0)
     assert r.unresolved_levels == ()
+    # the read-only roof: load's own bandwidth at every level, never copy's
+    assert [c["level"] for c in r.read_ceilings] == ["L1", "L2", "L3", "DRAM"]
+    assert [r.bandwidth(level, "read") for level in PLATEAUS] == pytest.approx(list(PLATEAUS.values()))
+    assert Roofline.from_dict(json.loads(json.dumps(r.to_dict()))).read_ceilings == r.read_ceilings
+
+
+def test_bracket_measures_every_level_once_and_its_mean_predicts(monkeypatch):
+    monkeypatch.setattr(ceilings, "level_capacities", lambda threads: CAPACITIES)
+    monkeypatch.setattr(ceilings, "last_level_cache_bytes", lambda: CAPACITIES["L3"])
+    taken, factor = [], [1.0]   # the host speeds up by 20% during the run
+    monkeypatch.setattr(ceilings, "measure_stream", lambda kernel, variant, threads, size, ntimes: taken.append(
+        (kernel, size)) or sweep_point(kernel, size, curve(size) * factor[0], 1.0))
+    monkeypatch.setattr(ceilings, "measure_peak", lambda dtype, kind, threads, ntimes: Measurement(
+        "peak", kind, "avx512", dtype, threads, 0, 0, 0, 10**8, 1, (1.0, 1e-3, 1e-3)))
+    result, first, second, mean = ceilings.bracketed(lambda: factor.append(1.2) or factor.pop(0), 1,
+                                                     lambda label, steps: [s.run() for s in steps])
+    assert result == 1.0 and len(taken) == 24
+    assert sorted({kernel for kernel, _ in taken}) == ["copy", "load", "triad"]
+    for level, (low, high) in level_windows(CAPACITIES).items():   # one working set well inside each level
+        assert sum(low <= size <= high for _, size in taken) == 6
+    assert max(size for _, size in taken) == 12 * CAPACITIES["L3"]   # each of triad's arrays 4x the LLC
+    for level, gbps in PLATEAUS.items():
+        assert mean.bandwidth(level, "read") == pytest.approx(1.1 * gbps)
+        assert mean.bandwidth(level) == pytest.approx(1.1 * gbps)
+    bracket = ceilings.bracket_drift(first, second)
+    drift = {row["ceiling"]: row["drift"] for row in bracket}
+    assert drift["DRAM read-only"] == pytest.approx(0.2 / 1.1) and drift["peak float64"] == 0.0
+    assert len(drift) == 4 + 4 + 2
+    summary = ceilings.drift_summary(bracket, {"DRAM read-only", "peak float64"})
+    assert summary["flagged"] is True and summary["max"] == pytest.approx(0.2 / 1.1)
+    assert ceilings.drift_summary(bracket, {"peak float64"})["flagged"] is False
 
 
 def test_figures_and_json_from_a_tiny_real_run(tmp_path):

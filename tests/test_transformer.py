@@ -6,9 +6,10 @@ import pytest
 from bwbench import cli
 from bwbench.errors import UsageError
 from bwbench.roofline import Roofline
-from bwbench.transformer import ModelConfig, analyse, layer_ops, load_config, passes
+from bwbench.models import ModelConfig, load_config
+from bwbench.transformer import analyse, layer_ops, measure, passes, with_measured
 
-TINY = ModelConfig("tiny", layers=2, d=8, heads=2, d_ff=32, vocab=100, kv_heads=2, mode="encoder", token_types=False)
+TINY = ModelConfig("tiny", "bert", layers=2, d=8, heads=2, d_ff=32, vocab=100, kv_heads=2, head_dim=4, mode="encoder")
 
 
 def by_name(ops):
@@ -66,31 +67,11 @@ def test_model_scope_adds_embeddings_and_the_lm_head():
     assert "embedding LayerNorm" in [op.name for op in analyse("bert-base", 4, scope="model").ops]
 
 
-def write_config(tmp_path, **keys):
+def test_a_config_without_a_known_architecture_is_refused(tmp_path):
     path = tmp_path / "config.json"
-    path.write_text(json.dumps(keys))
-    return str(path)
-
-
-def test_config_json_in_both_spellings(tmp_path):
-    hf = load_config(write_config(tmp_path, num_hidden_layers=4, hidden_size=64, num_attention_heads=4,
-                                  intermediate_size=128, vocab_size=1000, num_key_value_heads=2,
-                                  architectures=["LlamaForCausalLM"]))
-    assert (hf.layers, hf.d, hf.heads, hf.d_ff, hf.kv_heads, hf.mode) == (4, 64, 4, 128, 2, "decoder")
-    gpt = load_config(write_config(tmp_path, n_layer=2, n_embd=32, n_head=2, n_inner=None, vocab_size=50,
-                                   model_type="gpt2"))
-    assert (gpt.layers, gpt.d, gpt.d_ff, gpt.kv_heads, gpt.mode) == (2, 32, 128, 2, "decoder")
-    assert load_config(write_config(tmp_path, n_layer=1, n_embd=8, n_head=2, vocab_size=5)).mode == "encoder"
-
-
-@pytest.mark.parametrize("keys, message", [
-    ({"n_embd": 8, "n_head": 2, "vocab_size": 5}, "lacks num_hidden_layers or n_layer"),
-    ({"n_layer": 1, "n_embd": 10, "n_head": 3, "vocab_size": 5}, "do not divide"),
-    ({"n_layer": 0, "n_embd": 8, "n_head": 2, "vocab_size": 5}, "positive whole numbers"),
-])
-def test_bad_configs_are_refused(tmp_path, keys, message):
-    with pytest.raises(UsageError, match=message):
-        load_config(write_config(tmp_path, **keys))
+    path.write_text(json.dumps({"n_layer": 1, "n_embd": 8, "n_head": 2, "vocab_size": 5}))
+    with pytest.raises(UsageError, match="no model_type or known architecture"):
+        load_config(str(path))
 
 
 def test_missing_or_malformed_config(tmp_path):
@@ -99,27 +80,42 @@ def test_missing_or_malformed_config(tmp_path):
     (tmp_path / "bad.json").write_text("{nope")
     with pytest.raises(UsageError, match="cannot read"):
         load_config(str(tmp_path / "bad.json"))
+    (tmp_path / "list.json").write_text("[1]")
+    with pytest.raises(UsageError, match="not a JSON object"):
+        load_config(str(tmp_path / "list.json"))
     with pytest.raises(UsageError, match="unknown model"):
         load_config("gpt5")
 
 
 def synthetic_roofline():
+    """Read-write roof 200 (L2) and 50 GB/s (DRAM); read-only 300 and 40 GB/s."""
     memory = ({"level": "L2", "gbps": 200.0}, {"level": "DRAM", "gbps": 50.0})
     compute = ({"name": "fma", "dtype": "float32", "gflops": 100.0}, {"name": "fma", "dtype": "float64", "gflops": 50.0})
-    return Roofline(memory, compute, 1, extra={"capacities": {"L2": 10**6}})
+    loads = [{"level": level, "kernel": "load", "threads": 1, "gbps": gbps, "hw_gbps": gbps, "points": 3}
+             for level, gbps in (("L2", 300.0), ("DRAM", 40.0))]
+    return Roofline(memory, compute, 1, extra={"capacities": {"L2": 10**6}, "sweep_ceilings": loads})
 
 
-def test_prediction_is_the_slower_of_compute_and_memory():
+def test_prediction_charges_each_kind_of_bytes_to_its_ceiling():
     r = synthetic_roofline()
     assert r.level_for(10**6) == "L2" and r.level_for(10**6 + 1) == "DRAM"
     a = analyse("gpt2", 1, bytes_per_element=4, roofline=r)
     q = by_name(a.ops)["Q projection"]
-    # the weights (all of gpt2's, far over 1 MB) stream from DRAM, the tiny activations from L2
-    want = q.weight_bytes / 50e9 + (q.bytes - q.weight_bytes) / 200e9
+    # the weights (all of gpt2's, far over 1 MB) stream read-only from DRAM, the tiny activations from L2
+    want = q.weight_bytes / 40e9 + (q.bytes - q.weight_bytes) / 200e9
     assert q.predicted_s == pytest.approx(max(q.flops / 100e9, want))
+    assert (q.bound, q.level, q.pattern, q.gbps) == ("memory", "DRAM", "read", 40.0)
+    qk = by_name(analyse("gpt2", 1, roofline=r).ops)["Q·K^T"]   # the cache of 1 position is in L2: read-only
+    assert qk.cache_bytes == 12 * 4 * 768
+    assert qk.predicted_s == pytest.approx(qk.cache_bytes / 300e9 + (qk.bytes - qk.cache_bytes) / 200e9)
+    assert by_name(analyse("gpt2", 8, roofline=r).ops)["Q·K^T"].cache_bytes == 12 * 4 * 768 * 36
     big = by_name(analyse("bert-base", 512, bytes_per_element=8, roofline=r).ops)["FFN up"]
-    assert big.predicted_s == pytest.approx(big.flops / 50e9)  # compute-bound, at the float64 peak
+    assert big.predicted_s == pytest.approx(big.flops / 50e9) and big.bound == "compute"
     assert a.predicted_s == pytest.approx(sum(op.predicted_s for op in a.ops))
+    record = a.to_dict()
+    assert record["tokens_per_s"] == pytest.approx(1 / a.predicted_s)
+    assert record["weight_bytes"] == 4 * 12 * (4 * 768 * 768 + 2 * 768 * 3072 + 4 * 768)
+    assert "tokens_per_s" not in analyse("bert-base", 8, roofline=r).to_dict()
 
 
 @pytest.mark.parametrize("args, message", [
@@ -150,11 +146,44 @@ def test_transformer_cli_prediction_and_json(tmp_path, capsys):
     assert record["total_flops"] == sum(op["flops"] for op in record["ops"]) and "measured_s" not in record
 
 
-def test_measured_run_times_every_op(capsys):
-    from bwbench.transformer import measure
+def test_measured_run_times_every_op():
     tiny = analyse("gpt2", 2, scope="model", roofline=synthetic_roofline())
-    measured = measure(tiny, threads=1)
+    measured = with_measured(tiny, *measure(tiny, threads=1))
     assert all(op.measured_s > 0 for op in measured.ops)
     assert measured.measured_wall_s >= sum(op.measured_s for op in measured.ops) * 0.99
+    assert measured.to_dict()["measured_tokens_per_s"] == pytest.approx(2 / measured.measured_wall_s)
     with pytest.raises(UsageError, match="batch 1"):
         measure(analyse("gpt2", 2, batch=2), threads=1)
+
+
+def test_measure_brackets_the_run_with_ceilings_and_reports_their_drift(tmp_path, monkeypatch, capsys):
+    slow, fast = synthetic_roofline(), synthetic_roofline()
+    fast = Roofline(tuple({**c, "gbps": c["gbps"] * 1.5} for c in fast.memory_ceilings), fast.compute_ceilings, 1,
+                    extra={**fast.extra, "sweep_ceilings": [{**c, "gbps": c["gbps"] * 1.5}
+                                                            for c in fast.extra["sweep_ceilings"]]})
+    calls = []
+
+    def bracketed(run, threads, run_steps):
+        calls.append(threads)
+        return run(), slow, fast, slow
+    monkeypatch.setattr(cli, "bracketed", bracketed)
+    out = tmp_path / "t.json"
+    assert cli.main(["transformer", "--model", "gpt2", "--seq", "2", "--scope", "model", "--measure",
+                     "--threads", "1", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Ceilings bracketing the run" in printed and "FLAGGED" in printed and calls == [1]
+    record = json.loads(out.read_text())["transformer"]
+    assert record["ceiling_drift"]["flagged"] is True and record["ceiling_drift"]["max"] == pytest.approx(0.4)
+    assert "DRAM read-only" in record["ceiling_drift"]["used"]
+    assert {row["ceiling"] for row in record["bracket"]} >= {"DRAM read-only", "L2 read-write", "peak float32"}
+    q = next(op for op in record["ops"] if op["name"] == "Q projection")
+    assert (q["bound"], q["level"], q["pattern"], q["gbps"]) == ("memory", "DRAM", "read", 40.0)
+    assert record["tokens_per_s"] == pytest.approx(2 / record["predicted_s"])
+    assert record["measured_tokens_per_s"] == pytest.approx(2 / record["measured_s"])
+
+
+def test_an_unmeasurable_run_is_refused_before_any_ceiling_is_measured(monkeypatch, capsys):
+    monkeypatch.setattr(cli, "bracketed", lambda *args: pytest.fail("measured before refusing"))
+    monkeypatch.setattr(cli, "_roofline_for", lambda *args: pytest.fail("measured before refusing"))
+    assert cli.main(["transformer", "--model", "gpt2", "--seq", "2", "--batch", "2", "--measure"]) == 2
+    assert "batch 1" in capsys.readouterr().err
