@@ -56,7 +56,7 @@ typedef struct {
     size_t (*nr)(void);
 } kernel_set;
 
-#define KERNEL_SET(sfx) {gemm_##sfx, gemm_small_##sfx, gemv_t_##sfx, gemm_nr_##sfx}
+#define KERNEL_SET(sfx) {.gemm = gemm_##sfx, .gemm_small = gemm_small_##sfx, .gemv_t = gemv_t_##sfx, .nr = gemm_nr_##sfx}
 /* [isa][float32] */
 static const kernel_set kernels[BW_NISA][2] = {
     [BW_GENERIC] = {KERNEL_SET(f64_generic), KERNEL_SET(f32_generic)},
