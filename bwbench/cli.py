@@ -259,7 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "load has no stores, so only regular)")
     _threads_flag(stream)
     stream.add_argument("--size", help="total working set of all arrays, e.g. 2GiB, 512MB "
-                                       "(default: 4x the whole last-level cache, at least 1 GiB)")
+                                       "(default: every array at least 4x the whole last-level cache, so 12x it, "
+                                       "and at least 1 GiB)")
     stream.add_argument("--ntimes", type=int, default=MIN_SAMPLES,
                         help=f"samples per kernel, the first dropped (default and minimum: {MIN_SAMPLES})")
     _json_flag(stream)
