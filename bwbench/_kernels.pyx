@@ -213,12 +213,13 @@ def peak_measure(str isa, bint fma, bint float32, int threads, int ntimes, doubl
     return t.result(err) + (flops,)
 
 
-def ladder_apply(str isa, int flops, double[::1] a, int threads):
+def ladder_apply(str isa, int flops, a, int threads):
     """One pass of the intensity-ladder kernel over a, in place."""
     cdef int i = ISAS.index(isa), err
-    cdef double *data = _ptr(a)
+    cdef double[::1] v = _vector(a, "a", getattr(a, "size", 0))
+    cdef double *data = _ptr(v)
     with nogil:
-        err = bw_ladder_apply(i, flops, data, a.shape[0], threads)
+        err = bw_ladder_apply(i, flops, data, v.shape[0], threads)
     _check(err)
 
 
@@ -459,12 +460,20 @@ cdef class Engine:
         bw_infer_free(self.state)
         free(self.layers)
 
-    def run(self, int threads, bint decoder, object tokens, float[:, ::1] x, size_t pos0, bint head,
-            object logits, double[::1] op_seconds):
+    def run(self, int threads, bint decoder, object tokens, object hidden, size_t pos0, bint head,
+            object logits, object seconds):
         """One pass over x.shape[0] tokens at positions pos0..: with tokens
         (int32), looked up into x first; x receives the hidden states; with
         head, the last token's logits (into logits, if given) and its argmax,
         returned with the pass's wall seconds. op_seconds accumulates."""
+        _expect(getattr(hidden, "dtype", None) == np.float32 and hidden.ndim == 2 and hidden.flags.c_contiguous,
+                "x must be a C-contiguous float32 matrix")
+        _expect(getattr(seconds, "dtype", None) == np.float64 and seconds.ndim == 1 and seconds.flags.c_contiguous,
+                "op_seconds must be a contiguous float64 vector")
+        _expect(tokens is None or (getattr(tokens, "dtype", None) == np.intc and tokens.ndim == 1),
+                "tokens must be an int32 vector")
+        cdef float[:, ::1] x = hidden
+        cdef double[::1] op_seconds = seconds
         cdef size_t ntok = x.shape[0]
         cdef const int[::1] ids
         cdef const int *ids_ptr = NULL

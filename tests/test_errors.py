@@ -130,3 +130,17 @@ def test_the_cli_gives_every_kind_one_line_and_its_exit_status(error, status, mo
     err = capsys.readouterr().err
     assert str(error) in err and err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_ladder_and_the_inference_engine_check_dtypes_before_c():
+    with pytest.raises(errors.ArgumentError):
+        _kernels.ladder_apply(ISAS[-1], 2, np.ones(16, np.float32), 1)
+    from test_inference import TINY, build
+    cfg = TINY["gpt2"]
+    engine, _ = build(cfg)
+    seconds = np.zeros(_kernels.INFER_OPS)
+    for x, secs, tokens in ((np.zeros((1, cfg.d)), seconds, None),                       # float64 hidden states
+                            (np.zeros((1, cfg.d), np.float32), seconds.astype(np.float32), None),
+                            (np.zeros((1, cfg.d), np.float32), seconds, np.zeros(1, np.int64))):
+        with pytest.raises(errors.ArgumentError):
+            engine.run(1, True, tokens, x, 0, False, None, secs)
