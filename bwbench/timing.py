@@ -6,10 +6,12 @@ The result is its own Measurement (variant 'reference'), never a field of
 bwbench's: the two are separate records, as pyperf keeps one per benchmark."""
 import contextlib
 import os
+import threading
 import time
 
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from bwbench.errors import AffinityError
 from bwbench.machine import cpus_for
 from bwbench.measure import MIN_SAMPLE_S
 
@@ -19,14 +21,19 @@ MAX_REPS = 1 << 30  # calls per sample at the most: a clock that does not move e
 @contextlib.contextmanager
 def pinned(cpus):
     """Every thread of this process (the library's pool included) confined to
-    `cpus` while inside; each thread's own affinity given back afterwards."""
+    `cpus` while inside; each thread's own affinity given back afterwards.
+    AffinityError if the calling thread cannot be confined."""
     tasks = [int(tid) for tid in os.listdir("/proc/self/task")]
     before = {}
-    for tid in tasks:
-        with contextlib.suppress(OSError):   # a thread may have ended since listing
-            before[tid] = os.sched_getaffinity(tid)
-            os.sched_setaffinity(tid, cpus)
     try:
+        for tid in tasks:
+            try:
+                mask = os.sched_getaffinity(tid)
+                os.sched_setaffinity(tid, cpus)
+                before[tid] = mask
+            except OSError as error:   # another thread may have ended since listing; this one must not fail
+                if tid == threading.get_native_id():
+                    raise AffinityError(f"cannot pin to CPUs {cpus}: {error.strerror}") from None
         yield
     finally:
         for tid, mask in before.items():

@@ -144,3 +144,13 @@ def test_the_ladder_and_the_inference_engine_check_dtypes_before_c():
                             (np.zeros((1, cfg.d), np.float32), seconds, np.zeros(1, np.int64))):
         with pytest.raises(errors.ArgumentError):
             engine.run(1, True, tokens, x, 0, False, None, secs)
+
+
+def test_timing_a_library_on_cpus_it_may_not_use_is_an_affinity_error():
+    from bwbench import timing
+    outside = max(os.sched_getaffinity(0)) + 1
+    before = os.sched_getaffinity(0)
+    with pytest.raises(errors.AffinityError):
+        with timing.pinned([outside]):
+            pass
+    assert os.sched_getaffinity(0) == before
