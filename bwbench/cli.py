@@ -18,10 +18,12 @@ from bwbench.errors import EXIT_STATUS, KernelError, UsageError, ValidationError
 from bwbench.gemm import DTYPES, check_fits, measure_products, sweep_shapes
 from bwbench.machine import check_threads, machine_info
 from bwbench.measure import MIN_SAMPLES
+from bwbench.models import load_config
 from bwbench.plot import write_compare_figures, write_figure3, write_figures
 from bwbench.results import check_writable, read_result, write_result
 from bwbench.roofline import Roofline
 from bwbench.stream import STREAM_KERNELS, default_stream_size, measure_stream, stream_kernel
+from bwbench.engines import REFERENCES
 from bwbench.inference import check_runnable
 from bwbench.transformer import FIGURE_MODELS, analyse, measure, overlay_points, with_measured
 from bwbench.units import parse_shape, parse_size
@@ -174,20 +176,34 @@ def cmd_transformer(args) -> int:
     shape = (args.model, args.seq, args.mode, args.prompt, args.batch, args.bytes_per_element, args.scope)
     counted = analyse(*shape)
     threads = check_threads(args.threads)
-    if args.measure:
-        check_runnable(counted)   # everything refusable is refused before measuring
-    bracket, run = None, None
+    reference = REFERENCES[args.reference] if args.reference else None
+    if reference and not args.measure:
+        raise UsageError("--reference runs beside bwbench's own run: add --measure")
+    if args.measure:   # everything refusable is refused before measuring
+        check_runnable(counted)
+    if reference:
+        reference.check_available()
+
+    def run_all():
+        """bwbench's run, then the reference engine's on the same shape and threads."""
+        run = measure(counted, threads)
+        return run, reference.run(load_config(args.model), counted.mode, args.seq, threads) if reference else None
+
+    bracket, runs = None, None
     if args.measure and not args.roofline:
-        run, before, after, roofline = bracketed(lambda: measure(counted, threads), threads, _run_all)
+        runs, before, after, roofline = bracketed(run_all, threads, _run_all)
         bracket = bracket_drift(before, after)
     else:
         roofline = _roofline_for(args, threads)
-        run = measure(counted, threads) if args.measure else None
+        runs = run_all() if args.measure else None
     analysis = analyse(*shape, roofline)
-    if run:
-        analysis = with_measured(analysis, *run)
+    if runs:
+        analysis = with_measured(analysis, *runs[0])
     stdout.print(tables.analysis_table(analysis))
     record = analysis.to_dict()
+    if runs and runs[1]:
+        record["reference"] = runs[1]
+        stdout.print(tables.reference_line(analysis, runs[1]))
     if bracket:
         drift = drift_summary(bracket, analysis.ceilings_used())
         stdout.print(tables.bracket_table(bracket, drift))
@@ -318,8 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
         "transformer", help="a transformer's operations: FLOPs, bytes, intensity, predicted and measured time",
         description="Counts every operation of a transformer as Kim et al. do (reads all inputs and weights, "
                     "writes the output, no reuse between operations), predicts each one's time on a measured "
-                    "roofline, and with --measure runs the model for real (batch 1, float32, random weights, "
-                    "bwbench's GEMM/GEMV). With --figure, draws the paper's Figure 3 for bert-base, bert-large "
+                    "roofline, and with --measure runs the model for real through bwbench's C inference path (batch 1, "
+                    "float32, random weights), with the ceilings measured right before and after the run. With --figure, draws the paper's Figure 3 for bert-base, bert-large "
                     "and gpt2.")
     transformer.add_argument("--model", metavar="NAME_OR_CONFIG",
                              help="bert-base, bert-large, gpt2, or a Hugging Face style config.json")
@@ -334,8 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
                              help="layers: the transformer layers only (Kim et al.); model: with embeddings and, "
                                   "for decoders, the final LayerNorm and LM head (default: layers)")
     transformer.add_argument("--measure", action="store_true", help="also run the model and time each operation")
-    transformer.add_argument("--roofline", metavar="PATH", help="roofline.json for the prediction "
-                                                                "(default: measure a quick roofline now)")
+    transformer.add_argument("--roofline", metavar="PATH", help="roofline.json for the prediction (default: "
+                             "measure the ceilings it uses now; with --measure, right before and after the run)")
+    transformer.add_argument("--reference", choices=sorted(REFERENCES),
+                             help="--measure: also run this engine on the same shape and threads (optional extra)")
     _threads_flag(transformer, "threads for measuring")
     _json_flag(transformer, "the result JSON (key `transformer`)")
     transformer.add_argument("--figure", metavar="DIR", help="draw Figure 3 (PNG and SVG) into DIR instead")

@@ -52,13 +52,17 @@ def products_table(command: str, dtype: str, threads: int, measurements) -> Tabl
 def roofline_tables(roofline, measurements) -> list:
     """Memory ceilings with ridge points, compute ceilings, latency per level."""
     ridges = roofline.to_dict()["ridge_points"]
-    memory = _table(f"Memory ceilings, {roofline.threads} thread(s): median GB/s well inside each level "
-                    "(below L1, write-allocate reads counted)",
-                    ("level", "GB/s", "best kernel", "points", *(f"ridge {dtype}" for dtype in ridges)))
+    memory = _table(f"Memory ceilings, {roofline.threads} thread(s): median GB/s well inside each level",
+                    ("level", "read-write GB/s", "best kernel", "read-only GB/s", "points",
+                     *(f"ridge {dtype}" for dtype in ridges)))
+    read = {c["level"]: c["gbps"] for c in roofline.read_ceilings}
     for c in roofline.memory_ceilings:
-        memory.add_row(c["level"], f"{c['gbps']:.1f}", c["kernel"], str(c["points"]),
+        memory.add_row(c["level"], f"{c['gbps']:.1f}", c["kernel"],
+                       f"{read[c['level']]:.1f}" if c["level"] in read else "-", str(c["points"]),
                        *(f"{by_level[c['level']]:.2f}" for by_level in ridges.values()))
-    memory.caption = "ridge = FLOP/byte where the level's bandwidth meets the FMA peak"
+    memory.caption = ("read-write: copy or triad, write-allocate reads counted below L1; read-only: the load "
+                      "kernel (weights and KV caches stream at it); ridge: FLOP/byte where the read-write "
+                      "bandwidth meets the FMA peak")
     if roofline.unresolved_levels:
         memory.caption += f"; unresolved (no measured point well inside): {', '.join(roofline.unresolved_levels)}"
     compute = _table("Compute ceilings, GFLOP/s", ("ceiling", "dtype", "threads", "GFLOP/s"))
@@ -92,10 +96,13 @@ def analysis_table(analysis) -> Table:
                    + (["measured ms", "predicted/measured", "GFLOP/s", "GB/s"] if measured else []))
 
     def row(op, name, ceiling=True):
-        bound = op.bound if op.bound != "memory" else f"{op.level} {'read' if op.pattern == 'read' else 'r/w'} " \
-                                                     f"{op.gbps:.1f} GB/s"
-        cells = [name, op.group, f"{op.flops / 1e9:.3f}", f"{op.bytes / 1e6:.1f}", f"{op.ai:.2f}",
-                 bound if ceiling else "", f"{op.predicted_s * 1e3:.2f}"]
+        bound = ""
+        if ceiling and op.charged:
+            charged, rate = op.ceiling
+            bound = f"{charged.replace('read-only', 'read').replace('read-write', 'r/w')} {rate:.1f} " \
+                    + ("GFLOP/s" if op.bound == "compute" else "GB/s")
+        cells = [name, op.group, f"{op.flops / 1e9:.3f}", f"{op.bytes / 1e6:.1f}", f"{op.ai:.2f}", bound,
+                 f"{op.predicted_s * 1e3:.2f}"]
         if measured:
             rate = (lambda amount: f"{amount / op.measured_s / 1e9:.1f}") if op.measured_s else (lambda amount: "-")
             cells += [f"{op.measured_s * 1e3:.2f}",
@@ -123,6 +130,16 @@ def analysis_table(analysis) -> Table:
     return table
 
 
+def reference_line(analysis, reference: dict) -> str:
+    """The reference engine's time beside bwbench's and the prediction."""
+    line = (f"{reference['engine']} ({reference['version']}, {reference['threads']} threads): "
+            f"{reference['measured_s'] * 1e3:.1f} ms")
+    if "tokens_per_s" in reference:
+        line += f", {reference['tokens_per_s']:.1f} tokens/s"
+    return (line + f"; bwbench {analysis.measured_wall_s * 1e3:.1f} ms, "
+            f"{reference['measured_s'] / analysis.measured_wall_s:.2f}x as fast; predicted {analysis.predicted_s * 1e3:.1f} ms")
+
+
 def bracket_table(bracket: list, drift: dict) -> Table:
     """The ceilings measured right before and right after the run, their drift,
     and which of them the prediction used (ceilings.drift_summary)."""
@@ -133,7 +150,8 @@ def bracket_table(bracket: list, drift: dict) -> Table:
         flag = " (over the limit)" if used and entry["drift"] > drift["limit"] else ""
         table.add_row(entry["ceiling"], entry["unit"], f"{entry['before']:.1f}", f"{entry['after']:.1f}",
                       f"{entry['mean']:.1f}", f"{entry['drift']:.1%}{flag}", "yes" if used else "")
-    table.caption = (f"largest drift of a used ceiling: {drift['max']:.1%} ({drift['ceiling']}), "
+    table.caption = (f"used: bounding ops that take 1% of the predicted time or more; largest drift of a used "
+                     f"ceiling: {drift['max']:.1%} ({drift['ceiling']}), "
                      + ("FLAGGED: over " if drift["flagged"] else "within ") + f"the {drift['limit']:.0%} limit")
     return table
 

@@ -43,9 +43,9 @@ class Op:
     """One operation, summed over every time it runs. Of its bytes,
     weight_bytes are weights and cache_bytes the key/value cache a decoder
     reads: read-only streams, re-read every pass; the rest are activations,
-    read and written. Predicted: the time, whether memory or compute bound
-    it, and the ceiling (level, pattern "read" or "readwrite", GB/s) that took
-    the largest share of its memory time."""
+    read and written. Predicted: the time, and `charged`, that time by the
+    ceiling that bound each run of it: ((ceiling name, GB/s or GFLOP/s),
+    seconds) pairs, ceilings named as ceilings.bracket_drift names them."""
 
     name: str
     group: str
@@ -55,29 +55,43 @@ class Op:
     cache_bytes: float = 0.0
     predicted_s: float = 0.0
     measured_s: float = None
-    bound: str = ""
-    level: str = ""
-    pattern: str = ""
-    gbps: float = 0.0
+    charged: tuple = ()
 
     @property
     def ai(self) -> float:
         return self.flops / self.bytes if self.bytes else 0.0
 
+    @property
+    def ceiling(self) -> tuple:
+        """(name, rate) of the ceiling that bound the largest part of the predicted time."""
+        return max(self.charged, key=lambda pair: pair[1])[0]
+
+    @property
+    def bound(self) -> str:
+        return "compute" if self.ceiling[0].startswith("peak") else "memory"
+
     def plus(self, other: "Op") -> "Op":
         measured = None if None in (self.measured_s, other.measured_s) else self.measured_s + other.measured_s
-        larger = self if self.predicted_s >= other.predicted_s else other   # its ceiling names the sum's
-        return replace(larger, name=self.name, flops=self.flops + other.flops, bytes=self.bytes + other.bytes,
+        charged = dict(self.charged)
+        for ceiling, seconds in other.charged:
+            charged[ceiling] = charged.get(ceiling, 0.0) + seconds
+        return replace(self, flops=self.flops + other.flops, bytes=self.bytes + other.bytes,
                        weight_bytes=self.weight_bytes + other.weight_bytes,
                        cache_bytes=self.cache_bytes + other.cache_bytes,
-                       predicted_s=self.predicted_s + other.predicted_s, measured_s=measured)
+                       predicted_s=self.predicted_s + other.predicted_s, measured_s=measured,
+                       charged=tuple(charged.items()))
 
     def to_dict(self) -> dict:
         record = {"name": self.name, "group": self.group, "flops": self.flops, "bytes": self.bytes,
                   "weight_bytes": self.weight_bytes, "cache_bytes": self.cache_bytes, "ai": self.ai,
                   "predicted_s": self.predicted_s}
-        if self.bound:
-            record.update(bound=self.bound, level=self.level, pattern=self.pattern, gbps=self.gbps)
+        if self.charged:
+            name, rate = self.ceiling
+            memory = self.bound == "memory"
+            record.update(bound=self.bound, ceiling=name, level=name.split()[0] if memory else "registers",
+                          pattern=("read" if "read-only" in name else "readwrite") if memory else "",
+                          gbps=rate if memory else None, gflops=None if memory else rate,
+                          charged_s={ceiling: seconds for (ceiling, _), seconds in self.charged})
         if self.measured_s is not None:
             record["measured_s"] = self.measured_s
         return record
@@ -216,11 +230,13 @@ class Analysis:
         """Tokens a decoder generates (one per step); 0 for an encoder."""
         return self.batch * self.seq if self.mode == "decoder" else 0
 
-    def ceilings_used(self) -> set:
-        """The ceilings the prediction charged an op to, named as ceilings.bracket_drift names them."""
-        used = {f"{op.level} {'read-only' if op.pattern == 'read' else 'read-write'}" for op in self.ops if op.level}
-        return used | ({f"peak {compute_dtype(self.bytes_per_element)}"}
-                       if any(op.bound == "compute" for op in self.ops) else set())
+    def ceilings_used(self, min_share: float = 0.01) -> set:
+        """The ceilings that bound at least min_share of the predicted time."""
+        shares = {}
+        for op in self.ops:
+            for (name, _), seconds in op.charged:
+                shares[name] = shares.get(name, 0.0) + seconds
+        return {name for name, seconds in shares.items() if seconds >= min_share * self.predicted_s}
 
     def group_totals(self) -> dict:
         """{group: Op} summed over the ops of each group."""
@@ -250,17 +266,20 @@ def predict_op(op: Op, roofline, stream_levels: dict, dtype: str) -> Op:
     access pattern: weights and the key/value cache are read-only streams
     (the read-only ceiling of the level where all of them fit, stream_levels
     {'weights': level, 'cache': level}); activations are read and written (the
-    read-write ceiling of the level where this op's activations fit)."""
+    read-write ceiling of the level where this op's activations fit). The
+    time is charged to the peak, or to the memory ceiling of its largest term."""
     activations = op.bytes - op.weight_bytes - op.cache_bytes
     charges = [(op.weight_bytes, stream_levels["weights"], "read"), (op.cache_bytes, stream_levels["cache"], "read"),
                (activations, roofline.level_for(activations), "readwrite")]
     terms = [(nbytes / roofline.bandwidth(level, pattern) / 1e9, level, pattern)
              for nbytes, level, pattern in charges if nbytes > 0]
     memory = sum(seconds for seconds, _, _ in terms)
-    compute = op.flops / roofline.peak(dtype) / 1e9
+    peak = roofline.peak(dtype)
+    compute = op.flops / peak / 1e9
     _, level, pattern = max(terms)
-    return replace(op, predicted_s=max(compute, memory), bound="compute" if compute > memory else "memory",
-                   level=level, pattern=pattern, gbps=roofline.bandwidth(level, pattern))
+    ceiling = (f"peak {dtype}", peak) if compute > memory else (
+        f"{level} {'read-only' if pattern == 'read' else 'read-write'}", roofline.bandwidth(level, pattern))
+    return replace(op, predicted_s=max(compute, memory), charged=((ceiling, max(compute, memory)),))
 
 
 def compute_dtype(bytes_per_element: float) -> str:

@@ -4,10 +4,13 @@ measured right before and right after each run (bwbench.ceilings.bracketed).
 Each run is predicted two ways from the same bracket: by the ceilings matched
 to each byte's access pattern (read-only streams for weights and the KV cache,
 read-write for activations: what bwbench predicts), and by the single roof per
-level it used before (the fastest kernel's traffic, for every byte). Runs
-alternate between the cases, --rounds times; medians are printed last.
+level it used before (the fastest kernel's traffic, for every byte). With
+--reference torch, PyTorch runs the same shape right after bwbench, inside the
+same bracket. Runs alternate between the cases, --rounds times; medians of
+the per-run ratios are printed last.
 
     python scripts/prediction_check.py [--rounds 3] [--threads N] [--cases gpt2:128,bert-base:128]
+                                       [--reference torch]
 """
 import argparse
 import statistics
@@ -17,7 +20,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bwbench.ceilings import bracket_drift, bracketed, drift_summary
+from bwbench.engines import REFERENCES
 from bwbench.machine import check_threads
+from bwbench.models import load_config
 from bwbench.roofline import Roofline
 from bwbench.transformer import analyse, measure, with_measured
 
@@ -30,16 +35,23 @@ class SingleRoof(Roofline):
         return max(Roofline.bandwidth(self, level, "read"), Roofline.bandwidth(self, level, "readwrite"))
 
 
-def one_run(model: str, seq: int, threads: int, quiet) -> dict:
+def one_run(model: str, seq: int, threads: int, quiet, reference) -> dict:
     counted = analyse(model, seq, scope="model")
-    run, before, after, roofline = bracketed(lambda: measure(counted, threads), threads, quiet)
+
+    def both():
+        run = measure(counted, threads)
+        return run, reference.run(load_config(model), counted.mode, seq, threads) if reference else None
+
+    (run, other), before, after, roofline = bracketed(both, threads, quiet)
     matched = with_measured(analyse(model, seq, scope="model", roofline=roofline), *run)
     single = analyse(model, seq, scope="model", roofline=SingleRoof(**roofline.__dict__))
     drift = drift_summary(bracket_drift(before, after), matched.ceilings_used())
     wall = matched.measured_wall_s
-    return {"case": f"{model} {matched.mode} {seq}", "measured_s": wall, "matched": matched.predicted_s / wall,
-            "single": single.predicted_s / wall, "dram_read": roofline.bandwidth("DRAM", "read"),
-            "dram_rw": roofline.bandwidth("DRAM"), "drift": drift["max"], "drift_ceiling": drift["ceiling"]}
+    return {"case": f"{model} {matched.mode} {seq}", "measured_s": wall, "predicted_s": matched.predicted_s,
+            "matched": matched.predicted_s / wall, "single": single.predicted_s / wall,
+            "dram_read": roofline.bandwidth("DRAM", "read"), "dram_rw": roofline.bandwidth("DRAM"),
+            "drift": drift["max"], "drift_ceiling": drift["ceiling"],
+            "reference_s": other["measured_s"] if other else None}
 
 
 def main() -> int:
@@ -47,25 +59,36 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int)
     parser.add_argument("--cases", default="gpt2:128,bert-base:128")
+    parser.add_argument("--reference", choices=sorted(REFERENCES))
     args = parser.parse_args()
     threads = check_threads(args.threads)
+    reference = REFERENCES[args.reference] if args.reference else None
+    if reference:
+        reference.check_available()
     cases = [(name, int(seq)) for name, seq in (case.split(":") for case in args.cases.split(","))]
     quiet = lambda label, steps: [step.run() for step in steps]  # noqa: E731
-    rows = [one_run(model, seq, threads, quiet) for _ in range(args.rounds) for model, seq in cases]
-    console = Console(width=140)
+    rows = [one_run(model, seq, threads, quiet, reference) for _ in range(args.rounds) for model, seq in cases]
+    console = Console(width=160)
     table = Table(title=f"predicted/measured, {threads} thread(s), scope model, ceilings bracketing each run")
-    for column in ("case", "measured ms", "matched ceilings", "single roof (before)", "DRAM read-only GB/s",
-                   "DRAM read-write GB/s", "largest used drift"):
+    columns = ["case", "predicted ms", "measured ms", "matched ceilings", "single roof (before)",
+               "DRAM read-only GB/s", "DRAM read-write GB/s", "largest used drift"]
+    for column in columns + ([f"{args.reference} ms", f"{args.reference}/bwbench"] if reference else []):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["case"], f"{row['measured_s'] * 1e3:.1f}", f"{row['matched']:.2f}", f"{row['single']:.2f}",
-                      f"{row['dram_read']:.1f}", f"{row['dram_rw']:.1f}",
-                      f"{row['drift']:.1%} ({row['drift_ceiling']})")
+        cells = [row["case"], f"{row['predicted_s'] * 1e3:.1f}", f"{row['measured_s'] * 1e3:.1f}",
+                 f"{row['matched']:.2f}", f"{row['single']:.2f}", f"{row['dram_read']:.1f}", f"{row['dram_rw']:.1f}",
+                 f"{row['drift']:.1%} ({row['drift_ceiling']})"]
+        if reference:
+            cells += [f"{row['reference_s'] * 1e3:.1f}", f"{row['reference_s'] / row['measured_s']:.2f}"]
+        table.add_row(*cells)
     console.print(table)
     for case in dict.fromkeys(row["case"] for row in rows):
         mine = [row for row in rows if row["case"] == case]
-        console.print(f"{case}: median predicted/measured {statistics.median(r['matched'] for r in mine):.2f} "
-                      f"(single roof: {statistics.median(r['single'] for r in mine):.2f}) over {len(mine)} runs")
+        line = (f"{case}: median predicted/measured {statistics.median(r['matched'] for r in mine):.2f} "
+                f"(single roof: {statistics.median(r['single'] for r in mine):.2f}) over {len(mine)} runs")
+        if reference:
+            line += f"; {args.reference}/bwbench time {statistics.median(r['reference_s'] / r['measured_s'] for r in mine):.2f}"
+        console.print(line)
     return 0
 
 

@@ -163,10 +163,13 @@ int bw_gemv_measure(int isa, int f32, int trans, size_t m, size_t n, const void 
                     const void *x, void *y, int threads, int ntimes, double min_sample_s,
                     double *samples, int *cpus, long *reps);
 
+/* Up to this many columns of B, A is not packed but read once, as a GEMV
+   reads it (gemm.c's gemm_small): measured faster. */
+#define BW_SMALL_N 32
 /* For a team already inside a parallel region (every thread calls, each does
    its share; no barrier at the end): float32 C = A B by the strides in g, with
    shared workspace g->apack and g->bpack of bw_gemm_workspace_bytes(0) and
-   (1) bytes. n = 1 with contiguous rows of A: the GEMV kernel (A read once). */
+   (1) bytes. At most BW_SMALL_N columns and contiguous rows of A: A read once. */
 void bw_team_gemm_f32(int isa, const bw_gemm_ctx *g);
 void bw_team_gemv_t_f32(int isa, const bw_gemv_ctx *g);
 size_t bw_gemm_workspace_bytes(int which);

@@ -85,8 +85,6 @@ static int check_operands(int f32, size_t m, size_t n, size_t k, const void *a, 
     return BW_OK;
 }
 
-#define SMALL_N 32   /* up to this many columns of B, A is not packed (gemm_small): measured faster */
-
 /* Sets up C = A B for row-major A (m x k), B (k x n), C (m x n) and picks its
    kernel. Few columns: gemm_small, which reads A once as a GEMV does. Else
    the packed, blocked GEMM, as C^T = B^T A^T (operands read through their
@@ -98,7 +96,7 @@ static bw_body gemm_setup(bw_gemm_ctx *g, int isa, int f32, size_t m, size_t n, 
     const kernel_set *set = &kernels[isa][f32];
     *g = (bw_gemm_ctx){.m = m, .n = n, .k = k, .a = a, .b = b, .c = c,
                        .a_rs = k, .a_cs = 1, .b_rs = n, .b_cs = 1, .c_rs = n, .c_cs = 1};
-    if (n <= SMALL_N) {
+    if (n <= BW_SMALL_N) {
         g->bpack = bw_alloc(bw_bytes(n * k, esize));   /* n * k cannot overflow: checked by the caller */
         return g->bpack ? set->gemm_small : NULL;
     }
@@ -179,7 +177,7 @@ size_t bw_gemm_workspace_bytes(int which)
 void bw_team_gemm_f32(int isa, const bw_gemm_ctx *g)
 {
     const kernel_set *set = &kernels[usable(isa) ? isa : BW_GENERIC][1];
-    if (g->n == 1 && g->a_cs == 1 && g->a_rs == (ptrdiff_t)g->k)
+    if (g->n <= BW_SMALL_N && g->a_cs == 1 && g->a_rs == (ptrdiff_t)g->k)
         set->gemm_small(g, 1);
     else
         set->gemm(g, 1);

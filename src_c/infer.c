@@ -84,10 +84,10 @@ static inline float silu(float x) { return x / (1.0f + fast_exp(-x)); }
 static void linear(const pass *p, const bw_linear *l, const float *in, size_t ntok, float *out)
 {
     bw_gemm_ctx g;
-    if (ntok == 1)   /* y = W x: W read once, as a GEMV */
-        g = (bw_gemm_ctx){.m = l->rows, .n = 1, .k = l->cols, .a = l->w, .b = in, .c = out,
-                          .a_rs = l->cols, .a_cs = 1, .b_rs = 1, .b_cs = 1, .c_rs = 1, .c_cs = 1};
-    else             /* Y = X W^T: W read through its strides as the transposed B */
+    if (ntok <= BW_SMALL_N)   /* Y^T = W X^T: W read once, as a GEMV reads it */
+        g = (bw_gemm_ctx){.m = l->rows, .n = ntok, .k = l->cols, .a = l->w, .b = in, .c = out,
+                          .a_rs = l->cols, .a_cs = 1, .b_rs = 1, .b_cs = l->cols, .c_rs = 1, .c_cs = l->rows};
+    else                      /* Y = X W^T: W packed through its strides as the transposed B */
         g = (bw_gemm_ctx){.m = ntok, .n = l->rows, .k = l->cols, .a = in, .b = l->w, .c = out,
                           .a_rs = l->cols, .a_cs = 1, .b_rs = 1, .b_cs = l->cols, .c_rs = l->rows, .c_cs = 1};
     g.apack = p->s->apack;
@@ -180,9 +180,10 @@ static void attention(const pass *p, int layer, double *since)
         bw_gemm_ctx g = {.m = p->ntok, .n = ctx, .k = dh, .a = s->q + h * dh, .b = keys, .c = scores,
                          .a_rs = d_q(m), .a_cs = 1, .b_rs = 1, .b_cs = dh, .c_rs = ctx, .c_cs = 1,
                          .apack = s->apack, .bpack = s->bpack};
-        if (p->ntok == 1)   /* the scores are K q: the cached keys read once, as a GEMV */
-            g = (bw_gemm_ctx){.m = ctx, .n = 1, .k = dh, .a = keys, .b = s->q + h * dh, .c = scores,
-                              .a_rs = dh, .a_cs = 1, .b_rs = 1, .b_cs = 1, .c_rs = 1, .c_cs = 1};
+        if (p->ntok <= BW_SMALL_N)   /* S^T = K Q^T: the cached keys read once, as a GEMV reads them */
+            g = (bw_gemm_ctx){.m = ctx, .n = p->ntok, .k = dh, .a = keys, .b = s->q + h * dh, .c = scores,
+                              .a_rs = dh, .a_cs = 1, .b_rs = 1, .b_cs = d_q(m), .c_rs = 1, .c_cs = ctx,
+                              .bpack = s->bpack};
         bw_team_gemm_f32(p->isa, &g);
     }
     lap(p, BW_OP_QK, since);

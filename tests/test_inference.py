@@ -24,9 +24,9 @@ TINY = {
 }
 
 
-def build(cfg, max_pos=8, threads_tokens=8):
+def build(cfg, max_pos=48):
     layers, top = random_weights(cfg, np.random.default_rng(3), True, cfg.mode == "decoder", max_pos)
-    return engine(cfg, layers, top, max_pos, threads_tokens), Reference(cfg, layers, top, max_pos)
+    return engine(cfg, layers, top, max_pos, max_pos), Reference(cfg, layers, top, max_pos)
 
 
 def close(got, want):
@@ -34,13 +34,14 @@ def close(got, want):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("tokens", [5, 40])   # the weights read once per pass (up to 32 tokens), or packed
 @pytest.mark.parametrize("name", TINY)
-def test_c_path_matches_numpy_for_a_prompt_then_decode_steps(name, threads):
+def test_c_path_matches_numpy_for_a_prompt_then_decode_steps(name, tokens, threads):
     cfg = TINY[name]
     decoder = cfg.mode == "decoder"
     c, ref = build(cfg)
     rng = np.random.default_rng(5)
-    prompt = rng.integers(0, cfg.vocab, 5 if decoder else 7).astype(np.int32)
+    prompt = rng.integers(0, cfg.vocab, tokens).astype(np.int32)
     x = np.empty((len(prompt), cfg.d), np.float32)
     logits = np.empty(cfg.vocab, np.float32)
     seconds = np.zeros(_kernels.INFER_OPS)
@@ -51,7 +52,7 @@ def test_c_path_matches_numpy_for_a_prompt_then_decode_steps(name, threads):
         return
     close(logits, ref.logits(hidden))
     assert token == int(np.argmax(ref.logits(hidden)))
-    for position in range(5, 8):   # each step attends to the cache of every earlier position
+    for position in range(tokens, tokens + 3):   # each step attends to the cache of every earlier position
         ids = np.array([token], np.int32)
         x = np.empty((1, cfg.d), np.float32)
         token, _ = c.run(threads, True, ids, x, position, True, logits, seconds)
@@ -85,7 +86,7 @@ def test_wrong_shapes_and_positions_are_refused_before_c():
     with pytest.raises(ValueError, match="below the vocabulary"):
         c.run(1, True, np.array([cfg.vocab], np.int32), np.zeros((1, cfg.d), np.float32), 0, True, None, seconds)
     with pytest.raises(ValueError, match="missing an array|bad"):
-        c.run(1, True, None, np.zeros((1, cfg.d), np.float32), 8, False, None, seconds)   # past max_pos
+        c.run(1, True, None, np.zeros((1, cfg.d), np.float32), 48, False, None, seconds)   # past max_pos
     layers, top = random_weights(cfg, np.random.default_rng(0), True, True, 8)
     layers[0]["q"] = layers[0]["q"][:, :-1].copy()
     with pytest.raises(ValueError, match="q must be a contiguous float32 array"):
