@@ -47,3 +47,21 @@ class TinyLlamaDecodeStep(_Pass):
 
     def time_decode_step_context32(self):
         self.run()
+
+
+class TinyLlamaDecodeStepByFormat(_Pass):
+    """The decode step with the linear layers' weights in each format."""
+    model, context = "tinyllama-1.1b", 32
+    params = ["bf16", "q8_0", "q4_0"]
+    param_names = ["weights"]
+
+    def setup(self, weights):
+        cfg = load_config(self.model)
+        layers, top = random_weights(cfg, np.random.default_rng(0), False, False, self.context, weights)
+        self.engine = engine(cfg, layers, top, self.context, self.tokens, weights=weights)
+        self.x = np.random.default_rng(1).standard_normal((1, cfg.d), dtype=np.float32)
+        self.seconds = np.zeros(_kernels.INFER_OPS)
+        self.threads = available_cpus()
+
+    def time_decode_step_context32(self, weights):
+        self.run()

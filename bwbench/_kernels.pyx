@@ -354,7 +354,7 @@ cdef extern from "bwbench.h" nogil:
         bw_linear q, k, v, o, gate, up, down
         const float *norm1_w, *norm1_b, *norm2_w, *norm2_b, *q_norm_w, *k_norm_w
     ctypedef struct bw_model:
-        int arch, act, nlayers
+        int arch, act, nlayers, weights
         size_t d, heads, kv_heads, head_dim, d_ff, vocab, max_pos, max_tokens
         float eps, rope_theta
         const float *tok_emb, *pos_emb, *type_emb, *emb_norm_w, *emb_norm_b, *final_norm_w, *final_norm_b
@@ -386,10 +386,18 @@ cdef const float *_f32(object array, size_t size, str what) except? NULL:
     return &view[0]
 
 
-cdef bw_linear _linear(dict weights, str name, size_t rows, size_t cols) except *:
+cdef bw_linear _linear(dict weights, str name, size_t rows, size_t cols, str fmt) except *:
+    """A linear layer: float32 (out x in) weights, or uint8 rows in fmt (bwbench.quant)."""
     cdef bw_linear l
-    l.fmt, l.rows, l.cols = BW_FMT_F32, rows, cols
-    l.w = _f32(weights[name], rows * cols, name)
+    cdef const unsigned char[:, ::1] packed
+    l.rows, l.cols, l.fmt = rows, cols, FORMATS.index(fmt)
+    if fmt == "f32":
+        l.w = _f32(weights[name], rows * cols, name)
+    else:
+        if _rows_in(fmt, weights[name], cols) != <int>rows:
+            raise ArgumentError(f"bwbench: {name} must hold {rows} rows of {cols} {fmt} weights")
+        packed = weights[name]
+        l.w = &packed[0, 0]
     l.bias = _f32(weights.get("b" + name), rows, "b" + name)
     return l
 
@@ -399,7 +407,8 @@ cdef class Engine:
     path reads them, and its state: key/value cache and scratch.
 
     config: arch, act, d, heads, kv_heads, head_dim, d_ff, vocab, eps,
-    rope_theta, max_pos, max_tokens. layers: one dict per layer (q, k, v, o,
+    rope_theta, max_pos, max_tokens, weights (f32 or a bwbench.quant format:
+    then the matrices are its uint8 rows, and a pass takes one token). layers: one dict per layer (q, k, v, o,
     gate, up, down as out x in; bq ...; norm1_w, norm1_b, norm2_w, norm2_b,
     q_norm_w, k_norm_w); top: tok_emb, pos_emb, type_emb, emb_norm_w,
     emb_norm_b, final_norm_w, final_norm_b, lm_head (None where absent)."""
@@ -423,15 +432,17 @@ cdef class Engine:
         self.layers = <bw_layer *>calloc(max(len(layers), 1), sizeof(bw_layer))
         if self.layers == NULL:
             raise OutOfMemoryError("bwbench: could not allocate the model")
+        fmt = config.get("weights", "f32")
+        self.m.weights = FORMATS.index(fmt)
         for i, w in enumerate(layers):
-            self.layers[i].q = _linear(w, "q", dq, d)
-            self.layers[i].k = _linear(w, "k", dkv, d)
-            self.layers[i].v = _linear(w, "v", dkv, d)
-            self.layers[i].o = _linear(w, "o", d, dq)
+            self.layers[i].q = _linear(w, "q", dq, d, fmt)
+            self.layers[i].k = _linear(w, "k", dkv, d, fmt)
+            self.layers[i].v = _linear(w, "v", dkv, d, fmt)
+            self.layers[i].o = _linear(w, "o", d, dq, fmt)
             if w.get("gate") is not None:
-                self.layers[i].gate = _linear(w, "gate", f, d)
-            self.layers[i].up = _linear(w, "up", f, d)
-            self.layers[i].down = _linear(w, "down", d, f)
+                self.layers[i].gate = _linear(w, "gate", f, d, fmt)
+            self.layers[i].up = _linear(w, "up", f, d, fmt)
+            self.layers[i].down = _linear(w, "down", d, f, fmt)
             self.layers[i].norm1_w = _f32(w["norm1_w"], d, "norm1_w")
             self.layers[i].norm1_b = _f32(w.get("norm1_b"), d, "norm1_b")
             self.layers[i].norm2_w = _f32(w["norm2_w"], d, "norm2_w")
@@ -451,7 +462,7 @@ cdef class Engine:
         self.m.final_norm_w = _f32(top.get("final_norm_w"), d, "final_norm_w")
         self.m.final_norm_b = _f32(top.get("final_norm_b"), d, "final_norm_b")
         if top.get("lm_head") is not None:
-            self.m.lm_head = _linear(top, "lm_head", config["vocab"], d)
+            self.m.lm_head = _linear(top, "lm_head", config["vocab"], d, fmt)
         self.state = bw_infer_new(&self.m)
         if self.state == NULL:
             raise OutOfMemoryError("bwbench: could not allocate the key/value cache and scratch")
@@ -494,3 +505,68 @@ cdef class Engine:
                                 ids_ptr != NULL, head, &x[0, 0], logits_ptr, &next_token, &op_seconds[0], &wall)
         _check(err)
         return next_token, wall
+
+
+cdef extern from "bwbench.h" nogil:
+    int BW_QK
+    size_t bw_fmt_row_bytes(int fmt, size_t cols)
+    int bw_quantize(int fmt, const float *x, size_t n, void *out)
+    int bw_dequantize(int fmt, const void *inp, size_t n, float *x)
+    int bw_qgemv_measure(int isa, int fmt, const void *w, size_t rows, size_t cols, const float *x, float *y,
+                         int threads, int ntimes, double min_sample_s, double *samples, int *cpus, long *reps)
+
+FORMATS = ("f32", "bf16", "q8_0", "q4_0")
+QK = BW_QK
+
+
+def fmt_row_bytes(str fmt, size_t cols):
+    """Bytes of a row of cols weights in fmt; 0 if the format cannot hold it."""
+    return bw_fmt_row_bytes(FORMATS.index(fmt), cols)
+
+
+cdef int _rows_in(str fmt, object rows, size_t cols) except -1:
+    """Checks a uint8 array of whole rows of cols weights in fmt; returns its row count."""
+    cdef size_t row = bw_fmt_row_bytes(FORMATS.index(fmt), cols)
+    if row == 0 or rows.dtype != np.uint8 or rows.ndim != 2 or not rows.flags.c_contiguous \
+            or <size_t>rows.shape[1] != row:
+        raise ArgumentError(f"bwbench: {fmt} rows of {cols} weights must be a contiguous uint8 array of "
+                         f"{row} bytes a row")
+    return rows.shape[0]
+
+
+def quantize(str fmt, float[:, ::1] x):
+    """Each row of x in fmt: a uint8 array of whole rows."""
+    cdef size_t rows = x.shape[0], cols = x.shape[1], i
+    cdef int f = FORMATS.index(fmt)
+    out = np.empty((rows, bw_fmt_row_bytes(f, cols)), dtype=np.uint8)
+    _rows_in(fmt, out, cols)
+    cdef unsigned char[:, ::1] o = out
+    for i in range(rows):
+        _check(bw_quantize(f, &x[i, 0], cols, &o[i, 0]))
+    return out
+
+
+def dequantize(str fmt, object rows, size_t cols):
+    """float32 (rows x cols) of rows quantised in fmt."""
+    cdef size_t n = _rows_in(fmt, rows, cols), i
+    out = np.empty((n, cols), dtype=np.float32)
+    cdef const unsigned char[:, ::1] q = rows
+    cdef float[:, ::1] o = out
+    for i in range(n):
+        _check(bw_dequantize(FORMATS.index(fmt), &q[i, 0], cols, &o[i, 0]))
+    return out
+
+
+def qgemv_measure(str isa, str fmt, object w, size_t cols, float[::1] x, float[::1] y, int threads,
+                  int ntimes, double min_sample_s):
+    """y = W x with W's rows in fmt, timed in C (ntimes 0: run once, no timing)."""
+    cdef size_t rows = _rows_in(fmt, w, cols)
+    if <size_t>x.shape[0] != cols or <size_t>y.shape[0] != rows:
+        raise ArgumentError("bwbench: x must hold cols values and y one per row")
+    cdef const unsigned char[:, ::1] wv = w
+    cdef _Timing t = _Timing(max(ntimes, 1), threads)
+    cdef int i = ISAS.index(isa), f = FORMATS.index(fmt), err
+    with nogil:
+        err = bw_qgemv_measure(i, f, &wv[0, 0], rows, cols, &x[0], &y[0], threads, ntimes, min_sample_s,
+                               &t.s[0] if ntimes else NULL, &t.c[0], &t.reps)
+    return t.result(err)

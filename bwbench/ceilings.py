@@ -8,6 +8,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Callable
 
+from bwbench import quant
 from bwbench.flops import DTYPES, LADDER_FLOPS, PEAK_KINDS, ceiling_name, measure_ladder, measure_peak
 from bwbench.gemm import measure_product
 from bwbench.latency import measure_latency
@@ -124,14 +125,32 @@ def build_roofline(measurements, threads: int, sample: str = "best") -> Roofline
     compute = [{"name": name, "dtype": dtype, "gflops": statistics.median(values), "threads": threads}
                for (name, dtype), values in peaks.items()]
 
+    unpack = {}
+    for m in measurements:
+        if m.kernel == "gemv" and m.dtype in quant.FORMATS and m.threads == threads:
+            unpack.setdefault(m.dtype, []).append(_rate(m, m.flops, sample))
     chase = [(m.working_set_bytes, m.latency_ns) for m in measurements if m.kernel == "latency"]
     latency, _ = level_values(chase, level_capacities(1))
     extra = {"capacities": level_capacities(threads), "sweep_ceilings": sweep, "sample": sample,
              "latency_ns": [{"level": level, "ns": ns, "points": count} for level, (ns, count) in latency.items()]}
+    if unpack:   # GFLOP/s of each weight format's GEMV in cache: its unpack ceiling
+        extra["unpack"] = {fmt: statistics.median(values) for fmt, values in unpack.items()}
     return Roofline(tuple(memory), tuple(compute), threads, tuple(missing), extra)
 
 
-def bracket_plan(threads: int) -> list:
+UNPACK_COLS = 4096  # the in-cache GEMV that measures a weight format's unpack rate: rows of this many weights
+
+
+def unpack_step(weights: str, threads: int) -> Step:
+    """A weight format's unpack rate: its GEMV with the weights in half the
+    last-level cache, where DRAM does not limit it (GFLOP/s, 2 a weight), and
+    thousands of rows share each quantised x, as in a model's layers."""
+    rows = max(1, (last_level_cache_bytes() or 2**25) // 2 // quant.row_bytes(weights, UNPACK_COLS))
+    return Step(f"unpack {weights}, {threads} thread(s)",
+                lambda: quant.measure_gemv(rows, UNPACK_COLS, weights, threads, BRACKET_SAMPLES))
+
+
+def bracket_plan(threads: int, weights: str = None) -> list:
     """The ceilings a transformer prediction uses, measured in seconds: load
     (read-only) and copy and triad (read-write) at one working set well inside
     each level, and the FMA peaks, BRACKET_SAMPLES samples each. Run right
@@ -145,19 +164,28 @@ def bracket_plan(threads: int) -> list:
     # the peaks first: they bring the cores to speed before the short cache-sized runs
     steps = [Step(f"peak fma {dtype}, {threads} thread(s)",
                   lambda dtype=dtype: measure_peak(dtype, "fma", threads, BRACKET_SAMPLES)) for dtype in DTYPES]
+    if weights in quant.FORMATS:
+        steps.append(unpack_step(weights, threads))
     return steps + [Step(f"{kernel} {level}-sized, {threads} thread(s)",
                          lambda kernel=kernel, size=size: measure_stream(kernel, "regular", threads,
                                                                          round(size / 192) * 192, BRACKET_SAMPLES))
                     for level, size in sizes.items() for kernel in SWEEP_KERNELS]
 
 
-def bracketed(run: Callable, threads: int, run_steps: Callable) -> tuple:
+def measure_bracket(threads: int, run_steps: Callable, label: str, weights: str = None) -> list:
+    """The bracket's measurements, after one discarded warm-up run of the
+    float32 peak: the first measurement a process makes runs slow."""
+    warm_up = Step("warm-up", lambda: measure_peak("float32", "fma", threads))
+    return run_steps(label, [warm_up] + bracket_plan(threads, weights))[1:]
+
+
+def bracketed(run: Callable, threads: int, run_steps: Callable, weights: str = None) -> tuple:
     """(run()'s result, roofline before, roofline after, their mean): the
     bracket measured right before and right after run(). run_steps(label,
     steps) runs Steps and returns their measurements."""
-    before = run_steps("ceilings before the run", bracket_plan(threads))
+    before = measure_bracket(threads, run_steps, "ceilings before the run", weights)
     result = run()
-    after = run_steps("ceilings after the run", bracket_plan(threads))
+    after = measure_bracket(threads, run_steps, "ceilings after the run", weights)
     # each level's median of two points, and each peak's median of two, is their mean
     return (result, *(build_roofline(ms, threads, BRACKET_SAMPLE) for ms in (before, after, before + after)))
 
@@ -169,6 +197,7 @@ def bracket_drift(before: Roofline, after: Roofline) -> list:
         values = {(f"{c['level']} read-only", "GB/s"): c["gbps"] for c in roofline.read_ceilings}
         values.update({(f"{c['level']} read-write", "GB/s"): c["gbps"] for c in roofline.memory_ceilings})
         values.update({(f"peak {c['dtype']}", "GFLOP/s"): c["gflops"] for c in roofline.compute_ceilings})
+        values.update({(f"unpack {fmt}", "GFLOP/s"): rate for fmt, rate in roofline.extra.get("unpack", {}).items()})
         return values
 
     first, second = rows(before), rows(after)

@@ -11,25 +11,26 @@ import sys
 from rich.console import Console
 from rich.progress import Progress
 
-from bwbench import asv_results, tables
-from bwbench.ceilings import (Step, bracket_drift, bracket_plan, bracketed, build_roofline,
+from bwbench import asv_results, interconnect, quant, tables, tensor_parallel, trends
+from bwbench.ceilings import (BRACKET_SAMPLE, Step, bracket_drift, bracketed, build_roofline, measure_bracket,
                                drift_summary, roofline_plan)
 from bwbench.errors import EXIT_STATUS, KernelError, UsageError, ValidationError
 from bwbench.gemm import DTYPES, check_fits, measure_products, sweep_shapes
+from bwbench.link import TESTS, load_interconnect, parse_sizes, parse_tests, peak_busbw
 from bwbench.machine import check_threads, machine_info
 from bwbench.measure import MIN_SAMPLES
 from bwbench.models import load_config
-from bwbench.plot import write_compare_figures, write_figure3, write_figures
+from bwbench.plot import write_compare_figures, write_figure3, write_figures, write_trends
 from bwbench.results import check_writable, read_result, write_result
 from bwbench.roofline import Roofline
 from bwbench.stream import STREAM_KERNELS, default_stream_size, measure_stream, stream_kernel
 from bwbench.engines import REFERENCES
 from bwbench.inference import check_runnable
 from bwbench.transformer import FIGURE_MODELS, analyse, measure, overlay_points, with_measured
-from bwbench.units import parse_shape, parse_size
+from bwbench.units import format_bytes, parse_shape, parse_size
 
-# Tables keep their width when piped to a file (rich would fall back to 80 columns).
-stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+# Tables keep their width when piped to a file (rich would fall back to 80 columns); COLUMNS sets another.
+stdout = Console(highlight=False, width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120)
 stderr = Console(stderr=True, highlight=False)
 
 
@@ -52,12 +53,12 @@ def _run_all(label: str, steps) -> list:
     return results
 
 
-def _finish(args, measurements, *printed) -> int:
+def _finish(args, measurements, *printed, **sections) -> int:
     """Prints the tables, then writes --json (if asked) with the measurements."""
     for table in printed:
         stdout.print(table)
     if args.json:
-        write_result(args.json, machine_info(), measurements)
+        write_result(args.json, machine_info(), measurements, **sections)
         stdout.print(f"wrote {args.json}")
     return 0
 
@@ -110,7 +111,23 @@ def cmd_gemv(args) -> int:
     """A is M x N here: the product's shape is (M, 1, N)."""
     matrices = [parse_shape(text, 2) for text in args.shape] if args.shape else \
         [(m, k) for m, n, k in sweep_shapes(tokens=(1,))]
+    if args.dtype in quant.FORMATS:
+        return _quant_gemv(args, matrices)
     return _products(args, [(m, 1, n) for m, n in matrices])
+
+
+def _quant_gemv(args, matrices) -> int:
+    """GEMVs whose weights are in a quantised format (no BLAS has them)."""
+    if args.transpose:
+        raise UsageError(f"--transpose is for float32 and float64, not {args.dtype}")
+    threads = check_threads(args.threads)
+    for m, n in matrices:
+        quant.row_bytes(args.dtype, n)
+    if args.json:
+        check_writable(args.json)
+    measurements = _run_all("gemv", [Step(f"{m}x{n}", lambda m=m, n=n: quant.measure_gemv(m, n, args.dtype, threads))
+                                     for m, n in matrices])
+    return _finish(args, measurements, tables.quant_gemv_table(args.dtype, threads, measurements))
 
 
 def _roofline_from_asv(args) -> int:
@@ -126,9 +143,19 @@ def _roofline_from_asv(args) -> int:
     return 0
 
 
+def _link_roof(path) -> dict:
+    """A saved interconnect section with an all-reduce curve (the roof), or None without a path."""
+    if not path:
+        return None
+    link = load_interconnect(path)
+    peak_busbw(link)   # refuses one without allreduce rows
+    return link
+
+
 def cmd_roofline(args) -> int:
     if args.from_asv:
         return _roofline_from_asv(args)
+    link = _link_roof(args.interconnect)
     threads = check_threads(args.threads)
     models = [name.strip() for name in args.models.split(",")] if args.models else []
     for model in models:
@@ -140,7 +167,7 @@ def cmd_roofline(args) -> int:
         stdout.print(table)
     path = os.path.join(out, "roofline.json")
     write_result(path, machine_info(), measurements, roofline=roofline.to_dict(),
-                 overlay=overlay_points(models, args.seq, roofline))
+                 overlay=overlay_points(models, args.seq, roofline), **({"interconnect": link} if link else {}))
     stdout.print("wrote " + ", ".join([path] + write_figures(read_result(path), out)))
     return 0
 
@@ -154,6 +181,8 @@ def _saved_roofline(path: str) -> dict:
 
 def cmd_plot(args) -> int:
     document = _saved_roofline(args.result)
+    if args.interconnect:
+        document["interconnect"] = _link_roof(args.interconnect)
     out = _output_dir(args.out or os.path.dirname(os.path.abspath(args.result)))
     stdout.print("wrote " + ", ".join(write_figures(document, out)))
     return 0
@@ -163,7 +192,9 @@ def _roofline_for(args, threads: int) -> Roofline:
     """The Roofline of --roofline PATH, or the ceilings a prediction uses, measured now."""
     if args.roofline:
         return Roofline.from_dict(_saved_roofline(args.roofline)["roofline"])
-    return build_roofline(_run_all("ceilings for the prediction", bracket_plan(threads)), threads)
+    weights = getattr(args, "weights", None)
+    return build_roofline(measure_bracket(threads, _run_all, "ceilings for the prediction", weights), threads,
+                          BRACKET_SAMPLE)
 
 
 def cmd_transformer(args) -> int:
@@ -174,11 +205,12 @@ def cmd_transformer(args) -> int:
     if args.json:
         check_writable(args.json)
     shape = (args.model, args.seq, args.mode, args.prompt, args.batch, args.bytes_per_element, args.scope)
-    counted = analyse(*shape)
+    counted = analyse(*shape, weights=args.weights)
     threads = check_threads(args.threads)
     reference = REFERENCES[args.reference] if args.reference else None
     if reference and not args.measure:
         raise UsageError("--reference runs beside bwbench's own run: add --measure")
+    tensor_parallel.check_args(args)
     if args.measure:   # everything refusable is refused before measuring
         check_runnable(counted)
     if reference:
@@ -191,12 +223,12 @@ def cmd_transformer(args) -> int:
 
     bracket, runs = None, None
     if args.measure and not args.roofline:
-        runs, before, after, roofline = bracketed(run_all, threads, _run_all)
+        runs, before, after, roofline = bracketed(run_all, threads, _run_all, args.weights)
         bracket = bracket_drift(before, after)
     else:
         roofline = _roofline_for(args, threads)
         runs = run_all() if args.measure else None
-    analysis = analyse(*shape, roofline)
+    analysis = analyse(*shape, roofline, args.weights)
     if runs:
         analysis = with_measured(analysis, *runs[0])
     stdout.print(tables.analysis_table(analysis))
@@ -208,8 +240,12 @@ def cmd_transformer(args) -> int:
         drift = drift_summary(bracket, analysis.ceilings_used())
         stdout.print(tables.bracket_table(bracket, drift))
         record.update(bracket=bracket, ceiling_drift=drift)
+    split = tensor_parallel.from_args(args, analysis)
+    if split:
+        stdout.print(tables.tensor_parallel_table(split))
     if args.json:
-        write_result(args.json, machine_info(), [], transformer=record, roofline=roofline.to_dict())
+        write_result(args.json, machine_info(), [], transformer=record, roofline=roofline.to_dict(),
+                     **({"tensor_parallel": split} if split else {}))
         stdout.print(f"wrote {args.json}")
     return 0
 
@@ -238,6 +274,48 @@ def _positive_list(text: str, flag: str) -> list:
     if not values or min(values) < 1:
         raise UsageError(f"invalid {flag} {text!r}: expected comma-separated positive whole numbers")
     return values
+
+
+def cmd_interconnect(args) -> int:
+    comm = interconnect.world()   # how to run it, as a UsageError, without MPI or mpiexec
+    try:
+        sizes, tests = parse_sizes(args.sizes), parse_tests(args.tests)
+        if not args.time > 0:
+            raise UsageError(f"invalid --time {args.time!r}: must be positive")
+        interconnect.check_memory(comm, sizes)
+        if args.json:
+            check_writable(args.json)
+    except UsageError:
+        if comm.Get_rank():
+            return 2   # every rank refuses; rank 0 alone says why
+        raise
+    steps = [Step(f"{test} {format_bytes(size)}",
+                  lambda t=test, s=size: interconnect.measure_one(comm, t, s, args.time))
+             for test in tests for size in sizes]
+    done = _run_all("interconnect", steps) if comm.Get_rank() == 0 else [step.run() for step in steps]
+    wrong = sum(count for _, count in done)
+    result = interconnect.section(comm, [row for row, _ in done if row], args.time)
+    if comm.Get_rank():
+        return 1 if wrong else 0
+    if wrong:
+        raise ValidationError(f"{wrong} wrong stamps or bytes in the receive buffers")
+    return _finish(args, [], tables.interconnect_table(result), interconnect=result)
+
+
+def cmd_trends(args) -> int:
+    points = trends.load_points()
+    host = trends.host_points(points, args.roofline, args.interconnect)
+    out = _output_dir(args.out)
+    if args.json:
+        check_writable(args.json)
+    result = trends.trends(points, host)
+    stdout.print(tables.trends_table(result))
+    paths = write_trends(points, host, out)
+    if args.json:
+        write_result(args.json, machine_info(), [], trends=result)
+        paths.append(args.json)
+    stdout.print("wrote " + ", ".join(paths))
+    return 0
 
 
 def cmd_info(args) -> int:
@@ -302,6 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="--from-asv: machine to draw; repeat to overlay several (default: the first)")
     roofline.add_argument("--commit", action="append", metavar="HASH",
                           help="--from-asv: commit (hash prefix) to draw; repeat to overlay (default: the newest)")
+    roofline.add_argument("--interconnect", metavar="PATH", help="a saved interconnect JSON: draw its all-reduce "
+                          "bus bandwidth as a third roof (the link is not measured here)")
     roofline.set_defaults(run=cmd_roofline)
 
     plot = commands.add_parser("plot", help="redraw the figures of a saved roofline.json",
@@ -309,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
                                            "from a saved result without measuring.")
     plot.add_argument("result", metavar="ROOFLINE_JSON", help="a roofline.json written by `bwbench roofline`")
     plot.add_argument("--out", metavar="DIR", help="output folder (default: the JSON's folder)")
+    plot.add_argument("--interconnect", metavar="PATH", help="a saved interconnect JSON: add its all-reduce roof")
     plot.set_defaults(run=cmd_plot)
 
     sweep = ("without --shape, the transformer-projection sweep: K = d, M = d or 4d for d in 768, 1024, "
@@ -324,8 +405,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "the same shape and threads; without --shape, the N = 1 points of the gemm sweep.")
     gemv.add_argument("--shape", nargs="+", metavar="MxN", help="A is MxN")
     gemv.add_argument("--transpose", action="store_true", help="y = A^T x instead of y = A x")
-    for product, run in ((gemm, cmd_gemm), (gemv, cmd_gemv)):
-        product.add_argument("--dtype", choices=list(DTYPES), default="float64", help="default: float64")
+    for product, run, dtypes in ((gemm, cmd_gemm, list(DTYPES)), (gemv, cmd_gemv, list(DTYPES) + list(quant.FORMATS))):
+        product.add_argument("--dtype", choices=dtypes, default="float64",
+                             help="default: float64" + ("; bf16, q8_0 and q4_0 are weight formats in llama.cpp's "
+                                                        "layouts, x and y float32" if product is gemv else ""))
         _threads_flag(product, "OpenMP and BLAS threads")
         _json_flag(product)
         product.set_defaults(run=run)
@@ -346,6 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
     transformer.add_argument("--batch", type=int, default=1, help="sequences at once (default 1)")
     transformer.add_argument("--bytes-per-element", type=float, default=4.0,
                              help="4 = fp32 (default), 2, 1 (as Kim et al.), 0.5")
+    transformer.add_argument("--weights", choices=("f32",) + quant.FORMATS,
+                             help="the linear layers' weight format (llama.cpp's layouts), activations float32; "
+                                  "sets the bytes a weight the prediction counts (default: --bytes-per-element)")
     transformer.add_argument("--scope", choices=("model", "layers"), default="layers",
                              help="layers: the transformer layers only (Kim et al.); model: with embeddings and, "
                                   "for decoders, the final LayerNorm and LM head (default: layers)")
@@ -354,11 +440,42 @@ def build_parser() -> argparse.ArgumentParser:
                              "measure the ceilings it uses now; with --measure, right before and after the run)")
     transformer.add_argument("--reference", choices=sorted(REFERENCES),
                              help="--measure: also run this engine on the same shape and threads (optional extra)")
+    transformer.add_argument("--tensor-parallel", type=int, metavar="P", help="also predict the model split "
+                             "over P ranks, Megatron-style (needs --interconnect)")
+    transformer.add_argument("--interconnect", metavar="PATH", help="--tensor-parallel: a saved interconnect "
+                             "JSON with the all-reduce curve over P ranks")
     _threads_flag(transformer, "threads for measuring")
     _json_flag(transformer, "the result JSON (key `transformer`)")
     transformer.add_argument("--figure", metavar="DIR", help="draw Figure 3 (PNG and SVG) into DIR instead")
     transformer.add_argument("--seqs", default="128,256,512,1024", help="--figure: sequence lengths")
     transformer.set_defaults(run=cmd_transformer)
+
+    link = commands.add_parser(
+        "interconnect", help="MPI link: ping-pong latency, bandwidth, collectives with bus bandwidth",
+        description="Run under MPI (mpiexec -n N python -m bwbench interconnect). As the OSU micro-benchmarks: "
+                    "ping-pong latency, uni- and bi-directional bandwidth between rank 0 and the last rank, "
+                    "and Allreduce, Allgather, Reduce_scatter over all ranks with algorithm and bus bandwidth "
+                    "(nccl-tests' factors). Every receive is validated; a sample is the slowest rank's time.")
+    link.add_argument("--sizes", default="8B..256MiB", metavar="RANGE",
+                      help="message sizes, powers of two: LOW..HIGH or a comma list (default 8B..256MiB)")
+    link.add_argument("--tests", default=",".join(TESTS), help=f"comma-separated, from {','.join(TESTS)} "
+                                                                "(default: all)")
+    link.add_argument("--time", type=float, default=0.02, metavar="SECONDS",
+                      help="length of each of the 5 timed samples per test and size (default 0.02)")
+    _json_flag(link, "the result JSON (key `interconnect`)")
+    link.set_defaults(run=cmd_interconnect)
+
+    figure1 = commands.add_parser(
+        "trends", help="the paper's Figure 1 (FLOP/s, DRAM and interconnect bandwidth over 20 years) with this host",
+        description="Fits the growth per 2 years of peak FLOP/s, DRAM bandwidth and interconnect bandwidth "
+                    "from the points shipped with bwbench (re-extracted from the paper's Figure 1), places this "
+                    "host's measured values on it, and writes DIR/trends.png and DIR/trends.svg.")
+    figure1.add_argument("--roofline", metavar="PATH", help="a saved roofline.json: float32 peak and DRAM bandwidth")
+    figure1.add_argument("--interconnect", metavar="PATH", help="a saved interconnect JSON: its largest bw")
+    figure1.add_argument("--out", default="bwbench-results", metavar="DIR", help="output folder (default: "
+                                                                                  "./bwbench-results)")
+    _json_flag(figure1, "the fits and this host's points (key `trends`)")
+    figure1.set_defaults(run=cmd_trends)
 
     info = commands.add_parser("info", help="this host: CPU, SIMD, caches, memory, compiler, thread pools",
                                description="Describes the host as the result JSON's `machine` object does.")

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from bwbench import _kernels
+from bwbench import _kernels, quant
 from bwbench.errors import UsageError, ValidationError
 from bwbench.machine import check_memory, check_threads
 from bwbench.models import load_config
@@ -53,11 +53,11 @@ def _matrices(rng, layer_shapes) -> list:
     return layers
 
 
-def random_weights(cfg, rng, embeddings: bool, head: bool, max_pos: int):
-    """(layers, top): one dict per layer, out x in matrices as torch keeps them,
-    biases where the architecture has them, norms' gammas near 1; top holds the
-    embeddings (if asked) and the final norm and LM head (if asked; the token
-    embedding itself when tied)."""
+def random_weights(cfg, rng, embeddings: bool, head: bool, max_pos: int, weights: str = "f32"):
+    """(layers, top): one dict per layer, out x in matrices as torch keeps them
+    (in a quantised format: its uint8 rows), biases where the architecture has
+    them, norms' gammas near 1; top holds the embeddings (if asked) and the
+    final norm and LM head (if asked; the token embedding itself when tied)."""
     d, f = cfg.d, cfg.d_ff
     shapes = {"q": (cfg.d_q, d), "k": (cfg.d_kv, d), "v": (cfg.d_kv, d), "o": (d, cfg.d_q), "up": (f, d),
               "down": (d, f), **({"gate": (f, d)} if cfg.gated else {})}
@@ -88,44 +88,56 @@ def random_weights(cfg, rng, embeddings: bool, head: bool, max_pos: int):
         n = norm(d)
         top["final_norm_w"], top["final_norm_b"] = n["w"], n["b"]
         top["lm_head"] = top["tok_emb"] if cfg.tied_embeddings else _uniform(rng, (cfg.vocab, d), d ** -0.5)
+    if weights != "f32":   # the linear layers' matrices in the format; embeddings stay float32
+        for layer in layers:
+            layer.update({name: quant.quantize(layer[name], weights) for name in shapes})
+        if head:
+            top["lm_head"] = quant.quantize(top["lm_head"], weights)
     return layers, top
 
 
-def engine(cfg, layers, top, max_pos: int, max_tokens: int, isa: str = None) -> _kernels.Engine:
+def engine(cfg, layers, top, max_pos: int, max_tokens: int, isa: str = None, weights: str = "f32") -> _kernels.Engine:
     config = {"arch": cfg.arch, "act": cfg.activation, "d": cfg.d, "heads": cfg.heads, "kv_heads": cfg.kv_heads,
               "head_dim": cfg.head_dim, "d_ff": cfg.d_ff, "vocab": cfg.vocab, "eps": cfg.norm_eps,
-              "rope_theta": cfg.rope_theta, "max_pos": max_pos, "max_tokens": max_tokens}
+              "rope_theta": cfg.rope_theta, "max_pos": max_pos, "max_tokens": max_tokens, "weights": weights}
     return _kernels.Engine(config, layers, top, isa or _kernels.best_isa())
 
 
-def model_bytes(cfg, max_pos: int, embeddings: bool, head: bool) -> int:
-    """Weights, key/value cache and scratch of a run, in bytes."""
+def model_bytes(cfg, max_pos: int, embeddings: bool, head: bool, weights: str = "f32") -> int:
+    """Weights (made in float32 first, then quantised), key/value cache and scratch of a run, in bytes."""
     layer = cfg.d * (2 * cfg.d_q + 2 * cfg.d_kv) + (3 if cfg.gated else 2) * cfg.d * cfg.d_ff
     tables = cfg.vocab * cfg.d * ((embeddings or head) + (head and not cfg.tied_embeddings)) + max_pos * cfg.d
     cache = 2 * cfg.layers * max_pos * cfg.d_kv
     scratch = max_pos * (4 * cfg.d + 2 * cfg.d_q + 2 * cfg.d_ff + cfg.heads * max_pos)
-    return 4 * (cfg.layers * layer + tables + cache + scratch)
+    packed = (cfg.layers * layer + head * cfg.vocab * cfg.d) * quant.BYTES_PER_WEIGHT[weights] if weights != "f32" else 0
+    return 4 * (cfg.layers * layer + tables + cache + scratch) + int(packed)
 
 
-def check_run(cfg, mode: str, seq: int, scope: str, prompt: int, batch: int, bytes_per_element: float) -> None:
+def check_run(cfg, mode: str, seq: int, scope: str, prompt: int, batch: int, bytes_per_element: float,
+              weights: str = "f32") -> None:
     if batch != 1 or bytes_per_element != 4 or prompt:
         raise UsageError("--measure runs batch 1, 4 bytes per element (float32), decoding from an empty prompt")
-    check_memory(model_bytes(cfg, seq, scope == "model", scope == "model" and mode == "decoder"),
+    if weights != "f32":
+        if mode != "decoder":
+            raise UsageError(f"--weights {weights} runs decoders (one token a pass), not {mode}s")
+        for width in {cfg.d, cfg.d_q, cfg.d_ff}:
+            quant.row_bytes(weights, width)
+    check_memory(model_bytes(cfg, seq, scope == "model", scope == "model" and mode == "decoder", weights),
                  "the model's weights, key/value cache and activations")
 
 
 def check_runnable(analysis) -> None:
     """Refuses, before anything is measured, a run that run_model would refuse."""
     check_run(load_config(analysis.model), analysis.mode, analysis.seq, analysis.scope, analysis.prompt,
-              analysis.batch, analysis.bytes_per_element)
+              analysis.batch, analysis.bytes_per_element, analysis.weights or "f32")
 
 
-def _check_first_layer(cfg, layers, top, decoder: bool, tokens, x, threads: int) -> None:
+def _check_first_layer(cfg, layers, top, decoder: bool, tokens, x, threads: int, weights: str) -> None:
     """The first layer of the first pass, in C and in numpy: refuse to time a wrong engine."""
     one = engine(cfg, layers[:1], {key: top.get(key) for key in ("tok_emb", "pos_emb", "type_emb",
                                                                  "emb_norm_w", "emb_norm_b")},
-                 len(x), len(x))
-    reference = Reference(cfg, layers[:1], top, len(x))
+                 len(x), len(x), weights=weights)
+    reference = Reference(cfg, layers[:1], top, len(x), weights)
     want = reference.forward(reference.embed(tokens, 0) if tokens is not None else x, 0, decoder)
     got = x.copy()
     one.run(threads, decoder, tokens, got, 0, False, None, np.zeros(_kernels.INFER_OPS))
@@ -135,19 +147,21 @@ def _check_first_layer(cfg, layers, top, decoder: bool, tokens, x, threads: int)
 
 
 def run_model(cfg, mode: str, seq: int, scope: str = "layers", threads: int = None, prompt: int = 0,
-              batch: int = 1, bytes_per_element: float = 4) -> tuple:
+              batch: int = 1, bytes_per_element: float = 4, weights: str = "f32") -> tuple:
     """Runs the model once; returns ({op name: seconds}, total seconds).
     Decoder: `seq` steps from an empty prompt, each feeding back the argmax
-    of the last (scope model) or a random input (scope layers)."""
-    check_run(cfg, mode, seq, scope, prompt, batch, bytes_per_element)
+    of the last (scope model) or a random input (scope layers). weights: the
+    linear layers' format (f32 or a bwbench.quant format)."""
+    check_run(cfg, mode, seq, scope, prompt, batch, bytes_per_element, weights)
     threads = check_threads(threads)
     decoder, model_scope = mode == "decoder", scope == "model"
     rng = np.random.default_rng(1)
-    layers, top = random_weights(cfg, rng, model_scope, model_scope and decoder, seq)
+    layers, top = random_weights(cfg, rng, model_scope, model_scope and decoder, seq, weights)
     tokens = rng.integers(0, cfg.vocab, seq).astype(np.int32) if model_scope else None
     first = rng.standard_normal((1 if decoder else seq, cfg.d), dtype=F32)
-    _check_first_layer(cfg, layers, top, decoder, tokens[:len(first)] if model_scope else None, first, threads)
-    run = engine(cfg, layers, top, seq, 1 if decoder else seq)
+    _check_first_layer(cfg, layers, top, decoder, tokens[:len(first)] if model_scope else None, first, threads,
+                       weights)
+    run = engine(cfg, layers, top, seq, 1 if decoder else seq, weights=weights)
     seconds = np.zeros(_kernels.INFER_OPS)
     steps = rng.standard_normal((seq, 1, cfg.d), dtype=F32) if decoder else None   # inputs made before timing
     token = np.zeros(1, np.int32)

@@ -1,4 +1,5 @@
 """matplotlib figures of a result (Agg backend, files only). Never measures."""
+import math
 import os
 
 import matplotlib
@@ -6,8 +7,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from bwbench import trends  # noqa: E402
 from bwbench.errors import UsageError  # noqa: E402
 from bwbench.results import atomic_write  # noqa: E402
+from bwbench.link import peak_busbw  # noqa: E402
 from bwbench.roofline import Roofline  # noqa: E402
 from bwbench.units import format_bytes  # noqa: E402
 
@@ -29,15 +32,28 @@ def _save(figure, path: str) -> None:
         figure.savefig(f, format=os.path.splitext(path)[1][1:], dpi=120, bbox_inches="tight")
 
 
-def roofline_figure(roofline: Roofline, measurements, points=()):
+def _link_roof(ax, link: dict, peak: float) -> None:
+    """The measured link as a third roof: all-reduce bus bandwidth, where the
+    intensity counts FLOPs per byte each rank sends through the link."""
+    gbps, lo = peak_busbw(link), AI_RANGE[0]
+    hosts = ", ".join(sorted({p["host"] for p in link["placement"]}))
+    ax.plot([lo, peak / gbps], [lo * gbps, peak], "--", color="black", lw=1.5,
+            label=f"link: all-reduce bus bandwidth {gbps:.2f} GB/s ({link['ranks']} ranks on {hosts}); "
+                  "x = FLOP per byte communicated")
+
+
+def roofline_figure(roofline: Roofline, measurements, points=(), link=None):
     """Log-log roofline (float64 ceilings solid, float32 FMA dashed), ridge
-    points marked, the measured ladder and any extra `points` overlaid.
+    points marked, the measured ladder and any extra `points` overlaid, and
+    with `link` (a saved interconnect section) the all-reduce roof.
 
     points: transformer.overlay_points() dicts: 'label', 'ai', 'gflops', 'group', 'mode'."""
     figure, ax = plt.subplots(figsize=(12, 6))
     lo, hi = AI_RANGE
     peak = roofline.peak("float64")
     colours = {}
+    if link:
+        _link_roof(ax, link, peak)
     for ceiling in roofline.memory_ceilings:   # named in the legend: their labels would overlap
         ridge = roofline.ridge_point(ceiling["level"])
         line, = ax.plot([lo, ridge], [lo * ceiling["gbps"], peak], lw=1.5,
@@ -111,14 +127,14 @@ def bandwidth_figure(measurements, caches: dict):
 
 def write_figures(document: dict, out_dir: str) -> list:
     """roofline.png, roofline.svg and bandwidth.png of a result document, with
-    its `overlay` points (transformer operations) if any."""
+    its `overlay` points (transformer operations) and `interconnect` link roof if any."""
     roofline = Roofline.from_dict(document["roofline"])
     measurements = document["measurements"]
     overlay = document.get("overlay", [])
     if not all(isinstance(p, dict) and {"label", "ai", "gflops", "mode"} <= p.keys()
                and p.get("group") in GROUP_MARKERS for p in overlay):
         raise UsageError("malformed `overlay` in the result: redo it with `bwbench roofline --models`")
-    return (_save_all(roofline_figure(roofline, measurements, overlay), out_dir,
+    return (_save_all(roofline_figure(roofline, measurements, overlay, document.get("interconnect")), out_dir,
                       ("roofline.png", "roofline.svg"))
             + _save_all(bandwidth_figure(measurements, document["machine"].get("caches", {})), out_dir,
                         ("bandwidth.png",)))
@@ -182,3 +198,30 @@ def compare_figure(entries, dtype: str = "float64"):
 
 def write_compare_figures(entries, out_dir: str) -> list:
     return _save_all(compare_figure(entries), out_dir, ("roofline.png", "roofline.svg"))
+
+
+def trends_figure(points: dict, host: dict):
+    """Figure 1: each series normalised to its first point, its fit, and this
+    host's measured points as stars. points, host: bwbench.trends.load_points(), host_points()."""
+    figure, ax = plt.subplots(figsize=(10, 6))
+    for (name, series), colour in zip(points.items(), ("tab:green", "tab:blue", "tab:red")):
+        scale = trends.base(series)
+        ax.plot([p.year for p in series], [p.value / scale for p in series], "o", color=colour, ms=5)
+        slope, intercept = trends.fit_line(series)
+        ends = [min(p.year for p in series), max(p.year for p in series)]
+        ax.plot(ends, [math.exp(intercept + slope * year) / scale for year in ends], "-", color=colour,
+                label=f"{trends.SERIES[name][0]}: {math.exp(2 * slope):.2f}x / 2 years "
+                      f"(paper {trends.SERIES[name][3]}x), {len(series)} points")
+        if name in host:
+            p = host[name]
+            ax.plot([p.year], [p.normalised], "*", color=colour, ms=16, mec="black",
+                    label=f"this host: {p.label}, {p.value:.3g} {trends.SERIES[name][2]}")
+    ax.set(yscale="log", xlabel="year", ylabel="scaling (normalised to the first point of each series)",
+           title="Figure 1 of \"AI and Memory Wall\": peak compute, DRAM and interconnect bandwidth")
+    ax.grid(True, which="both", alpha=0.2)
+    ax.legend(fontsize=8, loc="upper left")
+    return figure
+
+
+def write_trends(points: dict, host: dict, out_dir: str) -> list:
+    return _save_all(trends_figure(points, host), out_dir, ("trends.png", "trends.svg"))

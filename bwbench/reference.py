@@ -4,6 +4,8 @@ against it: by the tests, and by every measured run on its first layer.
 Weights are the dicts bwbench.inference.random_weights makes."""
 import numpy as np
 
+from bwbench import quant
+
 F32 = np.float32
 
 
@@ -24,7 +26,16 @@ def silu(x):
     return x / (F32(1) + np.exp(-x))
 
 
-def linear(x, w, bias=None):
+def _unpacked(value, weights: str, cols: int):
+    """A matrix as float32: quantised rows (uint8) dequantised; anything else as it is."""
+    if weights == "f32" or value is None or value.dtype != np.uint8:
+        return value
+    return quant.dequantize(value, weights, cols)
+
+
+def linear(x, w, bias=None, weights: str = "f32"):
+    if weights in ("q8_0", "q4_0"):   # the C path multiplies x rounded to q8_0 blocks
+        x = quant.dequantize(quant.quantize(x.reshape(-1, x.shape[-1]), "q8_0"), "q8_0", x.shape[-1]).reshape(x.shape)
     y = x @ w.T
     return y if bias is None else y + bias
 
@@ -40,22 +51,32 @@ def rotate(x, positions, theta):
 
 class Reference:
     """The model of `cfg` (bwbench.models.ModelConfig) with its weights,
-    keeping a key/value cache across passes as the C path does."""
+    keeping a key/value cache across passes as the C path does. weights: the
+    matrices' format; quantised ones are dequantised, and for the block
+    formats each linear layer's input is rounded to q8_0 blocks first, as the
+    C path multiplies it."""
 
-    def __init__(self, cfg, layers, top, max_pos: int):
-        self.cfg, self.layers, self.top = cfg, layers, top
+    def __init__(self, cfg, layers, top, max_pos: int, weights: str = "f32"):
+        self.cfg, self.top, self.weights = cfg, dict(top), weights
+        widths = {"o": cfg.d_q, "down": cfg.d_ff}   # every other matrix reads d values
+        self.layers = [{name: _unpacked(value, weights, widths.get(name, cfg.d)) for name, value in layer.items()}
+                       for layer in layers]
+        self.top["lm_head"] = _unpacked(top.get("lm_head"), weights, cfg.d)
         shape = (max_pos, cfg.kv_heads, cfg.head_dim)
         self.keys = [np.zeros(shape, F32) for _ in layers]
         self.values = [np.zeros(shape, F32) for _ in layers]
+
+    def _linear(self, x, w, bias=None):
+        return linear(x, w, bias, self.weights)
 
     def _norm(self, x, w, b):
         return rmsnorm(x, w, self.cfg.norm_eps) if b is None else layernorm(x, w, b, self.cfg.norm_eps)
 
     def _attention(self, i, w, x, pos0, decoder):
         cfg, t = self.cfg, x.shape[0]
-        q = linear(x, w["q"], w.get("bq")).reshape(t, cfg.heads, cfg.head_dim)
-        k = linear(x, w["k"], w.get("bk")).reshape(t, cfg.kv_heads, cfg.head_dim)
-        v = linear(x, w["v"], w.get("bv")).reshape(t, cfg.kv_heads, cfg.head_dim)
+        q = self._linear(x, w["q"], w.get("bq")).reshape(t, cfg.heads, cfg.head_dim)
+        k = self._linear(x, w["k"], w.get("bk")).reshape(t, cfg.kv_heads, cfg.head_dim)
+        v = self._linear(x, w["v"], w.get("bv")).reshape(t, cfg.kv_heads, cfg.head_dim)
         if cfg.qk_norm:
             q, k = rmsnorm(q, w["q_norm_w"], cfg.norm_eps), rmsnorm(k, w["k_norm_w"], cfg.norm_eps)
         if cfg.rotary:
@@ -73,14 +94,14 @@ class Reference:
         scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
         scores /= scores.sum(axis=-1, keepdims=True)
         out = np.einsum("htc,chd->thd", scores, values).reshape(t, cfg.d_q)
-        return linear(out, w["o"], w.get("bo"))
+        return self._linear(out, w["o"], w.get("bo"))
 
     def _ffn(self, w, x):
         act = silu if self.cfg.activation == "silu" else gelu
         if self.cfg.gated:
-            return linear(act(linear(x, w["gate"], w.get("bgate"))) * linear(x, w["up"], w.get("bup")),
-                          w["down"], w.get("bdown"))
-        return linear(act(linear(x, w["up"], w.get("bup"))), w["down"], w.get("bdown"))
+            gated = act(self._linear(x, w["gate"], w.get("bgate"))) * self._linear(x, w["up"], w.get("bup"))
+            return self._linear(gated, w["down"], w.get("bdown"))
+        return self._linear(act(self._linear(x, w["up"], w.get("bup"))), w["down"], w.get("bdown"))
 
     def embed(self, tokens, pos0):
         top, x = self.top, self.top["tok_emb"][tokens]
@@ -105,5 +126,5 @@ class Reference:
 
     def logits(self, hidden):
         """The LM head's logits of the last token."""
-        return linear(self._norm(hidden[-1], self.top["final_norm_w"], self.top.get("final_norm_b")),
+        return self._linear(self._norm(hidden[-1], self.top["final_norm_w"], self.top.get("final_norm_b")),
                       self.top["lm_head"])

@@ -7,7 +7,8 @@ from bwbench.flops import ceiling_name
 from bwbench.transformer import Op
 from bwbench.units import format_bytes
 
-LEFT = {"kernel", "variant", "ISA", "fits in", "shape MxNxK", "level", "best kernel", "ceiling", "dtype",
+LEFT = {"test", "part", "series",   # interconnect, tensor-parallel and trends tables
+        "kernel", "variant", "ISA", "fits in", "shape MxNxK", "level", "best kernel", "ceiling", "dtype",
         "op", "group", "machine @ commit"}
 
 
@@ -46,6 +47,18 @@ def products_table(command: str, dtype: str, threads: int, measurements) -> Tabl
     libraries = sorted({m.isa for m in references.values()})
     if libraries:
         table.caption = f"BLAS: {', '.join(libraries)}"
+    return table
+
+
+def quant_gemv_table(fmt: str, threads: int, measurements) -> Table:
+    table = _table(f"GEMV, {fmt} weights (x, y float32), {threads} thread(s): 2 FLOPs per weight",
+                   ("kernel", "shape MxN", "fits in", "B/weight", "GFLOP/s", "weight GB/s", "GB/s"))
+    for m in measurements:
+        rows, _, cols = m.shape
+        weights = m.working_set_bytes - 4 * (rows + cols)
+        table.add_row(m.kernel, f"{rows}x{cols}", m.level, f"{weights / (rows * cols):.4f}", f"{m.gflops:.1f}",
+                      f"{m.gbps * weights / m.working_set_bytes:.1f}", f"{m.gbps:.1f}")
+    table.caption = "GB/s counts the weights in their format plus x and y; weight GB/s the weights alone."
     return table
 
 
@@ -184,3 +197,47 @@ def print_ratios(rows: dict, rounds: int, reference: str) -> None:
         ours, theirs = zip(*pairs)
         ratio = statistics.median(o / t for o, t in pairs)
         print(f"{name:56}{statistics.median(ours):>10.1f}{statistics.median(theirs):>11.1f}{ratio:>8.3f}")
+
+
+def interconnect_table(result: dict) -> Table:
+    """One row per test and size: latency, algorithm and bus bandwidth."""
+    hosts = sorted({p["host"] for p in result["placement"]})
+    library = result["library"].split(",")[0]
+    table = _table(f"Interconnect, {result['ranks']} ranks on {', '.join(hosts)} ({library})",
+                   ("test", "size", "latency µs", "algbw GB/s", "busbw GB/s"))
+    for previous, row in zip([None] + result["tests"], result["tests"]):
+        if previous and previous["test"] != row["test"]:
+            table.add_section()
+        busbw = row.get("busbw_gbps")
+        table.add_row(row["test"], format_bytes(row["bytes"]), f"{row['latency_us']:.2f}",
+                      f"{row['algbw_gbps']:.3g}", "" if busbw is None else f"{busbw:.3g}")
+    table.caption = ("pingpong: half the round trip; bw, bibw: per message of a window "
+                     "(bibw counts both directions); best of 5 samples, slowest rank")
+    return table
+
+
+def tensor_parallel_table(split: dict) -> Table:
+    """The split's prediction: one rank's memory time, the all-reduces, the total."""
+    table = _table(f"Split over {split['ranks']} ranks (Megatron-style) on {', '.join(split['hosts'])}",
+                   ("part", "count", "size", "µs each", "predicted ms"))
+    table.add_row("unsplit, 1 rank", "", "", "", f"{split['single_rank_s'] * 1e3:.2f}")
+    table.add_section()
+    table.add_row("memory and compute, per rank", "", "", "", f"{split['memory_s'] * 1e3:.2f}")
+    for message in split["allreduces"]:
+        table.add_row("all-reduce", str(message["count"]), format_bytes(message["bytes"]),
+                      f"{message['us_each']:.2f}", f"{message['count'] * message['us_each'] / 1e3:.2f}")
+    table.add_row("total", "", "", "", f"{split['total_s'] * 1e3:.2f}")
+    table.caption = f"speedup over 1 rank: {split['speedup']:.2f}x; all-reduce times from the measured curve"
+    return table
+
+
+def trends_table(result: dict) -> Table:
+    """Each series' fitted growth against the paper's, and this host's point."""
+    table = _table("Figure 1: growth per 2 years, fitted to the shipped points",
+                   ("series", "points", "fit", "paper", "this host", "normalised"))
+    for name, growth in result["fits"].items():
+        host = result["host"].get(name)
+        table.add_row(name, str(result["points"][name]), f"{growth:.2f}x", f"{result['paper'][name]:.1f}x",
+                      f"{host['value']:.3g} {result['units'][name]}" if host else "",
+                      f"{host['normalised']:.3g}" if host else "")
+    return table

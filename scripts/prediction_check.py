@@ -11,6 +11,8 @@ the per-run ratios are printed last.
 
     python scripts/prediction_check.py [--rounds 3] [--threads N] [--cases gpt2:128,bert-base:128]
                                        [--reference torch]
+    python scripts/prediction_check.py --cases tinyllama-1.1b:32:f32,tinyllama-1.1b:32:q4_0 (a case's
+                                       third part: the weight format, --weights)
 """
 import argparse
 import statistics
@@ -35,19 +37,19 @@ class SingleRoof(Roofline):
         return max(Roofline.bandwidth(self, level, "read"), Roofline.bandwidth(self, level, "readwrite"))
 
 
-def one_run(model: str, seq: int, threads: int, quiet, reference) -> dict:
-    counted = analyse(model, seq, scope="model")
+def one_run(model: str, seq: int, weights: str, threads: int, quiet, reference) -> dict:
+    counted = analyse(model, seq, scope="model", weights=weights)
 
     def both():
         run = measure(counted, threads)
         return run, reference.run(load_config(model), counted.mode, seq, threads) if reference else None
 
-    (run, other), before, after, roofline = bracketed(both, threads, quiet)
-    matched = with_measured(analyse(model, seq, scope="model", roofline=roofline), *run)
-    single = analyse(model, seq, scope="model", roofline=SingleRoof(**roofline.__dict__))
+    (run, other), before, after, roofline = bracketed(both, threads, quiet, weights)
+    matched = with_measured(analyse(model, seq, scope="model", roofline=roofline, weights=weights), *run)
+    single = analyse(model, seq, scope="model", roofline=SingleRoof(**roofline.__dict__), weights=weights)
     drift = drift_summary(bracket_drift(before, after), matched.ceilings_used())
     wall = matched.measured_wall_s
-    return {"case": f"{model} {matched.mode} {seq}", "measured_s": wall, "predicted_s": matched.predicted_s,
+    return {"case": f"{model} {matched.mode} {seq}" + (f" {weights}" if weights else ""), "measured_s": wall, "predicted_s": matched.predicted_s,
             "matched": matched.predicted_s / wall, "single": single.predicted_s / wall,
             "dram_read": roofline.bandwidth("DRAM", "read"), "dram_rw": roofline.bandwidth("DRAM"),
             "drift": drift["max"], "drift_ceiling": drift["ceiling"],
@@ -65,9 +67,11 @@ def main() -> int:
     reference = REFERENCES[args.reference] if args.reference else None
     if reference:
         reference.check_available()
-    cases = [(name, int(seq)) for name, seq in (case.split(":") for case in args.cases.split(","))]
+    cases = [(parts[0], int(parts[1]), parts[2] if len(parts) > 2 else None)
+             for parts in (case.split(":") for case in args.cases.split(","))]
     quiet = lambda label, steps: [step.run() for step in steps]  # noqa: E731
-    rows = [one_run(model, seq, threads, quiet, reference) for _ in range(args.rounds) for model, seq in cases]
+    rows = [one_run(model, seq, weights, threads, quiet, reference) for _ in range(args.rounds)
+            for model, seq, weights in cases]
     console = Console(width=160)
     table = Table(title=f"predicted/measured, {threads} thread(s), scope model, ceilings bracketing each run")
     columns = ["case", "predicted ms", "measured ms", "matched ceilings", "single roof (before)",

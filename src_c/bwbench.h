@@ -179,7 +179,8 @@ size_t bw_gemm_workspace_bytes(int which);
    operations with barriers between them; every op timed by thread 0. */
 enum { BW_ARCH_BERT, BW_ARCH_GPT2, BW_ARCH_LLAMA };
 enum { BW_ACT_GELU, BW_ACT_SILU };
-enum { BW_FMT_F32 };    /* weight formats: the linear layers dispatch on it */
+/* Weight formats (quant.c): the linear layers dispatch on them. */
+enum { BW_FMT_F32, BW_FMT_BF16, BW_FMT_Q8_0, BW_FMT_Q4_0, BW_NFMT };
 /* The ops a pass times, summed over layers; names in bwbench/inference.py. */
 enum { BW_OP_EMBED, BW_OP_EMB_NORM, BW_OP_NORM, BW_OP_Q, BW_OP_K, BW_OP_V, BW_OP_QK_NORM, BW_OP_ROTARY,
        BW_OP_QK, BW_OP_SOFTMAX, BW_OP_SV, BW_OP_O, BW_OP_RESIDUAL, BW_OP_GATE, BW_OP_UP, BW_OP_ACT,
@@ -200,6 +201,7 @@ typedef struct {
 
 typedef struct {
     int arch, act, nlayers;
+    int weights;                               /* the linear layers' format: BW_FMT_*; quantised ones one token a pass */
     size_t d, heads, kv_heads, head_dim, d_ff, vocab, max_pos, max_tokens;
     float eps, rope_theta;
     const float *tok_emb, *pos_emb, *type_emb; /* vocab x d, positions x d, first token type row; NULL if absent */
@@ -222,6 +224,20 @@ void bw_infer_free(bw_infer_state *s);
 int bw_infer_pass(const bw_model *m, bw_infer_state *s, int isa, int threads, int decoder,
                   const int *tokens, size_t ntok, size_t pos0, int embed, int head, float *x,
                   float *logits, int *next, double *op_seconds, double *wall);
+
+/* quant.c: llama.cpp's layouts; the block formats hold BW_QK weights a block. */
+#define BW_QK 32
+/* Bytes of a row of `cols` weights, or 0 if the format cannot hold it. */
+size_t bw_fmt_row_bytes(int fmt, size_t cols);
+int bw_quantize(int fmt, const float *x, size_t n, void *out);
+int bw_dequantize(int fmt, const void *in, size_t n, float *x);
+/* For a team inside a parallel region: y = W x, W rows x cols in fmt; x as
+   float32 (bf16) or quantised to q8_0 blocks in xq (q8_0, q4_0). */
+void bw_team_gemv_fmt(int isa, int fmt, const void *w, size_t rows, size_t cols, const float *x,
+                      const void *xq, float *y);
+/* Times (samples given) or runs once (samples NULL) y = W x as the inference path does. */
+int bw_qgemv_measure(int isa, int fmt, const void *w, size_t rows, size_t cols, const float *x, float *y,
+                     int threads, int ntimes, double min_sample_s, double *samples, int *cpus, long *reps);
 
 /* latency.c: one thread chases `steps` dependent loads per call through a
    random cycle over a working set of `bytes`; *bad = 1 if the chase did not

@@ -17,6 +17,7 @@ struct bw_infer_state {
     float *k_cache, *v_cache;   /* [layer][kv head][position][head_dim] */
     float *xn, *q, *k, *v, *att, *o, *scores, *ff_a, *ff_b, *logits, *rope_cos, *rope_sin;
     void *apack, *bpack;        /* GEMM packing workspace, shared by the team */
+    void *xq;                   /* a linear layer's input quantised to q8_0 blocks (block-format weights) */
     float best[BW_MAX_THREADS * BW_PAD];   /* per-thread argmax, a cache line apart */
     int best_at[BW_MAX_THREADS * BW_PAD];
 };
@@ -78,11 +79,32 @@ static inline float gelu(float x)   /* tanh form; tanh(u) = 1 - 2 / (e^2u + 1) *
 
 static inline float silu(float x) { return x / (1.0f + fast_exp(-x)); }
 
+static void add_bias(const bw_linear *l, size_t ntok, float *out)
+{
+    if (l->bias) {   /* threads split each row's outputs: whole rows for one token */
+        const span my = share(l->rows);
+        for (size_t t = 0; t < ntok; t++)
+            for (size_t j = my.lo; j < my.hi; j++)
+                out[t * l->rows + j] += l->bias[j];
+    }
+}
+
 /* out (ntok x rows) = in (ntok x cols) W^T + bias. The team meets after the
    product; each thread then adds the bias to its share, so the caller ends
    the op with lap() before anything reads out. */
 static void linear(const pass *p, const bw_linear *l, const float *in, size_t ntok, float *out)
 {
+    if (l->fmt != BW_FMT_F32) {   /* one token: the GEMV of the format */
+        if (l->fmt != BW_FMT_BF16) {
+            if (omp_get_thread_num() == 0)
+                bw_quantize(BW_FMT_Q8_0, in, l->cols, p->s->xq);
+            #pragma omp barrier
+        }
+        bw_team_gemv_fmt(p->isa, l->fmt, l->w, l->rows, l->cols, in, p->s->xq, out);
+        #pragma omp barrier
+        add_bias(l, ntok, out);
+        return;
+    }
     bw_gemm_ctx g;
     if (ntok <= BW_SMALL_N)   /* Y^T = W X^T: W read once, as a GEMV reads it */
         g = (bw_gemm_ctx){.m = l->rows, .n = ntok, .k = l->cols, .a = l->w, .b = in, .c = out,
@@ -94,12 +116,7 @@ static void linear(const pass *p, const bw_linear *l, const float *in, size_t nt
     g.bpack = p->s->bpack;
     bw_team_gemm_f32(p->isa, &g);
     #pragma omp barrier
-    if (l->bias) {   /* threads split each row's outputs: whole rows for one token */
-        const span my = share(l->rows);
-        for (size_t t = 0; t < ntok; t++)
-            for (size_t j = my.lo; j < my.hi; j++)
-                out[t * l->rows + j] += l->bias[j];
-    }
+    add_bias(l, ntok, out);
 }
 
 /* Each of `rows` rows of `width` values normalised: LayerNorm with beta b, or
@@ -367,6 +384,7 @@ void bw_infer_free(bw_infer_state *s)
         bw_free(buffers[i]);
     bw_free(s->apack);
     bw_free(s->bpack);
+    bw_free(s->xq);
     bw_free(s);
 }
 
@@ -396,8 +414,10 @@ bw_infer_state *bw_infer_new(const bw_model *m)
     s->rope_sin = bw_alloc(bw_bytes(bw_bytes(m->max_pos, half ? half : 1), f));
     s->apack = bw_alloc(bw_gemm_workspace_bytes(0));
     s->bpack = bw_alloc(bw_gemm_workspace_bytes(1));
+    const size_t widest = m->d_ff > d_q(m) ? (m->d_ff > m->d ? m->d_ff : m->d) : (d_q(m) > m->d ? d_q(m) : m->d);
+    s->xq = bw_alloc(bw_fmt_row_bytes(BW_FMT_Q8_0, (widest + BW_QK - 1) / BW_QK * BW_QK));
     if (!(s->k_cache && s->v_cache && s->xn && s->q && s->k && s->v && s->att && s->o && s->scores && s->ff_a
-          && s->ff_b && s->logits && s->rope_cos && s->rope_sin && s->apack && s->bpack)) {
+          && s->ff_b && s->logits && s->rope_cos && s->rope_sin && s->apack && s->bpack && s->xq)) {
         bw_infer_free(s);
         return NULL;
     }
@@ -417,6 +437,8 @@ int bw_infer_pass(const bw_model *m, bw_infer_state *s, int isa, int threads, in
     if (ntok < 1 || ntok > m->max_tokens || pos0 + ntok > m->max_pos || (embed && !tokens)
         || (head && (!m->lm_head.w || !next)) || m->kv_heads < 1 || m->heads % m->kv_heads)
         return BW_EARGS;
+    if (m->weights != BW_FMT_F32 && ntok > 1)   /* quantised weights: the GEMV of one token only */
+        return BW_EUNSUPPORTED;
     if (!bw_isa_usable(isa))
         return BW_EUNSUPPORTED;
     pass p = {.m = m, .s = s, .isa = isa, .decoder = decoder, .embed = embed, .head = head, .tokens = tokens,

@@ -45,7 +45,7 @@ def test_the_reference_lands_in_the_json(tmp_path, monkeypatch):
     monkeypatch.setattr(pytorch, "check_available", lambda: None)
     monkeypatch.setattr(pytorch, "run", lambda cfg, mode, seq, threads: fake)
     from test_transformer import synthetic_roofline
-    monkeypatch.setattr(cli, "bracketed", lambda run, threads, steps: (run(), *[synthetic_roofline()] * 3))
+    monkeypatch.setattr(cli, "bracketed", lambda run, threads, steps, weights: (run(), *[synthetic_roofline()] * 3))
     out = tmp_path / "t.json"
     assert cli.main(["transformer", "--model", "gpt2", "--seq", "2", "--measure", "--threads", "1",
                      "--reference", "torch", "--json", str(out)]) == 0

@@ -97,8 +97,7 @@ def test_a_measured_run_checks_its_first_layer(monkeypatch):
     import bwbench.inference as inference
     seconds, wall = run_model(TINY["gpt2"], "decoder", 4, "model", threads=2)
     assert set(seconds) >= {"Q projection", "LM head", "GELU"} and wall > 0
-    broken = lambda cfg, layers, top, max_pos, max_tokens, isa=None: _Broken(  # noqa: E731
-        engine(cfg, layers, top, max_pos, max_tokens, isa))
+    broken = lambda *args, **kwargs: _Broken(engine(*args, **kwargs))  # noqa: E731
     monkeypatch.setattr(inference, "engine", broken)
     with pytest.raises(ValidationError, match="first layer differs from the numpy reference"):
         run_model(TINY["gpt2"], "decoder", 4, "model", threads=2)
@@ -130,3 +129,30 @@ def test_builtin_decoders_name_every_timed_op_as_the_analysis_does():
             names -= {"final LayerNorm", "LM head"}
             names.add("embedding LayerNorm")
         assert names == analysed
+
+
+@pytest.mark.parametrize("weights", ["bf16", "q8_0", "q4_0"])
+@pytest.mark.parametrize("name", ["llama", "gpt2"])
+def test_quantised_weights_decode_as_the_numpy_reference_does(name, weights):
+    cfg = config_from_dict({**LLAMA, "intermediate_size": 64}, "llama") if name == "llama" else TINY["gpt2"]
+    layers, top = random_weights(cfg, np.random.default_rng(3), True, True, 8, weights)
+    assert layers[0]["q"].dtype == np.uint8 and top["lm_head"].dtype == np.uint8
+    c, ref = engine(cfg, layers, top, 8, 8, weights=weights), Reference(cfg, layers, top, 8, weights)
+    logits, token = np.empty(cfg.vocab, np.float32), 1
+    for position in range(4):
+        ids, x = np.array([token], np.int32), np.empty((1, cfg.d), np.float32)
+        token, _ = c.run(2, True, ids, x, position, True, logits, np.zeros(_kernels.INFER_OPS))
+        hidden = ref.forward(ref.embed(ids, position), position, True)
+        close(x, hidden)
+        close(logits, ref.logits(hidden))
+    with pytest.raises(ValueError, match="not supported"):   # a prompt of several tokens: float32 only
+        c.run(2, True, np.zeros(2, np.int32), np.empty((2, cfg.d), np.float32), 4, True, None,
+              np.zeros(_kernels.INFER_OPS))
+
+
+def test_quantised_runs_are_refused_where_the_format_cannot_hold_the_rows():
+    from bwbench.errors import UsageError
+    with pytest.raises(UsageError, match="whole blocks of 32 weights, not 48"):
+        run_model(TINY["llama"], "decoder", 2, "model", 1, weights="q4_0")
+    with pytest.raises(UsageError, match="runs decoders"):
+        run_model(TINY["bert"], "encoder", 2, "model", 1, weights="bf16")

@@ -123,7 +123,7 @@ def test_bracket_measures_every_level_once_and_its_mean_predicts(monkeypatch):
     taken, factor = [], [1.0]   # the host speeds up by 20% during the run
     monkeypatch.setattr(ceilings, "measure_stream", lambda kernel, variant, threads, size, ntimes: taken.append(
         (kernel, size)) or sweep_point(kernel, size, curve(size) * factor[0], 1.0))
-    monkeypatch.setattr(ceilings, "measure_peak", lambda dtype, kind, threads, ntimes: Measurement(
+    monkeypatch.setattr(ceilings, "measure_peak", lambda dtype, kind, threads, ntimes=10: Measurement(
         "peak", kind, "avx512", dtype, threads, 0, 0, 0, 10**8, 1, (1.0, 1e-3, 1e-3)))
     result, first, second, mean = ceilings.bracketed(lambda: factor.append(1.2) or factor.pop(0), 1,
                                                      lambda label, steps: [s.run() for s in steps])

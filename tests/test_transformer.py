@@ -170,7 +170,7 @@ def test_measure_brackets_the_run_with_ceilings_and_reports_their_drift(tmp_path
                                                             for c in fast.extra["sweep_ceilings"]]})
     calls = []
 
-    def bracketed(run, threads, run_steps):
+    def bracketed(run, threads, run_steps, weights=None):
         calls.append(threads)
         return run(), slow, fast, slow
     monkeypatch.setattr(cli, "bracketed", bracketed)
@@ -202,3 +202,20 @@ def test_the_ceilings_used_are_those_that_bound_a_share_of_the_time():
     assert {"DRAM read-only", "L2 read-write"} <= a.ceilings_used(min_share=0)
     big = analyse("bert-base", 512, bytes_per_element=8, roofline=synthetic_roofline())
     assert "peak float64" in big.ceilings_used()
+
+
+def test_weight_formats_count_their_bytes_and_predict_with_their_unpack_rate():
+    f32 = analyse("tinyllama-1.1b", 1, "decoder", 0, 1, 4, "model")
+    q4 = analyse("tinyllama-1.1b", 1, "decoder", 0, 1, 4, "model", weights="q4_0")
+    linear = sum(op.weight_bytes for op in f32.ops if op.group in ("projection", "ffn", "lm_head"))
+    assert q4.weight_bytes == pytest.approx(f32.weight_bytes - linear + linear * 18 / 32 / 4)
+    assert by_name(q4.ops)["RMSNorm"].bytes == by_name(f32.ops)["RMSNorm"].bytes   # activations stay float32
+    r = synthetic_roofline()
+    slow = Roofline(r.memory_ceilings, r.compute_ceilings, 1, extra={**r.extra, "unpack": {"q4_0": 10.0}})
+    up = by_name(analyse("tinyllama-1.1b", 1, "decoder", 0, 1, 4, "model", slow, "q4_0").ops)["FFN up"]
+    assert up.ceiling == ("unpack q4_0", 10.0) and up.predicted_s == pytest.approx(up.flops / 10e9)
+    assert up.to_dict()["bound"] == "compute"
+    fast = by_name(analyse("tinyllama-1.1b", 1, "decoder", 0, 1, 4, "model", r, "q4_0").ops)["FFN up"]
+    assert fast.ceiling == ("peak float32", 100.0)   # no unpack rate measured: the FMA peak, then the stream
+    with pytest.raises(UsageError, match="unknown weight format 'q5_k'"):
+        analyse("gpt2", 1, weights="q5_k")
