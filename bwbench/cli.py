@@ -213,13 +213,16 @@ def cmd_transformer(args) -> int:
     tensor_parallel.check_args(args)
     if args.measure:   # everything refusable is refused before measuring
         check_runnable(counted)
+    weights = args.weights or "f32"
     if reference:
         reference.check_available()
+        reference.check(load_config(args.model), counted.mode, weights)
 
     def run_all():
-        """bwbench's run, then the reference engine's on the same shape and threads."""
+        """bwbench's run, then the reference engine's on the same shape, threads and weights."""
         run = measure(counted, threads)
-        return run, reference.run(load_config(args.model), counted.mode, args.seq, threads) if reference else None
+        return run, reference.run(load_config(args.model), counted.mode, args.seq, threads, weights) \
+            if reference else None
 
     bracket, runs = None, None
     if args.measure and not args.roofline:

@@ -42,7 +42,8 @@ def one_run(model: str, seq: int, weights: str, threads: int, quiet, reference) 
 
     def both():
         run = measure(counted, threads)
-        return run, reference.run(load_config(model), counted.mode, seq, threads) if reference else None
+        return run, reference.run(load_config(model), counted.mode, seq, threads, weights or "f32") \
+            if reference else None
 
     (run, other), before, after, roofline = bracketed(both, threads, quiet, weights)
     matched = with_measured(analyse(model, seq, scope="model", roofline=roofline, weights=weights), *run)

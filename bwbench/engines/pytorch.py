@@ -26,6 +26,12 @@ def check_available() -> None:
     _modules()
 
 
+def check(cfg, mode: str, weights: str) -> None:
+    """Refuses, before anything is measured, what this adapter does not run."""
+    if weights != "f32":
+        raise UsageError(f"--reference torch runs float32 weights, not {weights}")
+
+
 def hf_config(cfg, positions: int):
     """The transformers config of a bwbench ModelConfig."""
     _, transformers = _modules()
@@ -45,7 +51,7 @@ def hf_config(cfg, positions: int):
         attention_bias="q" in cfg.biases and cfg.model_type != "qwen2")
 
 
-def run(cfg, mode: str, seq: int, threads: int) -> dict:
+def run(cfg, mode: str, seq: int, threads: int, weights: str = "f32") -> dict:
     """Times one encoder pass over `seq` tokens, or `seq` decode steps; returns
     the JSON record of transformer.reference."""
     torch, transformers = _modules()
