@@ -4,7 +4,6 @@ latency, compute ceilings and the intensity ladder.
 roofline_plan() lists the measurements as Steps (so a caller can show
 progress); build_roofline() turns their results into a Roofline."""
 import math
-import os
 import statistics
 from dataclasses import dataclass
 from typing import Callable
@@ -13,7 +12,7 @@ from bwbench import quant
 from bwbench.flops import DTYPES, LADDER_FLOPS, PEAK_KINDS, ceiling_name, measure_ladder, measure_peak
 from bwbench.gemm import measure_product
 from bwbench.latency import measure_latency
-from bwbench.machine import available_cpus, cache_capacity, caches, last_level_cache_bytes
+from bwbench.machine import available_cpus, cache_capacity, caches, cpus_for, last_level_cache_bytes
 from bwbench.measure import Measurement
 from bwbench.roofline import MEMORY_LEVELS, Roofline, level_values, level_windows
 from bwbench.stream import measure_stream
@@ -43,7 +42,7 @@ def sweep_sizes(points_per_decade: int, end: int) -> list:
 
 def level_capacities(threads: int) -> dict:
     """{'L1': bytes, 'L2': ..., 'L3': ...} that the first `threads` CPUs reach together."""
-    cpus = sorted(os.sched_getaffinity(0))[:threads]
+    cpus = cpus_for(threads)
     return {name.rstrip("d"): cache_capacity(name, cpus) for name in sorted(caches(), key=lambda n: int(n[1]))}
 
 
@@ -69,7 +68,7 @@ def roofline_plan(threads: int = None, quick: bool = False) -> list:
               for where, size in ladder_sizes.items() for f in flops]
     tokens = (1, 16, 256) if quick else (1, 4, 16, 64, 256, 1024)
     d = PRODUCT_WIDTH
-    steps += [Step(f"gemm {d}x{n}x{d}", lambda n=n: measure_product(d, n, d, "float64", threads, blas=False))
+    steps += [Step(f"gemm {d}x{n}x{d}", lambda n=n: measure_product(d, n, d, "float64", threads))
               for n in tokens]
     return steps
 

@@ -1,7 +1,9 @@
 """python -m bwbench SUBCOMMAND: argparse, one small cmd_* per subcommand.
 
-Bad input ends with one line on stderr and exit status 2; a wrong kernel
-result with exit status 1; Ctrl-C with 130 and no file written."""
+Every refusal ends with one line on stderr and the exit status of its kind
+(bwbench.errors): 2 for bad input or a host that cannot give what was asked,
+1 for a wrong kernel result, 3 for an error code the C core should not return,
+130 for Ctrl-C; no file is written then."""
 import argparse
 import os
 import sys
@@ -12,8 +14,8 @@ from rich.progress import Progress
 from bwbench import asv_results, interconnect, quant, tables, tensor_parallel, trends
 from bwbench.ceilings import (BRACKET_SAMPLE, Step, bracket_drift, bracketed, build_roofline, measure_bracket,
                                drift_summary, roofline_plan)
-from bwbench.errors import UsageError, ValidationError
-from bwbench.gemm import DTYPES, check_fits, measure_gemv, measure_product, parse_shape, sweep_shapes
+from bwbench.errors import EXIT_STATUS, KernelError, UsageError, ValidationError
+from bwbench.gemm import DTYPES, check_fits, measure_products, sweep_shapes
 from bwbench.link import TESTS, load_interconnect, parse_sizes, parse_tests, peak_busbw
 from bwbench.machine import check_threads, machine_info
 from bwbench.measure import MIN_SAMPLES
@@ -25,7 +27,7 @@ from bwbench.stream import STREAM_KERNELS, default_stream_size, measure_stream, 
 from bwbench.engines import REFERENCES
 from bwbench.inference import check_runnable
 from bwbench.transformer import FIGURE_MODELS, analyse, measure, overlay_points, with_measured
-from bwbench.units import format_bytes, parse_size
+from bwbench.units import format_bytes, parse_shape, parse_size
 
 # Tables keep their width when piped to a file (rich would fall back to 80 columns); COLUMNS sets another.
 stdout = Console(highlight=False, width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120)
@@ -86,21 +88,23 @@ def cmd_stream(args) -> int:
     return _finish(args, measurements, tables.stream_table(measurements, threads))
 
 
-def _products(args, shapes, measure) -> int:
-    """Measures each (m, n, k) with measure(m, n, k, threads) after checking all of them."""
+def _products(args, shapes) -> int:
+    """Measures each (m, n, k) (a GEMV when n is 1) and numpy's BLAS beside it,
+    after checking all of them."""
     threads = check_threads(args.threads)
     for m, n, k in shapes:
         check_fits(m, n, k, args.dtype)
     if args.json:
         check_writable(args.json)
-    measurements = _run_all(args.command, [Step(f"{m}x{n}x{k}", lambda m=m, n=n, k=k: measure(m, n, k, threads))
-                                           for m, n, k in shapes])
+    transpose = getattr(args, "transpose", False)
+    steps = [Step(f"{m}x{n}x{k}", lambda m=m, n=n, k=k: measure_products(m, n, k, args.dtype, threads, transpose))
+             for m, n, k in shapes]
+    measurements = [record for pair in _run_all(args.command, steps) for record in pair]
     return _finish(args, measurements, tables.products_table(args.command, args.dtype, threads, measurements))
 
 
 def cmd_gemm(args) -> int:
-    shapes = [parse_shape(text, 3) for text in args.shape] if args.shape else sweep_shapes()
-    return _products(args, shapes, lambda m, n, k, threads: measure_product(m, n, k, args.dtype, threads))
+    return _products(args, [parse_shape(text, 3) for text in args.shape] if args.shape else sweep_shapes())
 
 
 def cmd_gemv(args) -> int:
@@ -109,8 +113,7 @@ def cmd_gemv(args) -> int:
         [(m, k) for m, n, k in sweep_shapes(tokens=(1,))]
     if args.dtype in quant.FORMATS:
         return _quant_gemv(args, matrices)
-    return _products(args, [(m, 1, n) for m, n in matrices],
-                     lambda m, one, n, threads: measure_gemv(m, n, args.transpose, args.dtype, threads))
+    return _products(args, [(m, 1, n) for m, n in matrices])
 
 
 def _quant_gemv(args, matrices) -> int:
@@ -353,7 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "load has no stores, so only regular)")
     _threads_flag(stream)
     stream.add_argument("--size", help="total working set of all arrays, e.g. 2GiB, 512MB "
-                                       "(default: 4x the whole last-level cache, at least 1 GiB)")
+                                       "(default: every array at least 4x the whole last-level cache, so 12x it, "
+                                       "and at least 1 GiB)")
     stream.add_argument("--ntimes", type=int, default=MIN_SAMPLES,
                         help=f"samples per kernel, the first dropped (default and minimum: {MIN_SAMPLES})")
     _json_flag(stream)
@@ -489,10 +493,13 @@ def main(argv=None) -> int:
         return args.run(args)
     except UsageError as error:
         print(f"bwbench: error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_STATUS[UsageError]
     except ValidationError as error:
         print(f"bwbench: wrong result, not reported: {error}", file=sys.stderr)
-        return 1
+        return EXIT_STATUS[ValidationError]
+    except KernelError as error:
+        print(f"bwbench: internal error (please report): {error}", file=sys.stderr)
+        return EXIT_STATUS[KernelError]
     except KeyboardInterrupt:
         print("bwbench: interrupted; nothing written", file=sys.stderr)
         return 130

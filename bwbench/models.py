@@ -112,8 +112,11 @@ _EPS_KEYS = ("rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon")
 
 def _model_type(raw: dict, name: str) -> str:
     model_type = raw.get("model_type")
+    architectures = raw.get("architectures") or []
+    if not isinstance(model_type, (str, type(None))) or not isinstance(architectures, list):
+        raise UsageError(f"model config {name}: model_type must be a string and architectures a list")
     if model_type is None:
-        for architecture in raw.get("architectures") or []:
+        for architecture in architectures:
             match = _ARCHITECTURE.match(str(architecture))
             if match:
                 model_type = match.group(1).lower()

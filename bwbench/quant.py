@@ -9,7 +9,7 @@ import numpy as np
 from bwbench import _kernels
 from bwbench.errors import UsageError, ValidationError
 from bwbench.machine import check_memory, check_threads, memory_level
-from bwbench.measure import MIN_SAMPLE_S, MIN_SAMPLES, Measurement, check_ntimes
+from bwbench.measure import MIN_SAMPLE_S, MIN_SAMPLES, Measurement, build, check_ntimes
 
 FORMATS = ("bf16", "q8_0", "q4_0")
 BYTES_PER_WEIGHT = {"f32": 4.0, "bf16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
@@ -64,13 +64,11 @@ def measure_gemv(m: int, n: int, fmt: str, threads: int = None, ntimes: int = MI
     weights = quantize(rng.uniform(-1, 1, (m, n)).astype(np.float32), fmt)
     x, y = rng.uniform(-1, 1, n).astype(np.float32), np.empty(m, np.float32)
     isa = _kernels.best_isa()
-    samples, cpus, reps, _ = _kernels.qgemv_measure(isa, fmt, weights, n, x, y, threads, ntimes, MIN_SAMPLE_S)
+    timing = _kernels.qgemv_measure(isa, fmt, weights, n, x, y, threads, ntimes, MIN_SAMPLE_S)
     exact = dequantize(weights, fmt, n).astype(np.float64)
     wrong = int(np.count_nonzero(~(np.abs(y - exact @ x) <= _tolerance(exact, x, fmt))))
     if wrong:
         raise ValidationError(f"gemv {m}x{n} {fmt} computed {wrong} wrong elements of {m}")
     moved = nbytes + 4 * (m + n)
-    return Measurement(kernel="gemv", variant=fmt, isa=isa, dtype=fmt, threads=threads, working_set_bytes=moved,
-                       bytes=reps * moved, hw_bytes=reps * moved, flops=reps * 2 * m * n, reps_per_sample=reps,
-                       samples_s=tuple(samples.tolist()), cpus=tuple(cpus), level=memory_level(moved, threads),
-                       shape=(m, 1, n))
+    return build("gemv", fmt, isa, fmt, threads, timing, working_set=moved, bytes_per_rep=moved,
+                 flops_per_rep=2 * m * n, level=memory_level(moved, threads), shape=(m, 1, n))

@@ -1,4 +1,6 @@
 """The command line's tables (rich): what each command prints. Never measures."""
+import statistics
+
 from rich.table import Table
 
 from bwbench.flops import ceiling_name
@@ -29,13 +31,22 @@ def stream_table(measurements, threads: int) -> Table:
 
 
 def products_table(command: str, dtype: str, threads: int, measurements) -> Table:
-    table = _table(f"{command.upper()}, {dtype}, {threads} thread(s): bwbench against numpy's BLAS "
-                   "(AI = FLOP per byte of A, B and C moved once)",
+    """bwbench's records, each beside the reference record (numpy's BLAS) of its shape."""
+    table = _table(f"{command.upper()}, {dtype}, {threads} thread(s): bwbench against numpy's BLAS, both timed "
+                   "alike (AI = FLOP per byte of A, B and C moved once)",
                    ("kernel", "shape MxNxK", "fits in", "AI", "GFLOP/s", "GB/s", "BLAS GFLOP/s", "bwbench/BLAS"))
+    references = {(m.kernel, m.shape): m for m in measurements if m.variant == "reference"}
     for m in measurements:
+        if m.variant == "reference":
+            continue
+        blas = references.get((m.kernel, m.shape))
         kernel = m.kernel + (" (A^T x)" if m.variant == "transposed" else "")
         table.add_row(kernel, "x".join(map(str, m.shape)), m.level, f"{m.ai:.2f}", f"{m.gflops:.1f}",
-                      f"{m.gbps:.1f}", f"{m.blas_gflops:.1f}", f"{m.gflops / m.blas_gflops:.2f}")
+                      f"{m.gbps:.1f}", f"{blas.gflops:.1f}" if blas else "-",
+                      f"{m.gflops / blas.gflops:.2f}" if blas else "-")
+    libraries = sorted({m.isa for m in references.values()})
+    if libraries:
+        table.caption = f"BLAS: {', '.join(libraries)}"
     return table
 
 
@@ -173,6 +184,19 @@ def info_table(info: dict) -> Table:
         library = " ".join(filter(None, (pool["internal_api"], pool.get("version"))))
         table.add_row(f"threadpool {pool['user_api']}", f"{library}, {pool['num_threads']} threads")
     return table
+
+
+def print_ratios(rows: dict, rounds: int, reference: str) -> None:
+    """The closing table of a comparison script (scripts/compare_*.py): medians
+    of bwbench, of the reference and of their per-round ratios (the host is
+    shared and noisy, so a ratio is only taken between runs seconds apart).
+    rows: {figure name: [(bwbench, reference) per round]}."""
+    print(f"\nmedians over {rounds} rounds; ratio = median of per-round bwbench/{reference}")
+    print(f"{'figure':56}{'bwbench':>10}{reference:>11}{'ratio':>8}")
+    for name, pairs in rows.items():
+        ours, theirs = zip(*pairs)
+        ratio = statistics.median(o / t for o, t in pairs)
+        print(f"{name:56}{statistics.median(ours):>10.1f}{statistics.median(theirs):>11.1f}{ratio:>8.3f}")
 
 
 def interconnect_table(result: dict) -> Table:

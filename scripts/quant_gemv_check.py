@@ -35,7 +35,7 @@ def main() -> None:
             load = measure_stream("load", "regular", threads, weights, 20).median_gbps
             row = 4 * args.cols if fmt == "float32" else quant.row_bytes(fmt, args.cols)
             rows = weights // row
-            m = measure_gemv(rows, args.cols, False, fmt, threads, blas=False) if fmt == "float32" else \
+            m = measure_gemv(rows, args.cols, False, fmt, threads) if fmt == "float32" else \
                 quant.measure_gemv(rows, args.cols, fmt, threads, 20)
             rates[fmt].append((weight_gbps(m), m.flops / m.median_s / 1e9, load))
             ratios[fmt].append(weight_gbps(m) / load)

@@ -17,8 +17,16 @@
 /* STREAM kernels (float64): load is a read-only sum, the rest store into a. */
 enum { BW_LOAD, BW_COPY, BW_SCALE, BW_ADD, BW_TRIAD, BW_NSTREAM };
 
-/* Error codes returned by the measuring functions (0 = success). */
-enum { BW_OK = 0, BW_ENOMEM = -1, BW_ETHREADS = -2, BW_EUNSUPPORTED = -3, BW_EARGS = -4 };
+/* Error codes returned by the measuring functions (0 = success); each names one
+   cause, and bwbench/_kernels.pyx maps each to one Python exception type.
+   BW_ENOMEM: an allocation failed. BW_ETHREADS: the host cannot give the
+   threads asked for (fewer CPUs in the affinity mask, or OpenMP started
+   fewer, e.g. under OMP_THREAD_LIMIT). BW_EUNSUPPORTED: kernel, variant or
+   ISA not built or not supported here. BW_EARGS: a size of zero, a size
+   whose byte count overflows, a thread count outside 1..BW_MAX_THREADS, a
+   missing array. BW_EAFFINITY: sched_getaffinity/sched_setaffinity failed. */
+enum { BW_OK = 0, BW_ENOMEM = -1, BW_ETHREADS = -2, BW_EUNSUPPORTED = -3, BW_EARGS = -4,
+       BW_EAFFINITY = -5 };
 
 /* One timed region: called by every thread inside the timing loop's parallel
    region, it does the thread's share of the kernel `reps` times over. */
@@ -33,13 +41,32 @@ const char *bw_isa_name(int isa);
 const char *bw_compiler(void);
 const char *bw_cflags(void);
 double bw_now(void);
+/* count * size bytes (size: the element size, or a product of sizes), or 0
+   when count is 0 or the product overflows: callers report 0 as BW_EARGS. */
+size_t bw_bytes(size_t count, size_t size);
 void *bw_alloc(size_t bytes);
 void bw_free(void *p);
+/* Large allocations whose huge-page advice (madvise) the kernel refused, so a
+   result can say its arrays may sit on 4 KiB pages. */
+long bw_hugepage_refusals(void);
+/* The CPUs that thread t of every team runs on: cpus[t] (set from Python by
+   bwbench.machine, the one place that decides). Without a plan, or for
+   threads past it, the t-th CPU of the process's affinity mask. */
+int bw_set_cpus(const int *cpus, int n);
+/* The most threads OpenMP will start (OMP_THREAD_LIMIT), so callers can
+   refuse a thread count before measuring. */
+int bw_thread_limit(void);
+/* Runs fn on `threads` threads, thread t pinned to its CPU of the plan, the
+   caller's own affinity restored afterwards: first touch, a single run and
+   the timed samples all go through here, so a thread's pages and its work
+   share a CPU (and a NUMA node). fn runs only if the whole team started. */
+typedef void (*bw_team_fn)(void *arg, int t, int threads);
+int bw_team(bw_team_fn fn, void *arg, int threads);
 /* The calling thread's share [lo, hi) of n items under OpenMP's static
    schedule (contiguous chunks, the first n % threads threads one item more),
    computed once so that repetitions pay no scheduling cost. */
 void bw_static_range(size_t n, size_t *lo, size_t *hi);
-/* Runs body once (one repetition) on `threads` threads. */
+/* Runs body once (one repetition) on `threads` pinned threads. */
 int bw_run(bw_body body, const void *ctx, int threads);
 /* Runs body once on `threads` threads pinned as bw_time pins them; *seconds
    receives the span from the common start to the slowest thread's end. */
@@ -65,8 +92,8 @@ typedef struct {
 
 int bw_stream_arrays(int kernel);
 int bw_stream_has_nt(int kernel);
-/* The pattern that measurements initialise and validation expects. */
-void bw_stream_fill(double *a, double *b, double *c, size_t n, int isa, int threads);
+/* The pattern that measurements initialise and validation expects (a, c may be NULL). */
+int bw_stream_fill(double *a, double *b, double *c, size_t n, int isa, int threads);
 /* Number of elements of a (or 1 for a wrong load sum, given per repetition)
    that differ from the kernel applied to the fill pattern. */
 size_t bw_stream_check(int kernel, const double *a, double s, size_t n, double sum);
@@ -81,8 +108,12 @@ int bw_stream_measure(int kernel, int nt, int isa, size_t n, int threads, int nt
 /* flops.c */
 typedef struct {
     long iters;            /* steps of every accumulator per call */
-    double *out;           /* per-thread sums of the accumulators, BW_PAD apart */
+    double x, y;           /* acc = acc*x + y; read at run time, so no step can be folded away */
+    double *out;           /* per thread BW_PEAK_OUT values: every lane of every accumulator */
 } bw_peak_ctx;
+
+#define BW_PEAK_ACC 12     /* independent accumulators per thread */
+#define BW_PEAK_OUT 192    /* BW_PEAK_ACC x 16 lanes (the widest vector of floats) */
 
 typedef struct {
     double *a;
@@ -95,7 +126,12 @@ typedef struct {
 int bw_peak_measure(int isa, int fma, int float32, int threads, int ntimes,
                     double min_sample_s, double *samples, int *cpus,
                     long *reps, double *flops_per_rep, size_t *bad);
+/* Lanes of `out` (threads x BW_PEAK_OUT, `lanes` used per accumulator) that
+   differ from the value the peak recurrence reaches after exactly `steps`
+   steps; every lane when `steps` is past the range where that value is exact. */
+size_t bw_peak_check(const double *out, int threads, int lanes, int float32, long steps);
 int bw_ladder_apply(int isa, int flops, double *a, size_t n, int threads);
+/* Elements of a that differ from one ladder pass over its fill pattern. */
 size_t bw_ladder_check(const double *a, size_t n, int flops);
 int bw_ladder_measure(int isa, int flops, size_t n, int threads, int ntimes,
                       double min_sample_s, double *samples, int *cpus,
@@ -204,8 +240,12 @@ int bw_qgemv_measure(int isa, int fmt, const void *w, size_t rows, size_t cols, 
                      int threads, int ntimes, double min_sample_s, double *samples, int *cpus, long *reps);
 
 /* latency.c: one thread chases `steps` dependent loads per call through a
-   random cycle over a working set of `bytes`; *bad = 1 if the cycle is broken. */
+   random cycle over a working set of `bytes`; *bad = 1 if the chase did not
+   end where a walk of the same number of loads ends. */
 int bw_chase_measure(size_t bytes, size_t steps, int ntimes, double min_sample_s,
                      double *samples, int *cpus, long *reps, size_t *bad);
+/* The check on its own: *bad = 1 unless `end` is where `loads` loads from
+   line 0 of the cycle over `bytes` end. */
+int bw_chase_check(size_t bytes, size_t loads, size_t end, size_t *bad);
 
 #endif

@@ -394,22 +394,24 @@ bw_infer_state *bw_infer_new(const bw_model *m)
     if (!s)
         return NULL;
     memset(s, 0, sizeof *s);
+    /* Every size through bw_bytes: a product that overflows gives 0, so the
+       allocation fails instead of wrapping to a small buffer. */
     const size_t t = m->max_tokens, f = sizeof(float), half = m->head_dim / 2;
-    const size_t cache = (size_t)m->nlayers * m->kv_heads * m->max_pos * m->head_dim * f;
+    const size_t cache = bw_bytes(bw_bytes(bw_bytes((size_t)m->nlayers, m->kv_heads), bw_bytes(m->max_pos, m->head_dim)), f);
     s->k_cache = bw_alloc(cache);
     s->v_cache = bw_alloc(cache);
-    s->xn = bw_alloc(t * m->d * f);
-    s->q = bw_alloc(t * d_q(m) * f);
-    s->k = bw_alloc(t * d_kv(m) * f);
-    s->v = bw_alloc(t * d_kv(m) * f);
-    s->att = bw_alloc(t * d_q(m) * f);
-    s->o = bw_alloc(t * m->d * f);
-    s->scores = bw_alloc(m->heads * t * m->max_pos * f);
-    s->ff_a = bw_alloc(t * m->d_ff * f);
-    s->ff_b = bw_alloc(t * m->d_ff * f);
-    s->logits = bw_alloc((m->vocab ? m->vocab : 1) * f);
-    s->rope_cos = bw_alloc(m->max_pos * (half ? half : 1) * f);
-    s->rope_sin = bw_alloc(m->max_pos * (half ? half : 1) * f);
+    s->xn = bw_alloc(bw_bytes(bw_bytes(t, m->d), f));
+    s->q = bw_alloc(bw_bytes(bw_bytes(t, d_q(m)), f));
+    s->k = bw_alloc(bw_bytes(bw_bytes(t, d_kv(m)), f));
+    s->v = bw_alloc(bw_bytes(bw_bytes(t, d_kv(m)), f));
+    s->att = bw_alloc(bw_bytes(bw_bytes(t, d_q(m)), f));
+    s->o = bw_alloc(bw_bytes(bw_bytes(t, m->d), f));
+    s->scores = bw_alloc(bw_bytes(bw_bytes(m->heads, t), bw_bytes(m->max_pos, f)));
+    s->ff_a = bw_alloc(bw_bytes(bw_bytes(t, m->d_ff), f));
+    s->ff_b = bw_alloc(bw_bytes(bw_bytes(t, m->d_ff), f));
+    s->logits = bw_alloc(bw_bytes(m->vocab ? m->vocab : 1, f));
+    s->rope_cos = bw_alloc(bw_bytes(bw_bytes(m->max_pos, half ? half : 1), f));
+    s->rope_sin = bw_alloc(bw_bytes(bw_bytes(m->max_pos, half ? half : 1), f));
     s->apack = bw_alloc(bw_gemm_workspace_bytes(0));
     s->bpack = bw_alloc(bw_gemm_workspace_bytes(1));
     const size_t widest = m->d_ff > d_q(m) ? (m->d_ff > m->d ? m->d_ff : m->d) : (d_q(m) > m->d ? d_q(m) : m->d);

@@ -69,6 +69,7 @@ def test_without_llama_cpp_the_reference_is_refused_before_measuring(monkeypatch
 
 def test_shapes_llama_cpp_is_not_given_are_refused(capsys, monkeypatch):
     monkeypatch.setattr(llama_cpp, "check_available", lambda: None)
+    monkeypatch.setattr(pytorch, "check_available", lambda: None)   # CI installs neither engine
     assert cli.main(["transformer", "--model", "gpt2", "--seq", "2", "--measure", "--reference", "llama.cpp"]) == 2
     assert "Llama-style decoders" in capsys.readouterr().err
     assert cli.main(["transformer", "--model", "gpt2", "--seq", "2", "--measure", "--reference", "torch",
