@@ -294,8 +294,8 @@ int bw_qgemv_measure(int isa, int fmt, const void *w, size_t rows, size_t cols, 
         return BW_EARGS;
     if (!bw_isa_usable(isa))
         return BW_EUNSUPPORTED;
-    void *xq = bw_alloc(bw_fmt_row_bytes(BW_FMT_Q8_0, cols));
-    if (!xq)
+    void *xq = fmt == BW_FMT_BF16 ? NULL : bw_alloc(bw_fmt_row_bytes(BW_FMT_Q8_0, cols));   /* x as q8_0 blocks */
+    if (fmt != BW_FMT_BF16 && !xq)
         return BW_ENOMEM;
     qgemv_ctx g = {.isa = isa, .fmt = fmt, .w = w, .rows = rows, .cols = cols, .x = x, .xq = xq, .y = y};
     int err = samples ? bw_time(qgemv_body, &g, threads, ntimes, min_sample_s, samples, cpus, reps)

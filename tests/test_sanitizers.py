@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KERNELS = ("common", "stream", "flops", "latency", "gemm")   # what the driver exercises (not infer.c)
+KERNELS = ("common", "stream", "flops", "latency", "gemm", "quant", "infer")   # what the driver exercises
 FLAGS = ["-std=c11", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer",
          "-g", "-O1", "-fopenmp", "-ffp-contract=off"]
 

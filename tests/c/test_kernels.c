@@ -157,6 +157,90 @@ static void test_gemm(int isa, int threads)
     EXPECT(bw_gemv_apply(isa, 0, 0, (size_t)1 << 62, 2, &x, &x, &x, threads) == BW_EARGS);
 }
 
+/* Every weight format: quantise, dequantise, and the GEMV of each ISA against the generic one. */
+static void test_quant(int isa, int threads)
+{
+    enum { ROWS = 7, COLS = 96 };
+    float w[ROWS * COLS], x[COLS], back[COLS], y[ROWS], want[ROWS];
+    unsigned char rows[ROWS * COLS * 2];
+    for (size_t i = 0; i < ROWS * COLS; i++)
+        w[i] = (float)((int)(i * 37 % 201) - 100) / 64;
+    for (size_t i = 0; i < COLS; i++)
+        x[i] = (float)((int)(i * 11 % 23) - 11) / 8;
+    for (int fmt = BW_FMT_BF16; fmt < BW_NFMT; fmt++) {
+        const size_t row = bw_fmt_row_bytes(fmt, COLS);
+        for (int r = 0; r < ROWS; r++)
+            EXPECT(bw_quantize(fmt, w + r * COLS, COLS, rows + r * row) == BW_OK);
+        EXPECT(bw_dequantize(fmt, rows, COLS, back) == BW_OK);
+        for (size_t i = 0; i < COLS; i++)
+            EXPECT(fabsf(back[i] - w[i]) <= 0.2f);   /* q4_0: a step of 100/64/8, where 8 clamps to 7 */
+        EXPECT(bw_qgemv_measure(isa, fmt, rows, ROWS, COLS, x, y, threads, 0, 0.0, NULL, NULL, NULL) == BW_OK);
+        EXPECT(bw_qgemv_measure(BW_GENERIC, fmt, rows, ROWS, COLS, x, want, 1, 0, 0.0, NULL, NULL, NULL) == BW_OK);
+        for (int r = 0; r < ROWS; r++)
+            EXPECT(fabsf(y[r] - want[r]) <= 1e-3f * (1 + fabsf(want[r])));
+        EXPECT(bw_qgemv_measure(isa, fmt, rows, ROWS, COLS - 1, x, y, threads, 0, 0.0, NULL, NULL, NULL)
+               == (fmt == BW_FMT_BF16 ? BW_OK : BW_EARGS));
+    }
+}
+
+/* A tiny Llama-style model through the inference path: a prompt, then decode steps. */
+static void test_infer(int isa, int threads, int weights)
+{
+    enum { D = 32, HEADS = 4, KV = 2, DH = 8, FF = 64, VOCAB = 50, LAYERS = 2, POS = 8 };
+    static float big[VOCAB * D], norm[D], x[3 * D], logits[VOCAB];
+    static float dense[LAYERS][7][FF * D];
+    static unsigned char packed[LAYERS][7][FF * D * 2], head[VOCAB * D * 2];
+    bw_layer layers[LAYERS];
+    const size_t shape[7][2] = {{HEADS * DH, D}, {KV * DH, D}, {KV * DH, D}, {D, HEADS * DH}, {FF, D}, {FF, D},
+                                {D, FF}};
+    for (size_t i = 0; i < VOCAB * D; i++)
+        big[i] = (float)((int)(i * 13 % 17) - 8) / 16;
+    for (size_t i = 0; i < D; i++)
+        norm[i] = 1.0f;
+    memset(layers, 0, sizeof layers);
+    for (int l = 0; l < LAYERS; l++) {
+        bw_linear *lin[7] = {&layers[l].q, &layers[l].k, &layers[l].v, &layers[l].o, &layers[l].gate, &layers[l].up,
+                             &layers[l].down};
+        for (int m = 0; m < 7; m++) {
+            const size_t rows = shape[m][0], cols = shape[m][1];
+            for (size_t i = 0; i < rows * cols; i++)
+                dense[l][m][i] = (float)((int)((i + 7 * m + l) * 29 % 31) - 15) / 64;
+            for (size_t r = 0; weights != BW_FMT_F32 && r < rows; r++)
+                bw_quantize(weights, dense[l][m] + r * cols, cols, packed[l][m] + r * bw_fmt_row_bytes(weights, cols));
+            *lin[m] = (bw_linear){.fmt = weights, .rows = rows, .cols = cols,
+                                  .w = weights == BW_FMT_F32 ? (const void *)dense[l][m] : packed[l][m]};
+        }
+        layers[l].norm1_w = layers[l].norm2_w = norm;
+    }
+    for (size_t r = 0; weights != BW_FMT_F32 && r < VOCAB; r++)
+        bw_quantize(weights, big + r * D, D, head + r * bw_fmt_row_bytes(weights, D));
+    bw_model m = {.arch = BW_ARCH_LLAMA, .act = BW_ACT_SILU, .nlayers = LAYERS, .weights = weights, .d = D,
+                  .heads = HEADS, .kv_heads = KV, .head_dim = DH, .d_ff = FF, .vocab = VOCAB, .max_pos = POS,
+                  .max_tokens = 3, .eps = 1e-5f, .rope_theta = 10000.0f, .tok_emb = big, .final_norm_w = norm,
+                  .lm_head = {.fmt = weights, .rows = VOCAB, .cols = D,
+                              .w = weights == BW_FMT_F32 ? (const void *)big : head},
+                  .layers = layers};
+    bw_infer_state *s = bw_infer_new(&m);
+    double seconds[BW_NOPS] = {0}, wall;
+    int tokens[3] = {1, 2, 3}, next = -1;
+    EXPECT(s != NULL);
+    if (!s)
+        return;
+    const size_t prompt = weights == BW_FMT_F32 ? 3 : 1;   /* quantised weights: one token a pass */
+    EXPECT(bw_infer_pass(&m, s, isa, threads, 1, tokens, prompt, 0, 1, 1, x, logits, &next, seconds, &wall) == BW_OK);
+    for (size_t pos = prompt; pos < POS; pos++) {
+        EXPECT(next >= 0 && next < VOCAB);
+        int token = next;
+        EXPECT(bw_infer_pass(&m, s, isa, threads, 1, &token, 1, pos, 1, 1, x, logits, &next, seconds, &wall)
+               == BW_OK);
+    }
+    for (int i = 0; i < D; i++)
+        EXPECT(isfinite(x[i]));
+    EXPECT(bw_infer_pass(&m, s, isa, threads, 1, tokens, 1, POS, 1, 1, x, logits, &next, seconds, &wall)
+           == BW_EARGS);   /* past the cache */
+    bw_infer_free(s);
+}
+
 int main(void)
 {
     EXPECT(bw_bytes(0, 8) == 0 && bw_bytes((size_t)1 << 62, 8) == 0 && bw_bytes(3, 8) == 24);
@@ -168,6 +252,9 @@ int main(void)
                 test_stream(isa, threads);
             test_flops(isa, threads);
             test_gemm(isa, threads);
+            test_quant(isa, threads);
+            for (int weights = BW_FMT_F32; weights < BW_NFMT; weights++)
+                test_infer(isa, threads, weights);
         }
     }
     test_chase();
