@@ -5,6 +5,7 @@ layouts are llama.cpp's; tokenizer model "none", token ids fed directly), then
 llama.cpp's decode on the same threads, one token a step from token 0,
 feeding back the argmax, after a two-token warm-up. Embeddings stay float32,
 as in bwbench's runs; the LM head is in the weight format."""
+import contextlib
 import os
 import tempfile
 import time
@@ -101,8 +102,9 @@ def run(cfg, mode: str, seq: int, threads: int, weights: str = "f32") -> dict:
         path = os.path.join(folder, "model.gguf")
         write_gguf(cfg, path, weights, seq + 8)
         # logits_all keeps a row of scores a position (one token a step: no extra work)
-        model = llama_cpp.Llama(model_path=path, n_ctx=seq + 8, n_batch=8, n_threads=threads,
-                                n_threads_batch=threads, logits_all=True, verbose=False)
+        with _stderr_closed():   # llama.cpp warns that random weights have no training context
+            model = llama_cpp.Llama(model_path=path, n_ctx=seq + 8, n_batch=8, n_threads=threads,
+                                    n_threads_batch=threads, logits_all=True, verbose=False)
         _decode(model, 2)   # warm-up
         model.reset()
         start = time.perf_counter()
@@ -111,6 +113,19 @@ def run(cfg, mode: str, seq: int, threads: int, weights: str = "f32") -> dict:
         del model
     return {"engine": "llama.cpp", "version": f"llama-cpp-python {llama_cpp.__version__}", "threads": threads,
             "weights": weights, "measured_s": seconds, "tokens_per_s": seq / seconds}
+
+
+@contextlib.contextmanager
+def _stderr_closed():
+    """File descriptor 2 to /dev/null for the block: llama.cpp writes there from C."""
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 
 def _decode(model, steps: int) -> None:
