@@ -2,7 +2,9 @@
 
 setup_cache measures one quick roofline at all threads through the public API
 (bwbench.ceilings), once per asv process; the track_ methods read it. All are
-higher-is-better, so asv.conf.json turns regression detection off for them."""
+higher-is-better, so asv.conf.json turns regression detection off for them.
+`roofline --from-asv` finds these tracks by their parameters and units
+(bwbench.asv_results.ROLES), not by their names."""
 from bwbench.ceilings import build_roofline, roofline_plan
 from bwbench.machine import available_cpus
 from bwbench.roofline import MEMORY_LEVELS
@@ -28,3 +30,9 @@ class RooflineCeilings:
     track_gflops.params = ["float64", "float32"]
     track_gflops.param_names = ["dtype"]
     track_gflops.unit = "GFLOP/s"
+
+    def track_threads(self, roofline):
+        """The thread count the ceilings above were measured at."""
+        return roofline.threads
+
+    track_threads.unit = "threads"

@@ -1,40 +1,67 @@
-"""Transformer inference on this CPU with bwbench's kernels (float32, batch 1):
-one BERT-Base encoder layer at sequence 512 and one GPT-2 decode step (all 12
-layers, one new token) at context 512. asv times the call; the layer runs
-through Python as `bwbench transformer --measure` runs it."""
+"""Transformer inference on this CPU through bwbench's C inference path
+(float32, batch 1, random weights): a BERT-Base encoder pass over 128 tokens,
+one GPT-2 decode step (all 12 layers, one new token) at context 512, and one
+TinyLlama-1.1B-shaped decode step (22 layers, grouped KV heads, gated FFN) at
+context 32. asv times the C call; each op inside is timed by C as well."""
 import numpy as np
 
-from bwbench.inference import Run, decoder_layer, encoder_layer, layer_weights
+from bwbench import _kernels
+from bwbench.inference import engine, random_weights
 from bwbench.machine import available_cpus
 from bwbench.models import load_config
 
-CONTEXT = 512
 
+class _Pass:
+    model, tokens, context, decoder = None, 1, 1, True
+    timeout = 600
 
-class BertBaseLayer:
     def setup(self):
-        self.cfg = load_config("bert-base")
-        rng = np.random.default_rng(0)
-        self.weights = layer_weights(self.cfg, rng)
-        self.x = rng.standard_normal((CONTEXT, self.cfg.d), dtype=np.float32)
-        self.run = Run(available_cpus())
+        cfg = load_config(self.model)
+        layers, top = random_weights(cfg, np.random.default_rng(0), False, False, self.context)
+        self.engine = engine(cfg, layers, top, self.context, self.tokens)
+        self.x = np.random.default_rng(1).standard_normal((self.tokens, cfg.d), dtype=np.float32)
+        self.seconds = np.zeros(_kernels.INFER_OPS)
+        self.threads = available_cpus()
 
-    def time_encoder_layer_seq512(self):
-        encoder_layer(self.run, self.weights, self.x, self.cfg)
+    def run(self):
+        self.engine.run(self.threads, self.decoder, None, self.x, self.context - self.tokens, False, None,
+                        self.seconds)
 
 
-class Gpt2DecodeStep:
-    def setup(self):
-        self.cfg = load_config("gpt2")
-        rng = np.random.default_rng(0)
-        self.layers = [layer_weights(self.cfg, rng, out_by_in=True) for _ in range(self.cfg.layers)]
-        shape = (self.cfg.kv_heads, CONTEXT, self.cfg.d_head)
-        self.caches = [(rng.standard_normal(shape, dtype=np.float32), rng.standard_normal(shape, dtype=np.float32))
-                       for _ in self.layers]
-        self.x = rng.standard_normal(self.cfg.d, dtype=np.float32)
-        self.run = Run(available_cpus())
+class BertBaseEncoder(_Pass):
+    model, tokens, context, decoder = "bert-base", 128, 128, False
+
+    def time_encoder_pass_seq128(self):
+        self.run()
+
+
+class Gpt2DecodeStep(_Pass):
+    model, context = "gpt2", 512
 
     def time_decode_step_context512(self):
-        x = self.x
-        for weights, (keys, values) in zip(self.layers, self.caches):
-            x = decoder_layer(self.run, weights, x, keys, values, CONTEXT - 1, self.cfg)
+        self.run()
+
+
+class TinyLlamaDecodeStep(_Pass):
+    model, context = "tinyllama-1.1b", 32
+
+    def time_decode_step_context32(self):
+        self.run()
+
+
+class TinyLlamaDecodeStepByFormat(_Pass):
+    """The decode step with the linear layers' weights in each format."""
+    model, context = "tinyllama-1.1b", 32
+    params = ["bf16", "q8_0", "q4_0"]
+    param_names = ["weights"]
+
+    def setup(self, weights):
+        cfg = load_config(self.model)
+        layers, top = random_weights(cfg, np.random.default_rng(0), False, False, self.context, weights)
+        self.engine = engine(cfg, layers, top, self.context, self.tokens, weights=weights)
+        self.x = np.random.default_rng(1).standard_normal((1, cfg.d), dtype=np.float32)
+        self.seconds = np.zeros(_kernels.INFER_OPS)
+        self.threads = available_cpus()
+
+    def time_decode_step_context32(self, weights):
+        self.run()

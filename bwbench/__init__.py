@@ -9,6 +9,8 @@ from bwbench.measure import Measurement
 from bwbench.results import read_result, write_result
 from bwbench.stream import STREAM_KERNELS, default_stream_size, measure_stream
 
-__version__ = "0.1.0"
+from bwbench.provenance import version
+
+__version__ = version()   # from the package metadata: pyproject.toml is the one copy
 __all__ = ["Measurement", "STREAM_KERNELS", "UsageError", "ValidationError", "default_stream_size",
            "machine_info", "measure_stream", "read_result", "write_result"]

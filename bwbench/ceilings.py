@@ -4,21 +4,25 @@ latency, compute ceilings and the intensity ladder.
 roofline_plan() lists the measurements as Steps (so a caller can show
 progress); build_roofline() turns their results into a Roofline."""
 import math
-import os
 import statistics
 from dataclasses import dataclass
 from typing import Callable
 
+from bwbench import quant
 from bwbench.flops import DTYPES, LADDER_FLOPS, PEAK_KINDS, ceiling_name, measure_ladder, measure_peak
 from bwbench.gemm import measure_product
 from bwbench.latency import measure_latency
-from bwbench.machine import available_cpus, cache_capacity, caches, last_level_cache_bytes
+from bwbench.machine import available_cpus, cache_capacity, caches, cpus_for, last_level_cache_bytes
 from bwbench.measure import Measurement
 from bwbench.roofline import MEMORY_LEVELS, Roofline, level_values, level_windows
 from bwbench.stream import measure_stream
 
 SWEEP_KERNELS = ("load", "copy", "triad")
 DRIFT_LIMIT = 0.15  # a bracket whose ceilings moved more than this is flagged
+# A model run lasts seconds, over which a shared host's DRAM bandwidth swings by
+# tens of percent; the best 1 ms sample overstates what such a run meets, so a
+# bracket takes more samples and predicts from the median one.
+BRACKET_SAMPLES, BRACKET_SAMPLE = 20, "median"
 SWEEP_START = 4 * 1024
 PRODUCT_WIDTH = 4096  # a DRAM-sized float64 matrix, walked up the roofline by its N
 
@@ -38,7 +42,7 @@ def sweep_sizes(points_per_decade: int, end: int) -> list:
 
 def level_capacities(threads: int) -> dict:
     """{'L1': bytes, 'L2': ..., 'L3': ...} that the first `threads` CPUs reach together."""
-    cpus = sorted(os.sched_getaffinity(0))[:threads]
+    cpus = cpus_for(threads)
     return {name.rstrip("d"): cache_capacity(name, cpus) for name in sorted(caches(), key=lambda n: int(n[1]))}
 
 
@@ -64,12 +68,17 @@ def roofline_plan(threads: int = None, quick: bool = False) -> list:
               for where, size in ladder_sizes.items() for f in flops]
     tokens = (1, 16, 256) if quick else (1, 4, 16, 64, 256, 1024)
     d = PRODUCT_WIDTH
-    steps += [Step(f"gemm {d}x{n}x{d}", lambda n=n: measure_product(d, n, d, "float64", threads, blas=False))
+    steps += [Step(f"gemm {d}x{n}x{d}", lambda n=n: measure_product(d, n, d, "float64", threads))
               for n in tokens]
     return steps
 
 
-def _sweep_ceilings(measurements):
+def _rate(m, amount: float, sample: str) -> float:
+    """amount (bytes or FLOPs) per second, in 1e9 units, at the best or the median sample."""
+    return amount / (m.best_s if sample == "best" else m.median_s) / 1e9
+
+
+def _sweep_ceilings(measurements, sample: str = "best"):
     """Per kernel and thread count, each level's median bandwidth well inside it,
     in STREAM bytes (gbps) and in hardware traffic (hw_gbps); and the levels
     left unresolved, per thread count."""
@@ -77,8 +86,8 @@ def _sweep_ceilings(measurements):
     for kernel, threads in sorted({(m.kernel, m.threads) for m in measurements if m.kernel in SWEEP_KERNELS}):
         runs = [m for m in measurements if (m.kernel, m.threads) == (kernel, threads)]
         capacities = level_capacities(threads)
-        stream, missing = level_values([(m.working_set_bytes, m.gbps) for m in runs], capacities)
-        hardware, _ = level_values([(m.working_set_bytes, m.hw_gbps) for m in runs], capacities)
+        stream, missing = level_values([(m.working_set_bytes, _rate(m, m.bytes, sample)) for m in runs], capacities)
+        hardware, _ = level_values([(m.working_set_bytes, _rate(m, m.hw_bytes, sample)) for m in runs], capacities)
         ceilings += [{"level": level, "kernel": kernel, "threads": threads, "gbps": gbps,
                       "hw_gbps": hardware[level][0], "points": count} for level, (gbps, count) in stream.items()]
         unresolved.setdefault(threads, set()).update(missing)
@@ -92,13 +101,14 @@ def _traffic(ceiling: dict) -> float:
     return ceiling["gbps"] if ceiling["level"] == "L1" else ceiling["hw_gbps"]
 
 
-def build_roofline(measurements, threads: int) -> Roofline:
+def build_roofline(measurements, threads: int, sample: str = "best") -> Roofline:
     """Memory ceilings (the read-write roof): per level, the storing kernel
     that moved the most traffic (see _traffic), as the median well inside the
     level, at `threads` threads; the load kernel's medians stay in the sweep
     ceilings as the read-only roof. Compute ceilings: each peak kind at
-    `threads`, the median of its measurements."""
-    sweep, unresolved = _sweep_ceilings(measurements)
+    `threads`, the median of its measurements. sample: each measurement's
+    "best" sample (STREAM's rule) or its "median" one."""
+    sweep, unresolved = _sweep_ceilings(measurements, sample)
     memory = []
     for level in MEMORY_LEVELS:
         candidates = [c for c in sweep if c["level"] == level and c["threads"] == threads and c["kernel"] != "load"]
@@ -111,45 +121,73 @@ def build_roofline(measurements, threads: int) -> Roofline:
     peaks = {}
     for m in measurements:
         if m.kernel == "peak" and m.threads == threads:
-            peaks.setdefault((ceiling_name(m.variant, m.isa), m.dtype), []).append(m.gflops)
+            peaks.setdefault((ceiling_name(m.variant, m.isa), m.dtype), []).append(_rate(m, m.flops, sample))
     compute = [{"name": name, "dtype": dtype, "gflops": statistics.median(values), "threads": threads}
                for (name, dtype), values in peaks.items()]
 
+    unpack = {}
+    for m in measurements:
+        if m.kernel == "gemv" and m.dtype in quant.FORMATS and m.threads == threads:
+            unpack.setdefault(m.dtype, []).append(_rate(m, m.flops, sample))
     chase = [(m.working_set_bytes, m.latency_ns) for m in measurements if m.kernel == "latency"]
     latency, _ = level_values(chase, level_capacities(1))
-    extra = {"capacities": level_capacities(threads), "sweep_ceilings": sweep,
+    extra = {"capacities": level_capacities(threads), "sweep_ceilings": sweep, "sample": sample,
              "latency_ns": [{"level": level, "ns": ns, "points": count} for level, (ns, count) in latency.items()]}
+    if unpack:   # GFLOP/s of each weight format's GEMV in cache: its unpack ceiling
+        extra["unpack"] = {fmt: statistics.median(values) for fmt, values in unpack.items()}
     return Roofline(tuple(memory), tuple(compute), threads, tuple(missing), extra)
 
 
-def bracket_plan(threads: int) -> list:
+UNPACK_COLS = 4096  # the in-cache GEMV that measures a weight format's unpack rate: rows of this many weights
+
+
+def unpack_step(weights: str, threads: int) -> Step:
+    """A weight format's unpack rate: its GEMV with the weights in half the
+    last-level cache, where DRAM does not limit it (GFLOP/s, 2 a weight), and
+    thousands of rows share each quantised x, as in a model's layers."""
+    rows = max(1, (last_level_cache_bytes() or 2**25) // 2 // quant.row_bytes(weights, UNPACK_COLS))
+    return Step(f"unpack {weights}, {threads} thread(s)",
+                lambda: quant.measure_gemv(rows, UNPACK_COLS, weights, threads, BRACKET_SAMPLES))
+
+
+def bracket_plan(threads: int, weights: str = None) -> list:
     """The ceilings a transformer prediction uses, measured in seconds: load
     (read-only) and copy and triad (read-write) at one working set well inside
-    each level, and the FMA peaks. Run right before and right after a model
-    run, the two rooflines give the prediction (their mean) and the drift."""
+    each level, and the FMA peaks, BRACKET_SAMPLES samples each. Run right
+    before and right after a model run, the two rooflines give the prediction
+    (their mean) and the drift."""
     capacities = level_capacities(threads)
     sizes = {level: math.sqrt(low * high) if low else high / 2
              for level, (low, high) in level_windows(capacities).items() if level != "DRAM"}
     # DRAM: each array of the three-array kernels at least 4x the last-level cache (STREAM's rule)
     sizes["DRAM"] = 12 * (last_level_cache_bytes() or 2**25)
-    steps = [Step(f"{kernel} {level}-sized, {threads} thread(s)",
-                  lambda kernel=kernel, size=size: measure_stream(kernel, "regular", threads, round(size / 192) * 192))
-             for level, size in sizes.items() for kernel in SWEEP_KERNELS]
-    steps += [Step(f"peak fma {dtype}, {threads} thread(s)", lambda dtype=dtype: measure_peak(dtype, "fma", threads))
-              for dtype in DTYPES]
-    return steps
+    # the peaks first: they bring the cores to speed before the short cache-sized runs
+    steps = [Step(f"peak fma {dtype}, {threads} thread(s)",
+                  lambda dtype=dtype: measure_peak(dtype, "fma", threads, BRACKET_SAMPLES)) for dtype in DTYPES]
+    if weights in quant.FORMATS:
+        steps.append(unpack_step(weights, threads))
+    return steps + [Step(f"{kernel} {level}-sized, {threads} thread(s)",
+                         lambda kernel=kernel, size=size: measure_stream(kernel, "regular", threads,
+                                                                         round(size / 192) * 192, BRACKET_SAMPLES))
+                    for level, size in sizes.items() for kernel in SWEEP_KERNELS]
 
 
-def bracketed(run: Callable, threads: int, run_steps: Callable) -> tuple:
+def measure_bracket(threads: int, run_steps: Callable, label: str, weights: str = None) -> list:
+    """The bracket's measurements, after one discarded warm-up run of the
+    float32 peak: the first measurement a process makes runs slow."""
+    warm_up = Step("warm-up", lambda: measure_peak("float32", "fma", threads))
+    return run_steps(label, [warm_up] + bracket_plan(threads, weights))[1:]
+
+
+def bracketed(run: Callable, threads: int, run_steps: Callable, weights: str = None) -> tuple:
     """(run()'s result, roofline before, roofline after, their mean): the
     bracket measured right before and right after run(). run_steps(label,
     steps) runs Steps and returns their measurements."""
-    before = run_steps("ceilings before the run", bracket_plan(threads))
+    before = measure_bracket(threads, run_steps, "ceilings before the run", weights)
     result = run()
-    after = run_steps("ceilings after the run", bracket_plan(threads))
+    after = measure_bracket(threads, run_steps, "ceilings after the run", weights)
     # each level's median of two points, and each peak's median of two, is their mean
-    return (result, build_roofline(before, threads), build_roofline(after, threads),
-            build_roofline(before + after, threads))
+    return (result, *(build_roofline(ms, threads, BRACKET_SAMPLE) for ms in (before, after, before + after)))
 
 
 def bracket_drift(before: Roofline, after: Roofline) -> list:
@@ -159,6 +197,7 @@ def bracket_drift(before: Roofline, after: Roofline) -> list:
         values = {(f"{c['level']} read-only", "GB/s"): c["gbps"] for c in roofline.read_ceilings}
         values.update({(f"{c['level']} read-write", "GB/s"): c["gbps"] for c in roofline.memory_ceilings})
         values.update({(f"peak {c['dtype']}", "GFLOP/s"): c["gflops"] for c in roofline.compute_ceilings})
+        values.update({(f"unpack {fmt}", "GFLOP/s"): rate for fmt, rate in roofline.extra.get("unpack", {}).items()})
         return values
 
     first, second = rows(before), rows(after)

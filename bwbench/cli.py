@@ -1,7 +1,9 @@
 """python -m bwbench SUBCOMMAND: argparse, one small cmd_* per subcommand.
 
-Bad input ends with one line on stderr and exit status 2; a wrong kernel
-result with exit status 1; Ctrl-C with 130 and no file written."""
+Every refusal ends with one line on stderr and the exit status of its kind
+(bwbench.errors): 2 for bad input or a host that cannot give what was asked,
+1 for a wrong kernel result, 3 for an error code the C core should not return,
+130 for Ctrl-C; no file is written then."""
 import argparse
 import os
 import sys
@@ -9,24 +11,26 @@ import sys
 from rich.console import Console
 from rich.progress import Progress
 
-from bwbench import asv_results, interconnect, tables, tensor_parallel, trends
-from bwbench.ceilings import (Step, bracket_drift, bracket_plan, bracketed, build_roofline,
+from bwbench import asv_results, interconnect, quant, tables, tensor_parallel, trends
+from bwbench.ceilings import (BRACKET_SAMPLE, Step, bracket_drift, bracketed, build_roofline, measure_bracket,
                                drift_summary, roofline_plan)
-from bwbench.errors import UsageError, ValidationError
-from bwbench.gemm import DTYPES, check_fits, measure_gemv, measure_product, parse_shape, sweep_shapes
+from bwbench.errors import EXIT_STATUS, KernelError, UsageError, ValidationError
+from bwbench.gemm import DTYPES, check_fits, measure_products, sweep_shapes
 from bwbench.link import TESTS, load_interconnect, parse_sizes, parse_tests, peak_busbw
 from bwbench.machine import check_threads, machine_info
 from bwbench.measure import MIN_SAMPLES
+from bwbench.models import load_config
 from bwbench.plot import write_compare_figures, write_figure3, write_figures, write_trends
 from bwbench.results import check_writable, read_result, write_result
 from bwbench.roofline import Roofline
 from bwbench.stream import STREAM_KERNELS, default_stream_size, measure_stream, stream_kernel
+from bwbench.engines import REFERENCES
 from bwbench.inference import check_runnable
 from bwbench.transformer import FIGURE_MODELS, analyse, measure, overlay_points, with_measured
-from bwbench.units import format_bytes, parse_size
+from bwbench.units import format_bytes, parse_shape, parse_size
 
-# Tables keep their width when piped to a file (rich would fall back to 80 columns).
-stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+# Tables keep their width when piped to a file (rich would fall back to 80 columns); COLUMNS sets another.
+stdout = Console(highlight=False, width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120)
 stderr = Console(stderr=True, highlight=False)
 
 
@@ -84,29 +88,46 @@ def cmd_stream(args) -> int:
     return _finish(args, measurements, tables.stream_table(measurements, threads))
 
 
-def _products(args, shapes, measure) -> int:
-    """Measures each (m, n, k) with measure(m, n, k, threads) after checking all of them."""
+def _products(args, shapes) -> int:
+    """Measures each (m, n, k) (a GEMV when n is 1) and numpy's BLAS beside it,
+    after checking all of them."""
     threads = check_threads(args.threads)
     for m, n, k in shapes:
         check_fits(m, n, k, args.dtype)
     if args.json:
         check_writable(args.json)
-    measurements = _run_all(args.command, [Step(f"{m}x{n}x{k}", lambda m=m, n=n, k=k: measure(m, n, k, threads))
-                                           for m, n, k in shapes])
+    transpose = getattr(args, "transpose", False)
+    steps = [Step(f"{m}x{n}x{k}", lambda m=m, n=n, k=k: measure_products(m, n, k, args.dtype, threads, transpose))
+             for m, n, k in shapes]
+    measurements = [record for pair in _run_all(args.command, steps) for record in pair]
     return _finish(args, measurements, tables.products_table(args.command, args.dtype, threads, measurements))
 
 
 def cmd_gemm(args) -> int:
-    shapes = [parse_shape(text, 3) for text in args.shape] if args.shape else sweep_shapes()
-    return _products(args, shapes, lambda m, n, k, threads: measure_product(m, n, k, args.dtype, threads))
+    return _products(args, [parse_shape(text, 3) for text in args.shape] if args.shape else sweep_shapes())
 
 
 def cmd_gemv(args) -> int:
     """A is M x N here: the product's shape is (M, 1, N)."""
     matrices = [parse_shape(text, 2) for text in args.shape] if args.shape else \
         [(m, k) for m, n, k in sweep_shapes(tokens=(1,))]
-    return _products(args, [(m, 1, n) for m, n in matrices],
-                     lambda m, one, n, threads: measure_gemv(m, n, args.transpose, args.dtype, threads))
+    if args.dtype in quant.FORMATS:
+        return _quant_gemv(args, matrices)
+    return _products(args, [(m, 1, n) for m, n in matrices])
+
+
+def _quant_gemv(args, matrices) -> int:
+    """GEMVs whose weights are in a quantised format (no BLAS has them)."""
+    if args.transpose:
+        raise UsageError(f"--transpose is for float32 and float64, not {args.dtype}")
+    threads = check_threads(args.threads)
+    for m, n in matrices:
+        quant.row_bytes(args.dtype, n)
+    if args.json:
+        check_writable(args.json)
+    measurements = _run_all("gemv", [Step(f"{m}x{n}", lambda m=m, n=n: quant.measure_gemv(m, n, args.dtype, threads))
+                                     for m, n in matrices])
+    return _finish(args, measurements, tables.quant_gemv_table(args.dtype, threads, measurements))
 
 
 def _roofline_from_asv(args) -> int:
@@ -171,7 +192,9 @@ def _roofline_for(args, threads: int) -> Roofline:
     """The Roofline of --roofline PATH, or the ceilings a prediction uses, measured now."""
     if args.roofline:
         return Roofline.from_dict(_saved_roofline(args.roofline)["roofline"])
-    return build_roofline(_run_all("ceilings for the prediction", bracket_plan(threads)), threads)
+    weights = getattr(args, "weights", None)
+    return build_roofline(measure_bracket(threads, _run_all, "ceilings for the prediction", weights), threads,
+                          BRACKET_SAMPLE)
 
 
 def cmd_transformer(args) -> int:
@@ -182,23 +205,40 @@ def cmd_transformer(args) -> int:
     if args.json:
         check_writable(args.json)
     shape = (args.model, args.seq, args.mode, args.prompt, args.batch, args.bytes_per_element, args.scope)
-    counted = analyse(*shape)
+    counted = analyse(*shape, weights=args.weights)
     threads = check_threads(args.threads)
+    reference = REFERENCES[args.reference] if args.reference else None
+    if reference and not args.measure:
+        raise UsageError("--reference runs beside bwbench's own run: add --measure")
     tensor_parallel.check_args(args)
-    if args.measure:
-        check_runnable(counted)   # everything refusable is refused before measuring
-    bracket, run = None, None
+    if args.measure:   # everything refusable is refused before measuring
+        check_runnable(counted)
+    weights = args.weights or "f32"
+    if reference:
+        reference.check_available()
+        reference.check(load_config(args.model), counted.mode, weights)
+
+    def run_all():
+        """bwbench's run, then the reference engine's on the same shape, threads and weights."""
+        run = measure(counted, threads)
+        return run, reference.run(load_config(args.model), counted.mode, args.seq, threads, weights) \
+            if reference else None
+
+    bracket, runs = None, None
     if args.measure and not args.roofline:
-        run, before, after, roofline = bracketed(lambda: measure(counted, threads), threads, _run_all)
+        runs, before, after, roofline = bracketed(run_all, threads, _run_all, args.weights)
         bracket = bracket_drift(before, after)
     else:
         roofline = _roofline_for(args, threads)
-        run = measure(counted, threads) if args.measure else None
-    analysis = analyse(*shape, roofline)
-    if run:
-        analysis = with_measured(analysis, *run)
+        runs = run_all() if args.measure else None
+    analysis = analyse(*shape, roofline, args.weights)
+    if runs:
+        analysis = with_measured(analysis, *runs[0])
     stdout.print(tables.analysis_table(analysis))
     record = analysis.to_dict()
+    if runs and runs[1]:
+        record["reference"] = runs[1]
+        stdout.print(tables.reference_line(analysis, runs[1]))
     if bracket:
         drift = drift_summary(bracket, analysis.ceilings_used())
         stdout.print(tables.bracket_table(bracket, drift))
@@ -316,7 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "load has no stores, so only regular)")
     _threads_flag(stream)
     stream.add_argument("--size", help="total working set of all arrays, e.g. 2GiB, 512MB "
-                                       "(default: 4x the whole last-level cache, at least 1 GiB)")
+                                       "(default: every array at least 4x the whole last-level cache, so 12x it, "
+                                       "and at least 1 GiB)")
     stream.add_argument("--ntimes", type=int, default=MIN_SAMPLES,
                         help=f"samples per kernel, the first dropped (default and minimum: {MIN_SAMPLES})")
     _json_flag(stream)
@@ -367,8 +408,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "the same shape and threads; without --shape, the N = 1 points of the gemm sweep.")
     gemv.add_argument("--shape", nargs="+", metavar="MxN", help="A is MxN")
     gemv.add_argument("--transpose", action="store_true", help="y = A^T x instead of y = A x")
-    for product, run in ((gemm, cmd_gemm), (gemv, cmd_gemv)):
-        product.add_argument("--dtype", choices=list(DTYPES), default="float64", help="default: float64")
+    for product, run, dtypes in ((gemm, cmd_gemm, list(DTYPES)), (gemv, cmd_gemv, list(DTYPES) + list(quant.FORMATS))):
+        product.add_argument("--dtype", choices=dtypes, default="float64",
+                             help="default: float64" + ("; bf16, q8_0 and q4_0 are weight formats in llama.cpp's "
+                                                        "layouts, x and y float32" if product is gemv else ""))
         _threads_flag(product, "OpenMP and BLAS threads")
         _json_flag(product)
         product.set_defaults(run=run)
@@ -377,8 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
         "transformer", help="a transformer's operations: FLOPs, bytes, intensity, predicted and measured time",
         description="Counts every operation of a transformer as Kim et al. do (reads all inputs and weights, "
                     "writes the output, no reuse between operations), predicts each one's time on a measured "
-                    "roofline, and with --measure runs the model for real (batch 1, float32, random weights, "
-                    "bwbench's GEMM/GEMV). With --figure, draws the paper's Figure 3 for bert-base, bert-large "
+                    "roofline, and with --measure runs the model for real through bwbench's C inference path (batch 1, "
+                    "float32, random weights), with the ceilings measured right before and after the run. With --figure, draws the paper's Figure 3 for bert-base, bert-large "
                     "and gpt2.")
     transformer.add_argument("--model", metavar="NAME_OR_CONFIG",
                              help="bert-base, bert-large, gpt2, or a Hugging Face style config.json")
@@ -389,12 +432,17 @@ def build_parser() -> argparse.ArgumentParser:
     transformer.add_argument("--batch", type=int, default=1, help="sequences at once (default 1)")
     transformer.add_argument("--bytes-per-element", type=float, default=4.0,
                              help="4 = fp32 (default), 2, 1 (as Kim et al.), 0.5")
+    transformer.add_argument("--weights", choices=("f32",) + quant.FORMATS,
+                             help="the linear layers' weight format (llama.cpp's layouts), activations float32; "
+                                  "sets the bytes a weight the prediction counts (default: --bytes-per-element)")
     transformer.add_argument("--scope", choices=("model", "layers"), default="layers",
                              help="layers: the transformer layers only (Kim et al.); model: with embeddings and, "
                                   "for decoders, the final LayerNorm and LM head (default: layers)")
     transformer.add_argument("--measure", action="store_true", help="also run the model and time each operation")
-    transformer.add_argument("--roofline", metavar="PATH", help="roofline.json for the prediction "
-                                                                "(default: measure a quick roofline now)")
+    transformer.add_argument("--roofline", metavar="PATH", help="roofline.json for the prediction (default: "
+                             "measure the ceilings it uses now; with --measure, right before and after the run)")
+    transformer.add_argument("--reference", choices=sorted(REFERENCES),
+                             help="--measure: also run this engine on the same shape and threads (optional extra)")
     transformer.add_argument("--tensor-parallel", type=int, metavar="P", help="also predict the model split "
                              "over P ranks, Megatron-style (needs --interconnect)")
     transformer.add_argument("--interconnect", metavar="PATH", help="--tensor-parallel: a saved interconnect "
@@ -445,10 +493,13 @@ def main(argv=None) -> int:
         return args.run(args)
     except UsageError as error:
         print(f"bwbench: error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_STATUS[UsageError]
     except ValidationError as error:
         print(f"bwbench: wrong result, not reported: {error}", file=sys.stderr)
-        return 1
+        return EXIT_STATUS[ValidationError]
+    except KernelError as error:
+        print(f"bwbench: internal error (please report): {error}", file=sys.stderr)
+        return EXIT_STATUS[KernelError]
     except KeyboardInterrupt:
         print("bwbench: interrupted; nothing written", file=sys.stderr)
         return 130

@@ -2,7 +2,7 @@
 from bwbench import _kernels
 from bwbench.errors import UsageError, ValidationError
 from bwbench.machine import check_memory, check_threads, memory_level
-from bwbench.measure import MIN_SAMPLE_S, MIN_SAMPLES, Measurement, check_ntimes
+from bwbench.measure import MIN_SAMPLE_S, MIN_SAMPLES, Measurement, build, check_ntimes
 
 DTYPES = ("float64", "float32")
 PEAK_KINDS = ("scalar", "simd", "fma")  # scalar mul+add, SIMD mul+add, SIMD FMA
@@ -27,14 +27,11 @@ def measure_peak(dtype: str = "float64", kind: str = "fma", threads: int = None,
     threads = check_threads(threads)
     check_ntimes(ntimes)
     isa = "generic" if kind == "scalar" else _kernels.best_isa()
-    samples, cpus, reps, bad, flops = _kernels.peak_measure(
-        isa, kind == "fma", dtype == "float32", threads, ntimes, MIN_SAMPLE_S)
-    if bad:
-        raise ValidationError(f"peak {kind} {dtype}: {bad} threads computed a wrong result")
-    return Measurement(kernel="peak", variant=kind, isa=isa, dtype=dtype, threads=threads,
-                       working_set_bytes=0, bytes=0, hw_bytes=0, flops=int(reps * flops),
-                       reps_per_sample=reps, samples_s=tuple(samples.tolist()), cpus=tuple(cpus),
-                       level="registers")
+    timing = _kernels.peak_measure(isa, kind == "fma", dtype == "float32", threads, ntimes, MIN_SAMPLE_S)
+    if timing[3]:
+        raise ValidationError(f"peak {kind} {dtype}: {timing[3]} lanes did not end where the steps "
+                              "the timing counts lead")
+    return build("peak", kind, isa, dtype, threads, timing, flops_per_rep=int(timing[4]), level="registers")
 
 
 def measure_ladder(flops_per_element: int, size: int, threads: int = None,
@@ -50,12 +47,8 @@ def measure_ladder(flops_per_element: int, size: int, threads: int = None,
         raise UsageError(f"working set of {size} bytes is smaller than one element")
     check_memory(size)
     isa = _kernels.best_isa()
-    samples, cpus, reps, bad = _kernels.ladder_measure(isa, flops_per_element, n, threads, ntimes,
-                                                       MIN_SAMPLE_S)
-    if bad:
-        raise ValidationError(f"ladder at {flops_per_element} FLOPs/element: {bad} wrong elements of {n}")
-    return Measurement(kernel="ladder", variant="regular", isa=isa, dtype="float64", threads=threads,
-                       working_set_bytes=n * 8, bytes=reps * n * LADDER_BYTES,
-                       hw_bytes=reps * n * LADDER_BYTES, flops=reps * n * flops_per_element,
-                       reps_per_sample=reps, samples_s=tuple(samples.tolist()), cpus=tuple(cpus),
-                       level=memory_level(n * 8, threads))
+    timing = _kernels.ladder_measure(isa, flops_per_element, n, threads, ntimes, MIN_SAMPLE_S)
+    if timing[3]:
+        raise ValidationError(f"ladder at {flops_per_element} FLOPs/element: {timing[3]} wrong elements of {n}")
+    return build("ladder", "regular", isa, "float64", threads, timing, working_set=n * 8,
+                 bytes_per_rep=n * LADDER_BYTES, flops_per_rep=n * flops_per_element, level=memory_level(n * 8, threads))

@@ -1,33 +1,21 @@
-"""GEMM and GEMV with bwbench's C kernels, validated and compared with numpy's BLAS.
+"""GEMM and GEMV with bwbench's C kernels, validated, and numpy's BLAS timed as
+fairly beside them as a separate record (bwbench.timing).
 
 Counting (../shared/DESIGN.md): GEMM (M,K)x(K,N) is 2MKN FLOPs and moves at
 least A, B and C once: (MK + KN + MN) elements; GEMV is the N = 1 case, so
 every point carries shape [M, N, K]."""
-import time
-
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from bwbench import _kernels
 from bwbench.errors import UsageError, ValidationError
 from bwbench.machine import check_memory, check_threads, memory_level
-from bwbench.measure import MIN_SAMPLE_S, MIN_SAMPLES, WARMUP_SAMPLES, Measurement, check_ntimes
+from bwbench.measure import MIN_SAMPLE_S, MIN_SAMPLES, Measurement, build, check_ntimes
+from bwbench.timing import blas_name, time_call
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
 SWEEP_WIDTHS = (768, 1024, 4096)           # d: K = d, M = d or 4d (a projection and an FFN matrix)
 SWEEP_TOKENS = tuple(2**i for i in range(11))  # N = 1 .. 1024; N = 1 is a GEMV
-
-
-def parse_shape(text: str, dims: int) -> tuple:
-    """'2048x2048x2048' -> (2048, 2048, 2048): `dims` positive whole numbers."""
-    parts = text.lower().split("x")
-    if len(parts) != dims or not all(p.strip().isdigit() for p in parts):
-        form = "x".join("MNK"[:dims]) if dims == 3 else "MxN"
-        raise UsageError(f"invalid shape {text!r}: expected {form} with positive whole numbers")
-    shape = tuple(int(p) for p in parts)
-    if min(shape) < 1:
-        raise UsageError(f"invalid shape {text!r}: every dimension must be at least 1")
-    return shape
+REFERENCE = "reference"   # the variant of numpy's BLAS records
 
 
 def counts(m: int, n: int, k: int, element: int) -> tuple:
@@ -58,18 +46,6 @@ def _check_close(result, a, b, what: str) -> None:
         raise ValidationError(f"{what} computed {wrong} wrong elements of {result.size}")
 
 
-def _blas_gflops(product, flops: int, threads: int, ntimes: int) -> float:
-    """numpy's BLAS on the same operands and thread count, best of ntimes (the
-    first dropped), timed around the call: the reference as a user calls it."""
-    seconds = []
-    with threadpool_limits(limits=threads, user_api="blas"):
-        for _ in range(ntimes):
-            start = time.perf_counter()
-            product()
-            seconds.append(time.perf_counter() - start)
-    return flops / min(seconds[WARMUP_SAMPLES:]) / 1e9
-
-
 def check_fits(m: int, n: int, k: int, dtype: str) -> None:
     """Refuses, before allocating, a product whose operands, result and check
     (float64 copies, reference and scale) would not fit in available memory."""
@@ -86,49 +62,69 @@ def _prepare(m: int, n: int, k: int, dtype: str, threads, ntimes):
     return threads, lambda *shape: rng.uniform(-1, 1, shape).astype(DTYPES[dtype])
 
 
-def _measurement(kernel, variant, shape, dtype, threads, timing, blas_gflops) -> Measurement:
-    samples, cpus, reps, _ = timing
+def _record(kernel, variant, isa, shape, dtype, threads, timing) -> Measurement:
     m, n, k = shape
     flops, nbytes = counts(m, n, k, np.dtype(DTYPES[dtype]).itemsize)
-    return Measurement(kernel=kernel, variant=variant, isa=_kernels.best_isa(), dtype=dtype, threads=threads,
-                       working_set_bytes=nbytes, bytes=reps * nbytes, hw_bytes=reps * nbytes,
-                       flops=reps * flops, reps_per_sample=reps, samples_s=tuple(samples.tolist()),
-                       cpus=tuple(cpus), level=memory_level(nbytes, threads), shape=tuple(shape),
-                       blas_gflops=blas_gflops)
+    return build(kernel, variant, isa, dtype, threads, timing, working_set=nbytes, bytes_per_rep=nbytes,
+                 flops_per_rep=flops, level=memory_level(nbytes, threads), shape=shape)
 
 
-def measure_gemm(m: int, n: int, k: int, dtype: str = "float64", threads: int = None,
-                 ntimes: int = MIN_SAMPLES, blas: bool = True) -> Measurement:
-    """C = A B with A (m, k), B (k, n) random, timed in C and validated; with
-    blas, numpy's matmul at the same shape and threads in `blas_gflops`."""
+def _gemm(m, n, k, dtype, threads, ntimes, reference: bool) -> list:
+    """bwbench's C = A B timed in C and validated; with reference, numpy's matmul
+    on the same operands, timed as fairly (bwbench.timing), as its own record."""
     threads, operand = _prepare(m, n, k, dtype, threads, ntimes)
     a, b = operand(m, k), operand(k, n)
     c = np.empty((m, n), dtype=a.dtype)
     timing = _kernels.gemm_measure(_kernels.best_isa(), a, b, c, threads, ntimes, MIN_SAMPLE_S)
     _check_close(c, a, b, f"gemm {m}x{n}x{k} {dtype}")
-    reference = _blas_gflops(lambda: np.matmul(a, b), 2 * m * n * k, threads, ntimes) if blas else 0.0
-    return _measurement("gemm", "regular", (m, n, k), dtype, threads, timing, reference)
+    records = [_record("gemm", "regular", _kernels.best_isa(), (m, n, k), dtype, threads, timing)]
+    if reference:
+        blas = time_call(lambda: np.matmul(a, b, out=c), threads, ntimes)
+        _check_close(c, a, b, f"numpy's BLAS gemm {m}x{n}x{k} {dtype}")
+        records.append(_record("gemm", REFERENCE, blas_name(), (m, n, k), dtype, threads, blas))
+    return records
 
 
-def measure_gemv(m: int, n: int, transpose: bool = False, dtype: str = "float64", threads: int = None,
-                 ntimes: int = MIN_SAMPLES, blas: bool = True) -> Measurement:
-    """y = A x (or A^T x) with A (m, n) random; recorded as the GEMM shape
-    [rows of y, 1, length of x]."""
+def _gemv(m, n, transpose, dtype, threads, ntimes, reference: bool) -> list:
+    """y = A x (or A^T x) with A (m, n), recorded as the GEMM shape [rows of y, 1, length of x]."""
     threads, operand = _prepare(m, 1, n, dtype, threads, ntimes)
     a, x = operand(m, n), operand(m if transpose else n)
     y = np.empty(n if transpose else m, dtype=a.dtype)
     timing = _kernels.gemv_measure(_kernels.best_isa(), transpose, a, x, y, threads, ntimes, MIN_SAMPLE_S)
-    operand = a.T if transpose else a
-    _check_close(y[:, None], operand, x[:, None], f"gemv {m}x{n}{' transposed' if transpose else ''} {dtype}")
-    shape = (n, 1, m) if transpose else (m, 1, n)
-    reference = _blas_gflops(lambda: operand @ x, 2 * m * n, threads, ntimes) if blas else 0.0
-    return _measurement("gemv", "transposed" if transpose else "regular", shape, dtype, threads, timing,
-                        reference)
+    matrix = a.T if transpose else a
+    _check_close(y[:, None], matrix, x[:, None], f"gemv {m}x{n}{' transposed' if transpose else ''} {dtype}")
+    shape, variant = ((n, 1, m), "transposed") if transpose else ((m, 1, n), "regular")
+    records = [_record("gemv", variant, _kernels.best_isa(), shape, dtype, threads, timing)]
+    if reference:
+        blas = time_call(lambda: np.matmul(matrix, x, out=y), threads, ntimes)
+        _check_close(y[:, None], matrix, x[:, None], f"numpy's BLAS gemv {m}x{n} {dtype}")
+        records.append(_record("gemv", REFERENCE, blas_name(), shape, dtype, threads, blas))
+    return records
 
 
-def measure_product(m: int, n: int, k: int, dtype: str = "float64", threads: int = None,
-                    blas: bool = True) -> Measurement:
+def measure_gemm(m: int, n: int, k: int, dtype: str = "float64", threads: int = None,
+                 ntimes: int = MIN_SAMPLES) -> Measurement:
+    """C = A B with A (m, k), B (k, n) random, timed in C and validated."""
+    return _gemm(m, n, k, dtype, threads, ntimes, reference=False)[0]
+
+
+def measure_gemv(m: int, n: int, transpose: bool = False, dtype: str = "float64", threads: int = None,
+                 ntimes: int = MIN_SAMPLES) -> Measurement:
+    """y = A x (or A^T x) with A (m, n) random; recorded as the GEMM shape
+    [rows of y, 1, length of x]."""
+    return _gemv(m, n, transpose, dtype, threads, ntimes, reference=False)[0]
+
+
+def measure_product(m: int, n: int, k: int, dtype: str = "float64", threads: int = None) -> Measurement:
     """C(m,n) = A(m,k) B(k,n) as the sweep runs it: a GEMV when n is 1, else a GEMM."""
+    return measure_products(m, n, k, dtype, threads, reference=False)[0]
+
+
+def measure_products(m: int, n: int, k: int, dtype: str = "float64", threads: int = None,
+                     transpose: bool = False, reference: bool = True, ntimes: int = MIN_SAMPLES) -> list:
+    """[bwbench's record, numpy's BLAS record] of C(m,n) = A(m,k) B(k,n) on the
+    same operands, threads and CPUs (a GEMV y = A x when n is 1, or y = A^T x
+    with transpose); without reference, bwbench's only."""
     if n == 1:
-        return measure_gemv(m, k, False, dtype, threads, blas=blas)
-    return measure_gemm(m, n, k, dtype, threads, blas=blas)
+        return _gemv(m, k, transpose, dtype, threads, ntimes, reference)
+    return _gemm(m, n, k, dtype, threads, ntimes, reference)

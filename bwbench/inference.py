@@ -1,186 +1,178 @@
-"""Runs a transformer for real on this CPU: batch 1, float32, random weights
-(distinct per layer, so they stream from memory as a real model's do),
-bwbench's GEMM and GEMV kernels for every matrix product and numpy for the
-element-wise rest. Each operation is timed around its call (the kernels'
-Python call overhead, microseconds, is included) under the names the
-analysis in bwbench.transformer uses."""
+"""Runs a transformer for real on this CPU through the C inference path
+(src_c/infer.c): batch 1, float32, random weights (distinct per layer, so they
+stream from memory as a real model's do). One C call per pass: an encoder
+pass, or one decode step through every layer; this module holds the weights,
+the key/value cache (in the C engine) and the token loop. Each op is timed in
+C, under the names bwbench.transformer uses; the wall time is the whole loop.
+Before timing, the first layer of the first pass is checked against the numpy
+reference (bwbench.reference)."""
 import time
-from collections import defaultdict
 
 import numpy as np
 
-from bwbench import _kernels
-from bwbench.errors import UsageError
+from bwbench import _kernels, quant
+from bwbench.errors import UsageError, ValidationError
 from bwbench.machine import check_memory, check_threads
 from bwbench.models import load_config
+from bwbench.reference import Reference
 
 F32 = np.float32
-SERIAL_FLOPS = 2**17  # smaller products run on one thread: an OpenMP fork costs more than they do
+RTOL, ATOL = 2e-4, 2e-4   # float32 sums in another order, and an exp to 2e-7
 
 
-class Run:
-    """Kernels on `threads` threads, and a clock that sums seconds per op name."""
-
-    def __init__(self, threads: int):
-        self.threads, self.isa = threads, _kernels.best_isa()
-        self.seconds = defaultdict(float)
-
-    def timed(self, name, fn, *args):
-        start = time.perf_counter()
-        result = fn(*args)
-        self.seconds[name] += time.perf_counter() - start
-        return result
-
-    def _threads(self, flops: int) -> int:
-        return 1 if flops < SERIAL_FLOPS else self.threads
-
-    def gemm(self, a, b, bias=None):
-        c = np.empty((a.shape[0], b.shape[1]), dtype=F32)
-        threads = self._threads(2 * a.size * b.shape[1])
-        _kernels.gemm_apply(self.isa, np.ascontiguousarray(a), b, c, threads)
-        return c if bias is None else np.add(c, bias, out=c)
-
-    def gemv(self, a, x, transpose=False, bias=None):
-        """a @ x, or a.T @ x with transpose (a row-major as stored)."""
-        y = np.empty(a.shape[1] if transpose else a.shape[0], dtype=F32)
-        _kernels.gemv_apply(self.isa, transpose, a, np.ascontiguousarray(x), y, self._threads(2 * a.size))
-        return y if bias is None else np.add(y, bias, out=y)
+def op_names(cfg) -> list:
+    """The analysis's op name of each op the C path times, by its index there."""
+    norm = "RMSNorm" if cfg.rms_norm else "LayerNorm"
+    return ["embeddings", "embedding LayerNorm", norm, "Q projection", "K projection", "V projection",
+            "Q/K RMSNorm", "rotary", "Q·K^T", "softmax", "scores·V", "output projection", "residual add",
+            "FFN gate", "FFN up", "SiLU" if cfg.activation == "silu" else "GELU", "gate multiply", "FFN down",
+            f"final {norm}", "LM head"]
 
 
-def _layernorm(x, gamma, beta):
-    mean = x.mean(axis=-1, keepdims=True)
-    centred = x - mean
-    return centred / np.sqrt((centred * centred).mean(axis=-1, keepdims=True) + 1e-5) * gamma + beta
+def _uniform(rng, shape, scale):
+    """Uniform in [-scale, scale), float32, made in place (fast for GBs of weights)."""
+    values = rng.random(shape, dtype=F32)
+    values -= F32(0.5)
+    values *= F32(2 * scale)
+    return values
 
 
-def _softmax(scores, scale):
-    scores = scores * F32(scale)
-    scores -= scores.max(axis=-1, keepdims=True)
-    np.exp(scores, out=scores)
-    return scores / scores.sum(axis=-1, keepdims=True)
+def _matrices(rng, layer_shapes) -> list:
+    """Random out x in matrices, uniform in +-1/sqrt(in), as views of one
+    allocation: numpy asks for huge pages for large allocations only, and
+    small matrices on small pages would cost a TLB miss per 4 KiB streamed."""
+    counts = [-(-rows * cols // 16) * 16 for shapes in layer_shapes for rows, cols in shapes.values()]  # 64 B apart
+    arena, offset, layers = _uniform(rng, sum(counts), 1.0), 0, []
+    for shapes in layer_shapes:
+        layer = {}
+        for name, (rows, cols) in shapes.items():
+            layer[name] = arena[offset:offset + rows * cols].reshape(rows, cols)
+            layer[name] *= F32(cols ** -0.5)
+            offset += -(-rows * cols // 16) * 16
+        layers.append(layer)
+    return layers
 
 
-def _embeddings(table, tokens, *added):
-    """The tokens' rows looked up, the position (and token-type) rows added."""
-    x = table[tokens]
-    for rows in added:
-        x = x + rows
-    return x
+def random_weights(cfg, rng, embeddings: bool, head: bool, max_pos: int, weights: str = "f32"):
+    """(layers, top): one dict per layer, out x in matrices as torch keeps them
+    (in a quantised format: its uint8 rows), biases where the architecture has
+    them, norms' gammas near 1; top holds the embeddings (if asked) and the
+    final norm and LM head (if asked; the token embedding itself when tied)."""
+    d, f = cfg.d, cfg.d_ff
+    shapes = {"q": (cfg.d_q, d), "k": (cfg.d_kv, d), "v": (cfg.d_kv, d), "o": (d, cfg.d_q), "up": (f, d),
+              "down": (d, f), **({"gate": (f, d)} if cfg.gated else {})}
+
+    def norm(width):
+        return {"w": 1 + _uniform(rng, width, 0.1), "b": None if cfg.rms_norm else _uniform(rng, width, 0.1)}
+
+    matrices = _matrices(rng, [shapes] * cfg.layers)
+    layers = []
+    for w in matrices:
+        w.update({"b" + name: _uniform(rng, shapes[name][0], 0.1) for name in cfg.biases})
+        for i in (1, 2):
+            n = norm(d)
+            w[f"norm{i}_w"], w[f"norm{i}_b"] = n["w"], n["b"]
+        if cfg.qk_norm:
+            w["q_norm_w"], w["k_norm_w"] = norm(cfg.head_dim)["w"], norm(cfg.head_dim)["w"]
+        layers.append(w)
+    top = {}
+    if embeddings or head:
+        top["tok_emb"] = _uniform(rng, (cfg.vocab, d), 1.0)
+    if embeddings and cfg.arch != "llama":
+        top["pos_emb"] = _uniform(rng, (max_pos, d), 0.1)
+    if embeddings and cfg.token_types:
+        top["type_emb"] = _uniform(rng, d, 0.1)
+        n = norm(d)
+        top["emb_norm_w"], top["emb_norm_b"] = n["w"], n["b"]
+    if head:
+        n = norm(d)
+        top["final_norm_w"], top["final_norm_b"] = n["w"], n["b"]
+        top["lm_head"] = top["tok_emb"] if cfg.tied_embeddings else _uniform(rng, (cfg.vocab, d), d ** -0.5)
+    if weights != "f32":   # the linear layers' matrices in the format; embeddings stay float32
+        for layer in layers:
+            layer.update({name: quant.quantize(layer[name], weights) for name in shapes})
+        if head:
+            top["lm_head"] = quant.quantize(top["lm_head"], weights)
+    return layers, top
 
 
-def _gelu(x):
-    return F32(0.5) * x * (F32(1) + np.tanh(F32(0.7978845608) * (x + F32(0.044715) * x * x * x)))
+def engine(cfg, layers, top, max_pos: int, max_tokens: int, isa: str = None, weights: str = "f32") -> _kernels.Engine:
+    config = {"arch": cfg.arch, "act": cfg.activation, "d": cfg.d, "heads": cfg.heads, "kv_heads": cfg.kv_heads,
+              "head_dim": cfg.head_dim, "d_ff": cfg.d_ff, "vocab": cfg.vocab, "eps": cfg.norm_eps,
+              "rope_theta": cfg.rope_theta, "max_pos": max_pos, "max_tokens": max_tokens, "weights": weights}
+    return _kernels.Engine(config, layers, top, isa or _kernels.best_isa())
 
 
-def layer_weights(cfg, rng, out_by_in: bool = False):
-    """One layer's weights, stored in x @ W form (in x out) for the encoder's
-    GEMMs, or out x in (as torch.nn.Linear keeps them) for the decoder's
-    GEMVs y = W x, which then read whole contiguous rows."""
-    d, f, kv = cfg.d, cfg.d_ff, cfg.d_kv
-
-    def matrix(rows, cols):
-        w = (rng.standard_normal((rows, cols), dtype=F32) / np.sqrt(rows)).astype(F32)
-        return np.ascontiguousarray(w.T) if out_by_in else w
-
-    return {"q": matrix(d, d), "k": matrix(d, kv), "v": matrix(d, kv), "o": matrix(d, d), "up": matrix(d, f),
-            "down": matrix(f, d), "bq": np.zeros(d, F32), "bk": np.zeros(kv, F32), "bv": np.zeros(kv, F32),
-            "bo": np.zeros(d, F32), "bup": np.zeros(f, F32), "bdown": np.zeros(d, F32),
-            "g1": np.ones(d, F32), "b1": np.zeros(d, F32), "g2": np.ones(d, F32), "b2": np.zeros(d, F32)}
+def model_bytes(cfg, max_pos: int, embeddings: bool, head: bool, weights: str = "f32") -> int:
+    """Weights (made in float32 first, then quantised), key/value cache and scratch of a run, in bytes."""
+    layer = cfg.d * (2 * cfg.d_q + 2 * cfg.d_kv) + (3 if cfg.gated else 2) * cfg.d * cfg.d_ff
+    tables = cfg.vocab * cfg.d * ((embeddings or head) + (head and not cfg.tied_embeddings)) + max_pos * cfg.d
+    cache = 2 * cfg.layers * max_pos * cfg.d_kv
+    scratch = max_pos * (4 * cfg.d + 2 * cfg.d_q + 2 * cfg.d_ff + cfg.heads * max_pos)
+    packed = (cfg.layers * layer + head * cfg.vocab * cfg.d) * quant.BYTES_PER_WEIGHT[weights] if weights != "f32" else 0
+    return 4 * (cfg.layers * layer + tables + cache + scratch) + int(packed)
 
 
-def weights_bytes(cfg) -> int:
-    per_layer = 2 * cfg.d * cfg.d + 2 * cfg.d * cfg.d_kv + 2 * cfg.d * cfg.d_ff
-    return 4 * (cfg.layers * per_layer + (cfg.vocab + 4096) * cfg.d)
-
-
-def _check(cfg, seq: int, prompt: int, batch: int, bytes_per_element: float) -> None:
-    if batch != 1 or bytes_per_element != 4 or prompt or cfg.arch == "llama":
-        raise UsageError("--measure runs BERT and GPT-2, batch 1, 4 bytes per element (float32), "
-                         "decoding from an empty prompt")
-    check_memory(2 * weights_bytes(cfg) + 16 * seq * (cfg.d_ff + seq), "the model's weights and activations")
+def check_run(cfg, mode: str, seq: int, scope: str, prompt: int, batch: int, bytes_per_element: float,
+              weights: str = "f32") -> None:
+    if batch != 1 or bytes_per_element != 4 or prompt:
+        raise UsageError("--measure runs batch 1, 4 bytes per element (float32), decoding from an empty prompt")
+    if weights != "f32":
+        if mode != "decoder":
+            raise UsageError(f"--weights {weights} runs decoders (one token a pass), not {mode}s")
+        for width in {cfg.d, cfg.d_q, cfg.d_ff}:
+            quant.row_bytes(weights, width)
+    check_memory(model_bytes(cfg, seq, scope == "model", scope == "model" and mode == "decoder", weights),
+                 "the model's weights, key/value cache and activations")
 
 
 def check_runnable(analysis) -> None:
     """Refuses, before anything is measured, a run that run_model would refuse."""
-    _check(load_config(analysis.model), analysis.seq, analysis.prompt, analysis.batch, analysis.bytes_per_element)
+    check_run(load_config(analysis.model), analysis.mode, analysis.seq, analysis.scope, analysis.prompt,
+              analysis.batch, analysis.bytes_per_element, analysis.weights or "f32")
 
 
-def encoder_layer(run, w, x, cfg):
-    """A BERT (post-LayerNorm) layer over all tokens at once."""
-    t = run.timed
-    q = t("Q projection", run.gemm, x, w["q"], w["bq"])
-    k = t("K projection", run.gemm, x, w["k"], w["bk"])
-    v = t("V projection", run.gemm, x, w["v"], w["bv"])
-    heads = np.empty_like(q)
-    group = cfg.heads // cfg.kv_heads
-    for h in range(cfg.heads):
-        cols = slice(h * cfg.d_head, (h + 1) * cfg.d_head)
-        kv_cols = slice(h // group * cfg.d_head, (h // group + 1) * cfg.d_head)
-        scores = t("Q·K^T", run.gemm, q[:, cols], np.ascontiguousarray(k[:, kv_cols].T))
-        probs = t("softmax", _softmax, scores, cfg.d_head ** -0.5)
-        heads[:, cols] = t("scores·V", run.gemm, probs, np.ascontiguousarray(v[:, kv_cols]))
-    x = t("residual add", np.add, x, t("output projection", run.gemm, heads, w["o"], w["bo"]))
-    x = t("LayerNorm", _layernorm, x, w["g1"], w["b1"])
-    hidden = t("GELU", _gelu, t("FFN up", run.gemm, x, w["up"], w["bup"]))
-    x = t("residual add", np.add, x, t("FFN down", run.gemm, hidden, w["down"], w["bdown"]))
-    return t("LayerNorm", _layernorm, x, w["g2"], w["b2"])
-
-
-def decoder_layer(run, w, x, cache_k, cache_v, position, cfg):
-    """A GPT-2 (pre-LayerNorm) layer for one new token, with its key/value cache;
-    w from layer_weights(out_by_in=True)."""
-    t = run.timed
-    a = t("LayerNorm", _layernorm, x, w["g1"], w["b1"])
-    q = t("Q projection", run.gemv, w["q"], a, False, w["bq"])
-    cache_k[:, position] = t("K projection", run.gemv, w["k"], a, False, w["bk"]).reshape(cfg.kv_heads, -1)
-    cache_v[:, position] = t("V projection", run.gemv, w["v"], a, False, w["bv"]).reshape(cfg.kv_heads, -1)
-    heads = np.empty_like(q)
-    group = cfg.heads // cfg.kv_heads
-    for h in range(cfg.heads):
-        cols = slice(h * cfg.d_head, (h + 1) * cfg.d_head)
-        keys, values = cache_k[h // group, :position + 1], cache_v[h // group, :position + 1]
-        scores = t("Q·K^T", run.gemv, keys, q[cols])
-        probs = t("softmax", _softmax, scores, cfg.d_head ** -0.5)
-        heads[cols] = t("scores·V", run.gemv, values, probs, True)
-    x = t("residual add", np.add, x, t("output projection", run.gemv, w["o"], heads, False, w["bo"]))
-    a = t("LayerNorm", _layernorm, x, w["g2"], w["b2"])
-    hidden = t("GELU", _gelu, t("FFN up", run.gemv, w["up"], a, False, w["bup"]))
-    return t("residual add", np.add, x, t("FFN down", run.gemv, w["down"], hidden, False, w["bdown"]))
+def _check_first_layer(cfg, layers, top, decoder: bool, tokens, x, threads: int, weights: str) -> None:
+    """The first layer of the first pass, in C and in numpy: refuse to time a wrong engine."""
+    one = engine(cfg, layers[:1], {key: top.get(key) for key in ("tok_emb", "pos_emb", "type_emb",
+                                                                 "emb_norm_w", "emb_norm_b")},
+                 len(x), len(x), weights=weights)
+    reference = Reference(cfg, layers[:1], top, len(x), weights)
+    want = reference.forward(reference.embed(tokens, 0) if tokens is not None else x, 0, decoder)
+    got = x.copy()
+    one.run(threads, decoder, tokens, got, 0, False, None, np.zeros(_kernels.INFER_OPS))
+    if not np.allclose(got, want, rtol=RTOL, atol=ATOL):
+        worst = float(np.max(np.abs(got - want)))
+        raise ValidationError(f"the C inference path's first layer differs from the numpy reference by {worst:.3g}")
 
 
 def run_model(cfg, mode: str, seq: int, scope: str = "layers", threads: int = None, prompt: int = 0,
-              batch: int = 1, bytes_per_element: float = 4) -> tuple:
-    """Runs the model once; returns ({op name: seconds}, total seconds)."""
-    _check(cfg, seq, prompt, batch, bytes_per_element)
+              batch: int = 1, bytes_per_element: float = 4, weights: str = "f32") -> tuple:
+    """Runs the model once; returns ({op name: seconds}, total seconds).
+    Decoder: `seq` steps from an empty prompt, each feeding back the argmax
+    of the last (scope model) or a random input (scope layers). weights: the
+    linear layers' format (f32 or a bwbench.quant format)."""
+    check_run(cfg, mode, seq, scope, prompt, batch, bytes_per_element, weights)
     threads = check_threads(threads)
+    decoder, model_scope = mode == "decoder", scope == "model"
     rng = np.random.default_rng(1)
-    layers = [layer_weights(cfg, rng, out_by_in=mode == "decoder") for _ in range(cfg.layers)]
-    embed = (rng.standard_normal((cfg.vocab, cfg.d), dtype=F32) * F32(0.02)) if scope == "model" else None
-    positions = (rng.standard_normal((max(seq, 1024), cfg.d), dtype=F32) * F32(0.02)) if scope == "model" else None
-    run = Run(threads)
+    layers, top = random_weights(cfg, rng, model_scope, model_scope and decoder, seq, weights)
+    tokens = rng.integers(0, cfg.vocab, seq).astype(np.int32) if model_scope else None
+    first = rng.standard_normal((1 if decoder else seq, cfg.d), dtype=F32)
+    _check_first_layer(cfg, layers, top, decoder, tokens[:len(first)] if model_scope else None, first, threads,
+                       weights)
+    run = engine(cfg, layers, top, seq, 1 if decoder else seq, weights=weights)
+    seconds = np.zeros(_kernels.INFER_OPS)
+    steps = rng.standard_normal((seq, 1, cfg.d), dtype=F32) if decoder else None   # inputs made before timing
+    token = np.zeros(1, np.int32)
+    # a warm-up pass, untimed (as the reference engines get): first touch of the scratch, code in cache
+    run.run(threads, decoder, tokens[:len(first)] if model_scope else None, first.copy(), 0, decoder and model_scope,
+            None, np.zeros(_kernels.INFER_OPS))
     start = time.perf_counter()
-    tokens = rng.integers(0, cfg.vocab, seq)
-    if mode == "encoder":
-        if scope == "model":
-            # the token-type embedding stands in as one more row read and added
-            x = run.timed("embeddings", _embeddings, embed, tokens, positions[:seq], positions[0])
-            x = run.timed("embedding LayerNorm", _layernorm, x, F32(1), F32(0))
-        else:
-            x = rng.standard_normal((seq, cfg.d), dtype=F32)
-        for w in layers:
-            x = encoder_layer(run, w, x, cfg)
-    else:
-        cache = [(np.zeros((cfg.kv_heads, seq, cfg.d_head), F32), np.zeros((cfg.kv_heads, seq, cfg.d_head), F32))
-                 for _ in layers]
-        token = 0
-        for position in range(seq):
-            if scope == "model":
-                x = run.timed("embeddings", _embeddings, embed, token, positions[position])
-            else:
-                x = rng.standard_normal(cfg.d, dtype=F32)
-            for w, (keys, values) in zip(layers, cache):
-                x = decoder_layer(run, w, x, keys, values, position, cfg)
-            if scope == "model":
-                x = run.timed("final LayerNorm", _layernorm, x, F32(1), F32(0))
-                token = int(np.argmax(run.timed("LM head", run.gemv, embed, x)))
-    return dict(run.seconds), time.perf_counter() - start
+    if not decoder:
+        run.run(threads, False, tokens, first, 0, False, None, seconds)
+    for position in range(seq if decoder else 0):
+        token[0], _ = run.run(threads, True, token if model_scope else None, steps[position], position, model_scope,
+                              None, seconds)
+    wall = time.perf_counter() - start
+    return {name: s for name, s in zip(op_names(cfg), seconds) if s}, wall

@@ -2,7 +2,7 @@
 from bwbench import _kernels
 from bwbench.errors import UsageError, ValidationError
 from bwbench.machine import check_memory, memory_level
-from bwbench.measure import MIN_SAMPLE_S, MIN_SAMPLES, Measurement, check_ntimes
+from bwbench.measure import MIN_SAMPLE_S, MIN_SAMPLES, Measurement, build, check_ntimes
 
 LINE = 64
 CHASE_STEPS = 1024  # dependent loads per repetition
@@ -15,11 +15,9 @@ def measure_latency(size: int, ntimes: int = MIN_SAMPLES) -> Measurement:
     if size < 2 * LINE:
         raise UsageError(f"working set of {size} bytes is smaller than two cache lines")
     check_memory(size + size // 8, "working set and its shuffle")  # the shuffle: one index per line
-    samples, cpus, reps, bad = _kernels.chase_measure(size, CHASE_STEPS, ntimes, MIN_SAMPLE_S)
-    if bad:
-        raise ValidationError(f"pointer chase over {size} bytes: the cycle is broken")
+    timing = _kernels.chase_measure(size, CHASE_STEPS, ntimes, MIN_SAMPLE_S)
+    if timing[3]:
+        raise ValidationError(f"pointer chase over {size} bytes did not end where as many loads lead")
     working_set = size // LINE * LINE
-    return Measurement(kernel="latency", variant="chase", isa="scalar", dtype="int64", threads=1,
-                       working_set_bytes=working_set, bytes=0, hw_bytes=0, flops=0,
-                       reps_per_sample=reps, samples_s=tuple(samples.tolist()), cpus=tuple(cpus),
-                       level=memory_level(working_set, 1), accesses=reps * CHASE_STEPS)
+    return build("latency", "chase", "scalar", "int64", 1, timing, working_set=working_set,
+                 accesses_per_rep=CHASE_STEPS, level=memory_level(working_set, 1))

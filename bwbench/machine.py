@@ -4,7 +4,7 @@ import os
 import platform
 
 from bwbench import _kernels
-from bwbench.errors import UsageError
+from bwbench.errors import ThreadsError, UsageError
 
 _CACHE_ROOT = "/sys/devices/system/cpu"
 
@@ -14,13 +14,28 @@ def available_cpus() -> int:
     return len(os.sched_getaffinity(0))
 
 
+def cpus_for(threads: int) -> list:
+    """The CPUs a team of `threads` threads runs on, thread t on the t-th: the
+    first CPUs of the process's affinity mask. The one place that decides; the
+    C core pins to these (check_threads hands them over), and cache capacities
+    and provenance are read for the same CPUs."""
+    return sorted(os.sched_getaffinity(0))[:threads]
+
+
 def check_threads(threads) -> int:
-    """The thread count to use: all available cores by default, else 1..cores."""
+    """The thread count to use: all available cores by default, else 1..cores,
+    and no more than OpenMP may start (OMP_THREAD_LIMIT). Hands the C core the
+    CPUs of cpus_for() for its fill, run and timing."""
     cores = available_cpus()
+    limit = min(cores, _kernels.thread_limit())
     if threads is None:
-        return cores
+        threads = limit
     if not 1 <= threads <= cores:
         raise UsageError(f"invalid thread count {threads}: this process may use 1 to {cores} cores")
+    if threads > limit:
+        raise ThreadsError(f"invalid thread count {threads}: OpenMP may start at most {limit} "
+                           "(OMP_THREAD_LIMIT)")
+    _kernels.set_cpus(cpus_for(threads))
     return threads
 
 
@@ -85,17 +100,18 @@ def last_level_cache_bytes(root: str = _CACHE_ROOT) -> int:
     return cache_capacity(max(sizes, key=lambda name: int(name[1])), range(os.cpu_count() or 1), root)
 
 
-def memory_level(working_set: int, threads: int, root: str = _CACHE_ROOT) -> str:
-    """Where a working set spread over `threads` threads lives, pinned as the
-    kernels pin them (the first CPUs of the affinity mask): the first cache
-    level that holds it ('L1d', 'L2', 'L3'); 'DRAM' from four times the last
-    level's capacity (STREAM's rule); in between, partly cached: e.g. 'L3-DRAM'."""
-    cpus = sorted(os.sched_getaffinity(0))[:threads]
+def memory_level(working_set: int, threads: int, root: str = _CACHE_ROOT, arrays: int = 1) -> str:
+    """Where a working set of `arrays` equal arrays, spread over `threads`
+    threads on the CPUs of cpus_for(threads), lives: the first cache level
+    that holds all of it ('L1d', 'L2', 'L3'); 'DRAM' once every array is at
+    least four times the last level's capacity (STREAM's rule is per array);
+    in between, partly cached: e.g. 'L3-DRAM'."""
+    cpus = cpus_for(threads)
     levels = sorted(caches(root), key=lambda name: int(name[1]))
     for level in levels:
         if working_set <= cache_capacity(level, cpus, root):
             return level
-    if levels and working_set < 4 * cache_capacity(levels[-1], cpus, root):
+    if levels and working_set / arrays < 4 * cache_capacity(levels[-1], cpus, root):
         return f"{levels[-1]}-DRAM"
     return "DRAM"
 

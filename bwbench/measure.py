@@ -2,7 +2,7 @@
 import statistics
 from dataclasses import asdict, dataclass, fields
 
-from bwbench.errors import UsageError
+from bwbench.errors import UsageError, ValidationError
 
 WARMUP_SAMPLES = 1  # the first sample warms caches and TLBs; statistics skip it
 MIN_SAMPLES = 10
@@ -17,6 +17,10 @@ def check_ntimes(ntimes: int) -> None:
 @dataclass(frozen=True)
 class Measurement:
     """Raw samples plus per-sample counts; statistics are computed, never stored twice.
+    Made by build(), which refuses samples that cannot give a rate.
+
+    A reference (e.g. numpy's BLAS beside bwbench's GEMM) is a Measurement of
+    its own with variant 'reference' and isa naming the library that ran.
 
     bytes follows the STREAM convention (each array element read or written
     once); hw_bytes adds the write-allocate read of every line stored without
@@ -37,7 +41,6 @@ class Measurement:
     level: str = ""      # where the working set fits: L1d, L2, L3 or DRAM
     accesses: int = 0    # dependent loads per sample (latency kernels)
     shape: tuple = ()    # GEMM/GEMV: [M, N, K]
-    blas_gflops: float = 0.0  # GEMM/GEMV: numpy's BLAS at the same shape and threads
 
     @property
     def kept_s(self) -> tuple:
@@ -97,3 +100,23 @@ class Measurement:
         stored["cpus"] = tuple(stored.get("cpus", ()))
         stored["shape"] = tuple(stored.get("shape", ()))
         return cls(**stored)
+
+
+def build(kernel: str, variant: str, isa: str, dtype: str, threads: int, timing, *, working_set: int = 0,
+          bytes_per_rep: int = 0, hw_bytes_per_rep: int = None, flops_per_rep: int = 0, accesses_per_rep: int = 0,
+          level: str = "", shape: tuple = ()) -> Measurement:
+    """The one way to make a Measurement: from a timing (samples, cpus, reps per
+    sample, ...) as the C wrappers return it and counts per repetition. Refuses
+    (ValidationError) a timing with too few samples or a sample of 0 s or less:
+    a rate from it would be infinite or negative, never a measured number."""
+    samples, cpus, reps = timing[:3]
+    samples = tuple(float(s) for s in samples)
+    if len(samples) <= WARMUP_SAMPLES or not min(samples[WARMUP_SAMPLES:]) > 0:
+        raise ValidationError(f"{kernel} ({variant}): samples {samples[:3]}... include one of 0 s or less: "
+                              "the clock could not time it")
+    hw_bytes_per_rep = bytes_per_rep if hw_bytes_per_rep is None else hw_bytes_per_rep
+    return Measurement(kernel=kernel, variant=variant, isa=isa, dtype=dtype, threads=threads,
+                       working_set_bytes=int(working_set), bytes=int(reps * bytes_per_rep),
+                       hw_bytes=int(reps * hw_bytes_per_rep), flops=int(reps * flops_per_rep),
+                       reps_per_sample=int(reps), samples_s=samples, cpus=tuple(int(c) for c in cpus),
+                       level=level, accesses=int(reps * accesses_per_rep), shape=tuple(shape))

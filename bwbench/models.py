@@ -37,6 +37,7 @@ class ModelConfig:
     kv_heads: int
     head_dim: int
     mode: str                 # the model's own default: "encoder" (bert) or "decoder"
+    model_type: str = ""      # config.json's: bert, gpt2, llama, mistral, qwen2, qwen3, gemma
     activation: str = "gelu"  # "gelu" (tanh form) or "silu"
     biases: tuple = ()        # the linear layers with a bias: q, k, v, o, gate, up, down
     token_types: bool = False  # bert adds a token-type embedding
@@ -79,24 +80,25 @@ class ModelConfig:
 
 
 def _bert(name, layers, d, heads, d_ff):
-    return ModelConfig(name, "bert", layers, d, heads, d_ff, 30522, heads, d // heads, "encoder",
+    return ModelConfig(name, "bert", layers, d, heads, d_ff, 30522, heads, d // heads, "encoder", "bert",
                        biases=ATTENTION + FFN["bert"], token_types=True, norm_eps=1e-12)
 
 
-def _llama(name, layers, d, heads, kv_heads, d_ff, vocab, head_dim, **extra):
-    return ModelConfig(name, "llama", layers, d, heads, d_ff, vocab, kv_heads, head_dim, "decoder",
+def _llama(name, layers, d, heads, kv_heads, d_ff, vocab, head_dim, model_type="llama", **extra):
+    return ModelConfig(name, "llama", layers, d, heads, d_ff, vocab, kv_heads, head_dim, "decoder", model_type,
                        activation="silu", **extra)
 
 
 BUILTIN = {config.name: config for config in (
     _bert("bert-base", 12, 768, 12, 3072),
     _bert("bert-large", 24, 1024, 16, 4096),
-    ModelConfig("gpt2", "gpt2", 12, 768, 12, 3072, 50257, 12, 64, "decoder", biases=ATTENTION + FFN["gpt2"],
+    ModelConfig("gpt2", "gpt2", 12, 768, 12, 3072, 50257, 12, 64, "decoder", "gpt2", biases=ATTENTION + FFN["gpt2"],
                 tied_embeddings=True),
     # published shapes: TinyLlama/TinyLlama-1.1B-Chat-v1.0, meta-llama/Meta-Llama-3-8B, Qwen/Qwen2.5-0.5B
     _llama("tinyllama-1.1b", 22, 2048, 32, 4, 5632, 32000, 64),
     _llama("llama-3-8b", 32, 4096, 32, 8, 14336, 128256, 128, rope_theta=500000.0),
-    _llama("qwen2.5-0.5b", 24, 896, 14, 2, 4864, 151936, 64, biases=("q", "k", "v"), tied_embeddings=True,
+    _llama("qwen2.5-0.5b", 24, 896, 14, 2, 4864, 151936, 64, model_type="qwen2", biases=("q", "k", "v"),
+           tied_embeddings=True,
            rope_theta=1000000.0, norm_eps=1e-6),
 )}
 
@@ -110,8 +112,11 @@ _EPS_KEYS = ("rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon")
 
 def _model_type(raw: dict, name: str) -> str:
     model_type = raw.get("model_type")
+    architectures = raw.get("architectures") or []
+    if not isinstance(model_type, (str, type(None))) or not isinstance(architectures, list):
+        raise UsageError(f"model config {name}: model_type must be a string and architectures a list")
     if model_type is None:
-        for architecture in raw.get("architectures") or []:
+        for architecture in architectures:
             match = _ARCHITECTURE.match(str(architecture))
             if match:
                 model_type = match.group(1).lower()
@@ -176,7 +181,7 @@ def config_from_dict(raw: dict, name: str) -> ModelConfig:
     default_act = "gelu" if arch != "llama" or model_type == "gemma" else "silu"
     return ModelConfig(
         name, arch, n["layers"], n["d"], n["heads"], d_ff, n["vocab"], kv_heads, head_dim,
-        "encoder" if arch == "bert" else "decoder", activation=_activation(raw, name, default_act),
+        "encoder" if arch == "bert" else "decoder", model_type, activation=_activation(raw, name, default_act),
         biases=_biases(raw, model_type, arch), token_types=arch == "bert" and raw.get("type_vocab_size", 2) != 0,
         qk_norm=model_type == "qwen3",
         tied_embeddings=bool(raw.get("tie_word_embeddings", model_type in ("gpt2", "gemma"))),

@@ -1,7 +1,6 @@
 """matplotlib figures of a result (Agg backend, files only). Never measures."""
 import math
 import os
-import tempfile
 
 import matplotlib
 
@@ -10,6 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from bwbench import trends  # noqa: E402
 from bwbench.errors import UsageError  # noqa: E402
+from bwbench.results import atomic_write  # noqa: E402
 from bwbench.link import peak_busbw  # noqa: E402
 from bwbench.roofline import Roofline  # noqa: E402
 from bwbench.units import format_bytes  # noqa: E402
@@ -28,16 +28,8 @@ def _save_all(figure, out_dir: str, names) -> list:
 
 
 def _save(figure, path: str) -> None:
-    """Renders to a temporary file beside path, then renames: never half a file."""
-    folder, name = os.path.split(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".bwbench-", suffix=os.path.splitext(name)[1])
-    os.close(fd)
-    try:
-        figure.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_write(path, "wb") as f:
+        figure.savefig(f, format=os.path.splitext(path)[1][1:], dpi=120, bbox_inches="tight")
 
 
 def _link_roof(ax, link: dict, peak: float) -> None:

@@ -1,10 +1,12 @@
 """The result JSON (schema bwbench/1): written atomically, read back with checks."""
+import contextlib
 import json
 import os
 import tempfile
 
 from bwbench.errors import UsageError
 from bwbench.measure import Measurement
+from bwbench.provenance import provenance
 
 SCHEMA = "bwbench/1"
 
@@ -16,20 +18,29 @@ def check_writable(path: str) -> None:
         raise UsageError(f"cannot write {path}: not a writable file path")
 
 
-def write_result(path: str, machine: dict, measurements, **sections) -> None:
-    """Writes to a temporary file beside path, then renames: never half a file."""
-    check_writable(path)
-    document = {"schema": SCHEMA, "machine": machine,
-                "measurements": [m.to_dict() for m in measurements], **sections}
+@contextlib.contextmanager
+def atomic_write(path: str, mode: str = "w"):
+    """The one way bwbench writes a file: to a temporary file beside path, renamed
+    over it only when the writing succeeded, so a reader never sees half a file
+    and an error or Ctrl-C leaves the old file (or none)."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".bwbench-", suffix=".json")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".bwbench-", suffix=os.path.splitext(path)[1])
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(document, f, indent=1)
+        with os.fdopen(fd, mode) as f:
+            yield f
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def write_result(path: str, machine: dict, measurements, **sections) -> None:
+    """Writes the document atomically, with its provenance."""
+    check_writable(path)
+    document = {"schema": SCHEMA, "machine": machine, "provenance": provenance(),
+                "measurements": [m.to_dict() for m in measurements], **sections}
+    with atomic_write(path) as f:
+        json.dump(document, f, indent=1)
 
 
 def read_result(path: str) -> dict:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from bwbench import _kernels
 from bwbench.errors import UsageError, ValidationError
 from bwbench.machine import check_memory, check_threads, last_level_cache_bytes, memory_level
-from bwbench.measure import MIN_SAMPLE_S, MIN_SAMPLES, Measurement, check_ntimes
+from bwbench.measure import MIN_SAMPLE_S, MIN_SAMPLES, Measurement, build, check_ntimes
 
 ELEMENT = 8  # float64
 VARIANTS = ("regular", "nt")
@@ -45,9 +45,14 @@ STREAM_KERNELS = {k.name: k for k in (
 )}
 
 
+DRAM_ARRAYS = 3  # the most arrays a STREAM kernel uses (add, triad)
+
+
 def default_stream_size() -> int:
-    """Four times the whole last-level cache (STREAM's rule), and at least 1 GiB."""
-    return max(4 * last_level_cache_bytes(), 2**30)
+    """A working set whose every array is at least four times the whole
+    last-level cache (STREAM's rule is per array) for the kernels with the
+    most arrays, so every kernel runs from DRAM; and at least 1 GiB."""
+    return max(DRAM_ARRAYS * 4 * last_level_cache_bytes(), 2**30)
 
 
 def stream_kernel(name: str) -> StreamKernel:
@@ -77,15 +82,9 @@ def measure_stream(kernel: str, variant: str = "regular", threads: int = None,
         raise UsageError(f"working set of {size} bytes is smaller than one element per array")
     check_memory(size)
 
-    samples, cpus, reps, bad = _kernels.stream_measure(
-        kernel, variant == "nt", isa, n, threads, ntimes, MIN_SAMPLE_S)
-    if bad:
-        raise ValidationError(f"{kernel} ({variant}, {isa}) computed {bad} wrong elements of {n}")
-    return Measurement(
-        kernel=kernel, variant=variant, isa=isa, dtype="float64", threads=threads,
-        working_set_bytes=n * spec.bytes_per_element(),
-        bytes=reps * n * spec.bytes_per_element(),
-        hw_bytes=reps * n * spec.hw_bytes_per_element(variant),
-        flops=reps * n * spec.flops, reps_per_sample=reps,
-        samples_s=tuple(samples.tolist()), cpus=tuple(cpus),
-        level=memory_level(n * spec.bytes_per_element(), threads))
+    timing = _kernels.stream_measure(kernel, variant == "nt", isa, n, threads, ntimes, MIN_SAMPLE_S)
+    if timing[3]:
+        raise ValidationError(f"{kernel} ({variant}, {isa}) computed {timing[3]} wrong elements of {n}")
+    return build(kernel, variant, isa, "float64", threads, timing, working_set=n * spec.bytes_per_element(),
+                 bytes_per_rep=n * spec.bytes_per_element(), hw_bytes_per_rep=n * spec.hw_bytes_per_element(variant),
+                 flops_per_rep=n * spec.flops, level=memory_level(n * spec.bytes_per_element(), threads, arrays=spec.arrays))

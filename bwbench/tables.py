@@ -1,4 +1,6 @@
 """The command line's tables (rich): what each command prints. Never measures."""
+import statistics
+
 from rich.table import Table
 
 from bwbench.flops import ceiling_name
@@ -29,26 +31,51 @@ def stream_table(measurements, threads: int) -> Table:
 
 
 def products_table(command: str, dtype: str, threads: int, measurements) -> Table:
-    table = _table(f"{command.upper()}, {dtype}, {threads} thread(s): bwbench against numpy's BLAS "
-                   "(AI = FLOP per byte of A, B and C moved once)",
+    """bwbench's records, each beside the reference record (numpy's BLAS) of its shape."""
+    table = _table(f"{command.upper()}, {dtype}, {threads} thread(s): bwbench against numpy's BLAS, both timed "
+                   "alike (AI = FLOP per byte of A, B and C moved once)",
                    ("kernel", "shape MxNxK", "fits in", "AI", "GFLOP/s", "GB/s", "BLAS GFLOP/s", "bwbench/BLAS"))
+    references = {(m.kernel, m.shape): m for m in measurements if m.variant == "reference"}
     for m in measurements:
+        if m.variant == "reference":
+            continue
+        blas = references.get((m.kernel, m.shape))
         kernel = m.kernel + (" (A^T x)" if m.variant == "transposed" else "")
         table.add_row(kernel, "x".join(map(str, m.shape)), m.level, f"{m.ai:.2f}", f"{m.gflops:.1f}",
-                      f"{m.gbps:.1f}", f"{m.blas_gflops:.1f}", f"{m.gflops / m.blas_gflops:.2f}")
+                      f"{m.gbps:.1f}", f"{blas.gflops:.1f}" if blas else "-",
+                      f"{m.gflops / blas.gflops:.2f}" if blas else "-")
+    libraries = sorted({m.isa for m in references.values()})
+    if libraries:
+        table.caption = f"BLAS: {', '.join(libraries)}"
+    return table
+
+
+def quant_gemv_table(fmt: str, threads: int, measurements) -> Table:
+    table = _table(f"GEMV, {fmt} weights (x, y float32), {threads} thread(s): 2 FLOPs per weight",
+                   ("kernel", "shape MxN", "fits in", "B/weight", "GFLOP/s", "weight GB/s", "GB/s"))
+    for m in measurements:
+        rows, _, cols = m.shape
+        weights = m.working_set_bytes - 4 * (rows + cols)
+        table.add_row(m.kernel, f"{rows}x{cols}", m.level, f"{weights / (rows * cols):.4f}", f"{m.gflops:.1f}",
+                      f"{m.gbps * weights / m.working_set_bytes:.1f}", f"{m.gbps:.1f}")
+    table.caption = "GB/s counts the weights in their format plus x and y; weight GB/s the weights alone."
     return table
 
 
 def roofline_tables(roofline, measurements) -> list:
     """Memory ceilings with ridge points, compute ceilings, latency per level."""
     ridges = roofline.to_dict()["ridge_points"]
-    memory = _table(f"Memory ceilings, {roofline.threads} thread(s): median GB/s well inside each level "
-                    "(below L1, write-allocate reads counted)",
-                    ("level", "GB/s", "best kernel", "points", *(f"ridge {dtype}" for dtype in ridges)))
+    memory = _table(f"Memory ceilings, {roofline.threads} thread(s): median GB/s well inside each level",
+                    ("level", "read-write GB/s", "best kernel", "read-only GB/s", "points",
+                     *(f"ridge {dtype}" for dtype in ridges)))
+    read = {c["level"]: c["gbps"] for c in roofline.read_ceilings}
     for c in roofline.memory_ceilings:
-        memory.add_row(c["level"], f"{c['gbps']:.1f}", c["kernel"], str(c["points"]),
+        memory.add_row(c["level"], f"{c['gbps']:.1f}", c["kernel"],
+                       f"{read[c['level']]:.1f}" if c["level"] in read else "-", str(c["points"]),
                        *(f"{by_level[c['level']]:.2f}" for by_level in ridges.values()))
-    memory.caption = "ridge = FLOP/byte where the level's bandwidth meets the FMA peak"
+    memory.caption = ("read-write: copy or triad, write-allocate reads counted below L1; read-only: the load "
+                      "kernel (weights and KV caches stream at it); ridge: FLOP/byte where the read-write "
+                      "bandwidth meets the FMA peak")
     if roofline.unresolved_levels:
         memory.caption += f"; unresolved (no measured point well inside): {', '.join(roofline.unresolved_levels)}"
     compute = _table("Compute ceilings, GFLOP/s", ("ceiling", "dtype", "threads", "GFLOP/s"))
@@ -82,10 +109,13 @@ def analysis_table(analysis) -> Table:
                    + (["measured ms", "predicted/measured", "GFLOP/s", "GB/s"] if measured else []))
 
     def row(op, name, ceiling=True):
-        bound = op.bound if op.bound != "memory" else f"{op.level} {'read' if op.pattern == 'read' else 'r/w'} " \
-                                                     f"{op.gbps:.1f} GB/s"
-        cells = [name, op.group, f"{op.flops / 1e9:.3f}", f"{op.bytes / 1e6:.1f}", f"{op.ai:.2f}",
-                 bound if ceiling else "", f"{op.predicted_s * 1e3:.2f}"]
+        bound = ""
+        if ceiling and op.charged:
+            charged, rate = op.ceiling
+            bound = f"{charged.replace('read-only', 'read').replace('read-write', 'r/w')} {rate:.1f} " \
+                    + ("GFLOP/s" if op.bound == "compute" else "GB/s")
+        cells = [name, op.group, f"{op.flops / 1e9:.3f}", f"{op.bytes / 1e6:.1f}", f"{op.ai:.2f}", bound,
+                 f"{op.predicted_s * 1e3:.2f}"]
         if measured:
             rate = (lambda amount: f"{amount / op.measured_s / 1e9:.1f}") if op.measured_s else (lambda amount: "-")
             cells += [f"{op.measured_s * 1e3:.2f}",
@@ -113,6 +143,16 @@ def analysis_table(analysis) -> Table:
     return table
 
 
+def reference_line(analysis, reference: dict) -> str:
+    """The reference engine's time beside bwbench's and the prediction."""
+    line = (f"{reference['engine']} ({reference['version']}, {reference['threads']} threads): "
+            f"{reference['measured_s'] * 1e3:.1f} ms")
+    if "tokens_per_s" in reference:
+        line += f", {reference['tokens_per_s']:.1f} tokens/s"
+    return (line + f"; bwbench {analysis.measured_wall_s * 1e3:.1f} ms, "
+            f"{reference['measured_s'] / analysis.measured_wall_s:.2f}x as fast; predicted {analysis.predicted_s * 1e3:.1f} ms")
+
+
 def bracket_table(bracket: list, drift: dict) -> Table:
     """The ceilings measured right before and right after the run, their drift,
     and which of them the prediction used (ceilings.drift_summary)."""
@@ -123,7 +163,8 @@ def bracket_table(bracket: list, drift: dict) -> Table:
         flag = " (over the limit)" if used and entry["drift"] > drift["limit"] else ""
         table.add_row(entry["ceiling"], entry["unit"], f"{entry['before']:.1f}", f"{entry['after']:.1f}",
                       f"{entry['mean']:.1f}", f"{entry['drift']:.1%}{flag}", "yes" if used else "")
-    table.caption = (f"largest drift of a used ceiling: {drift['max']:.1%} ({drift['ceiling']}), "
+    table.caption = (f"used: bounding ops that take 1% of the predicted time or more; largest drift of a used "
+                     f"ceiling: {drift['max']:.1%} ({drift['ceiling']}), "
                      + ("FLAGGED: over " if drift["flagged"] else "within ") + f"the {drift['limit']:.0%} limit")
     return table
 
@@ -143,6 +184,19 @@ def info_table(info: dict) -> Table:
         library = " ".join(filter(None, (pool["internal_api"], pool.get("version"))))
         table.add_row(f"threadpool {pool['user_api']}", f"{library}, {pool['num_threads']} threads")
     return table
+
+
+def print_ratios(rows: dict, rounds: int, reference: str) -> None:
+    """The closing table of a comparison script (scripts/compare_*.py): medians
+    of bwbench, of the reference and of their per-round ratios (the host is
+    shared and noisy, so a ratio is only taken between runs seconds apart).
+    rows: {figure name: [(bwbench, reference) per round]}."""
+    print(f"\nmedians over {rounds} rounds; ratio = median of per-round bwbench/{reference}")
+    print(f"{'figure':56}{'bwbench':>10}{reference:>11}{'ratio':>8}")
+    for name, pairs in rows.items():
+        ours, theirs = zip(*pairs)
+        ratio = statistics.median(o / t for o, t in pairs)
+        print(f"{name:56}{statistics.median(ours):>10.1f}{statistics.median(theirs):>11.1f}{ratio:>8.3f}")
 
 
 def interconnect_table(result: dict) -> Table:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 
 from bwbench.errors import UsageError
 from bwbench.models import load_config
+from bwbench.quant import BYTES_PER_WEIGHT
 
 FIGURE_MODELS = ("bert-base", "bert-large", "gpt2")
 SOFTMAX_FLOPS, GELU_FLOPS, SILU_FLOPS, LAYERNORM_FLOPS, RMSNORM_FLOPS, ROTARY_FLOPS = 6, 9, 4, 7, 4, 3
@@ -43,9 +44,9 @@ class Op:
     """One operation, summed over every time it runs. Of its bytes,
     weight_bytes are weights and cache_bytes the key/value cache a decoder
     reads: read-only streams, re-read every pass; the rest are activations,
-    read and written. Predicted: the time, whether memory or compute bound
-    it, and the ceiling (level, pattern "read" or "readwrite", GB/s) that took
-    the largest share of its memory time."""
+    read and written. Predicted: the time, and `charged`, that time by the
+    ceiling that bound each run of it: ((ceiling name, GB/s or GFLOP/s),
+    seconds) pairs, ceilings named as ceilings.bracket_drift names them."""
 
     name: str
     group: str
@@ -55,29 +56,43 @@ class Op:
     cache_bytes: float = 0.0
     predicted_s: float = 0.0
     measured_s: float = None
-    bound: str = ""
-    level: str = ""
-    pattern: str = ""
-    gbps: float = 0.0
+    charged: tuple = ()
 
     @property
     def ai(self) -> float:
         return self.flops / self.bytes if self.bytes else 0.0
 
+    @property
+    def ceiling(self) -> tuple:
+        """(name, rate) of the ceiling that bound the largest part of the predicted time."""
+        return max(self.charged, key=lambda pair: pair[1])[0]
+
+    @property
+    def bound(self) -> str:
+        return "memory" if self.ceiling[0].endswith(("read-only", "read-write")) else "compute"
+
     def plus(self, other: "Op") -> "Op":
         measured = None if None in (self.measured_s, other.measured_s) else self.measured_s + other.measured_s
-        larger = self if self.predicted_s >= other.predicted_s else other   # its ceiling names the sum's
-        return replace(larger, name=self.name, flops=self.flops + other.flops, bytes=self.bytes + other.bytes,
+        charged = dict(self.charged)
+        for ceiling, seconds in other.charged:
+            charged[ceiling] = charged.get(ceiling, 0.0) + seconds
+        return replace(self, flops=self.flops + other.flops, bytes=self.bytes + other.bytes,
                        weight_bytes=self.weight_bytes + other.weight_bytes,
                        cache_bytes=self.cache_bytes + other.cache_bytes,
-                       predicted_s=self.predicted_s + other.predicted_s, measured_s=measured)
+                       predicted_s=self.predicted_s + other.predicted_s, measured_s=measured,
+                       charged=tuple(charged.items()))
 
     def to_dict(self) -> dict:
         record = {"name": self.name, "group": self.group, "flops": self.flops, "bytes": self.bytes,
                   "weight_bytes": self.weight_bytes, "cache_bytes": self.cache_bytes, "ai": self.ai,
                   "predicted_s": self.predicted_s}
-        if self.bound:
-            record.update(bound=self.bound, level=self.level, pattern=self.pattern, gbps=self.gbps)
+        if self.charged:
+            name, rate = self.ceiling
+            memory = self.bound == "memory"
+            record.update(bound=self.bound, ceiling=name, level=name.split()[0] if memory else "registers",
+                          pattern=("read" if "read-only" in name else "readwrite") if memory else "",
+                          gbps=rate if memory else None, gflops=None if memory else rate,
+                          charged_s={ceiling: seconds for (ceiling, _), seconds in self.charged})
         if self.measured_s is not None:
             record["measured_s"] = self.measured_s
         return record
@@ -159,8 +174,26 @@ def _embedding(cfg, rows: int, e: float) -> Op:
               e * tables * rows * cfg.d)
 
 
-def pass_ops(cfg, batch: int, tokens: int, context: int, e: float, scope: str, decoder: bool) -> list:
-    """Every op of one pass over the model (an encoder pass, a prompt, or one decode step)."""
+LINEAR_GROUPS = ("projection", "ffn", "lm_head")
+
+
+def in_weight_format(op: Op, e: float, w: float) -> Op:
+    """A linear op whose weight matrix is stored at w bytes a weight, not e."""
+    if op.group not in LINEAR_GROUPS or w == e:
+        return op
+    weights = op.weight_bytes * w / e
+    return replace(op, bytes=op.bytes - op.weight_bytes + weights, weight_bytes=weights)
+
+
+def pass_ops(cfg, batch: int, tokens: int, context: int, e: float, scope: str, decoder: bool,
+             w: float = None) -> list:
+    """Every op of one pass over the model (an encoder pass, a prompt, or one decode step);
+    w: bytes a weight of the linear layers (default e: activations and weights alike)."""
+    ops = pass_ops_at(cfg, batch, tokens, context, e, scope, decoder)
+    return ops if w is None else [in_weight_format(op, e, w) for op in ops]
+
+
+def pass_ops_at(cfg, batch: int, tokens: int, context: int, e: float, scope: str, decoder: bool) -> list:
     ops = layer_ops(cfg, batch, tokens, context, e, cached=decoder) * cfg.layers
     if scope == "model":
         rows = batch * tokens
@@ -179,10 +212,10 @@ def passes(mode: str, seq: int, prompt: int):
     return ([(prompt, prompt)] if prompt else []) + [(1, prompt + t) for t in range(1, seq + 1)]
 
 
-def model_weight_bytes(cfg, e: float, scope: str, decoder: bool) -> float:
+def model_weight_bytes(cfg, e: float, scope: str, decoder: bool, w: float = None) -> float:
     """Bytes of every weight one pass reads: what each pass streams again
     (the embedding's few looked-up rows left out)."""
-    return sum(op.weight_bytes for op in pass_ops(cfg, 1, 1, 1, e, scope, decoder)
+    return sum(op.weight_bytes for op in pass_ops(cfg, 1, 1, 1, e, scope, decoder, w)
                if op.group != "embedding")
 
 
@@ -197,6 +230,7 @@ class Analysis:
     scope: str
     ops: tuple  # one Op per name, in the order they first run
     weight_bytes: float = 0.0  # weights one pass reads
+    weights: str = ""  # the linear layers' weight format, if not bytes_per_element
     measured_wall_s: float = None  # the whole measured run, end to end
 
     @property
@@ -216,11 +250,13 @@ class Analysis:
         """Tokens a decoder generates (one per step); 0 for an encoder."""
         return self.batch * self.seq if self.mode == "decoder" else 0
 
-    def ceilings_used(self) -> set:
-        """The ceilings the prediction charged an op to, named as ceilings.bracket_drift names them."""
-        used = {f"{op.level} {'read-only' if op.pattern == 'read' else 'read-write'}" for op in self.ops if op.level}
-        return used | ({f"peak {compute_dtype(self.bytes_per_element)}"}
-                       if any(op.bound == "compute" for op in self.ops) else set())
+    def ceilings_used(self, min_share: float = 0.01) -> set:
+        """The ceilings that bound at least min_share of the predicted time."""
+        shares = {}
+        for op in self.ops:
+            for (name, _), seconds in op.charged:
+                shares[name] = shares.get(name, 0.0) + seconds
+        return {name for name, seconds in shares.items() if seconds >= min_share * self.predicted_s}
 
     def group_totals(self) -> dict:
         """{group: Op} summed over the ops of each group."""
@@ -232,6 +268,7 @@ class Analysis:
     def to_dict(self) -> dict:
         record = {"model": self.model, "mode": self.mode, "seq": self.seq, "prompt": self.prompt,
                   "batch": self.batch, "bytes_per_element": self.bytes_per_element, "scope": self.scope,
+                  "weights": self.weights or None,
                   "ops": [op.to_dict() for op in self.ops], "total_flops": self.total_flops,
                   "total_bytes": self.total_bytes, "ai": self.total_flops / self.total_bytes,
                   "weight_bytes": self.weight_bytes, "predicted_s": self.predicted_s}
@@ -244,23 +281,32 @@ class Analysis:
         return record
 
 
-def predict_op(op: Op, roofline, stream_levels: dict, dtype: str) -> Op:
+def predict_op(op: Op, roofline, stream_levels: dict, dtype: str, weights: str = None) -> Op:
     """The op with its predicted time: max(FLOPs / the dtype's peak, memory
     time), the memory time charging each kind of bytes to the ceiling of its
     access pattern: weights and the key/value cache are read-only streams
     (the read-only ceiling of the level where all of them fit, stream_levels
     {'weights': level, 'cache': level}); activations are read and written (the
-    read-write ceiling of the level where this op's activations fit)."""
+    read-write ceiling of the level where this op's activations fit). A
+    linear op whose weights are in a quantised format cannot beat that
+    format's measured unpack rate either (its in-cache GEMV GFLOP/s, in the
+    roofline's extra['unpack']). The time is charged to the peak (or unpack
+    rate), or to the memory ceiling of its largest term."""
     activations = op.bytes - op.weight_bytes - op.cache_bytes
     charges = [(op.weight_bytes, stream_levels["weights"], "read"), (op.cache_bytes, stream_levels["cache"], "read"),
                (activations, roofline.level_for(activations), "readwrite")]
     terms = [(nbytes / roofline.bandwidth(level, pattern) / 1e9, level, pattern)
              for nbytes, level, pattern in charges if nbytes > 0]
     memory = sum(seconds for seconds, _, _ in terms)
-    compute = op.flops / roofline.peak(dtype) / 1e9
+    peak, limit = roofline.peak(dtype), f"peak {dtype}"
+    unpack = roofline.extra.get("unpack", {}).get(weights)
+    if unpack and op.group in LINEAR_GROUPS and unpack < peak:
+        peak, limit = unpack, f"unpack {weights}"
+    compute = op.flops / peak / 1e9
     _, level, pattern = max(terms)
-    return replace(op, predicted_s=max(compute, memory), bound="compute" if compute > memory else "memory",
-                   level=level, pattern=pattern, gbps=roofline.bandwidth(level, pattern))
+    ceiling = (limit, peak) if compute > memory else (
+        f"{level} {'read-only' if pattern == 'read' else 'read-write'}", roofline.bandwidth(level, pattern))
+    return replace(op, predicted_s=max(compute, memory), charged=((ceiling, max(compute, memory)),))
 
 
 def compute_dtype(bytes_per_element: float) -> str:
@@ -270,10 +316,15 @@ def compute_dtype(bytes_per_element: float) -> str:
 
 
 def analyse(model: str, seq: int, mode: str = None, prompt: int = 0, batch: int = 1,
-            bytes_per_element: float = 4, scope: str = "layers", roofline=None) -> Analysis:
+            bytes_per_element: float = 4, scope: str = "layers", roofline=None, weights: str = None) -> Analysis:
     """Every op of the model with its FLOPs, bytes, intensity and, given a
-    Roofline, its predicted time; summed over layers and decode steps."""
+    Roofline, its predicted time; summed over layers and decode steps.
+    weights: the linear layers' weight format (f32, bf16, q8_0, q4_0) and its
+    bytes per weight; default: bytes_per_element, as activations."""
     cfg = load_config(model)
+    if weights is not None and weights not in BYTES_PER_WEIGHT:
+        raise UsageError(f"unknown weight format {weights!r}: choose from {', '.join(BYTES_PER_WEIGHT)}")
+    w = BYTES_PER_WEIGHT[weights] if weights else None
     mode = mode or cfg.mode
     for label, value in (("seq", seq), ("batch", batch)):
         if not isinstance(value, int) or value < 1:
@@ -286,18 +337,18 @@ def analyse(model: str, seq: int, mode: str = None, prompt: int = 0, batch: int 
         raise UsageError(f"invalid mode {mode!r} or scope {scope!r}")
     decoder = mode == "decoder"
     e = bytes_per_element
-    weights = model_weight_bytes(cfg, e, scope, decoder)
+    weight_bytes = model_weight_bytes(cfg, e, scope, decoder, w)
     summed = {}
     for tokens, context in passes(mode, seq, prompt):
         if roofline is not None:
             cache = 2 * cfg.layers * batch * context * cfg.d_kv * e
-            levels = {"weights": roofline.level_for(weights), "cache": roofline.level_for(cache)}
-        for op in pass_ops(cfg, batch, tokens, context, e, scope, decoder):
+            levels = {"weights": roofline.level_for(weight_bytes), "cache": roofline.level_for(cache)}
+        for op in pass_ops(cfg, batch, tokens, context, e, scope, decoder, w):
             if roofline is not None:
-                op = predict_op(op, roofline, levels, compute_dtype(e))
+                op = predict_op(op, roofline, levels, compute_dtype(e), weights)
             summed[op.name] = summed[op.name].plus(op) if op.name in summed else op
     return Analysis(cfg.name, mode, seq, prompt if decoder else 0, batch, e, scope, tuple(summed.values()),
-                    weights)
+                    weight_bytes, weights=weights or "")
 
 
 def with_measured(analysis: Analysis, seconds: dict, wall_s: float) -> Analysis:
@@ -311,7 +362,7 @@ def measure(analysis: Analysis, threads: int) -> tuple:
     from bwbench.inference import run_model
 
     return run_model(load_config(analysis.model), analysis.mode, analysis.seq, analysis.scope, threads,
-                     analysis.prompt, analysis.batch, analysis.bytes_per_element)
+                     analysis.prompt, analysis.batch, analysis.bytes_per_element, analysis.weights or "f32")
 
 
 def overlay_points(models, seq: int, roofline) -> list:

@@ -16,6 +16,8 @@ import re
 import shutil
 import sys
 
+from bwbench.results import atomic_write
+
 DEBIAN = "/usr/share/javascript"
 VENDOR = {  # CDN file name -> Debian's copy (None: left out)
     "jquery-3.3.1.min.js": f"{DEBIAN}/jquery/jquery.min.js",
@@ -47,7 +49,7 @@ def localise(html_dir: str) -> None:
     index = os.path.join(html_dir, "index.html")
     with open(index) as f:
         page = f.read()
-    with open(index, "w") as f:
+    with atomic_write(index) as f:
         f.write(CDN_TAG.sub(replace, page))
 
 

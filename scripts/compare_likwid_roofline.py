@@ -13,23 +13,22 @@ Each ratio is taken within a round; the table shows medians over rounds.
 import argparse
 
 from likwid import likwid_bench
-from ratios import print_ratios
 
-from bwbench.ceilings import level_capacities, sweep_sizes
+from bwbench.ceilings import build_roofline, sweep_sizes
 from bwbench.flops import measure_peak
 from bwbench.machine import last_level_cache_bytes
-from bwbench.roofline import level_values
 from bwbench.stream import measure_stream
+from bwbench.tables import print_ratios
 
 PEAKS = {"float64": "peakflops_avx512_fma", "float32": "peakflops_sp_avx512_fma"}
 LOADS = {"L1": (16_000, "16kB"), "L2": (512_000, "512kB"), "L3": (8_000_000, "8MB")}
 
 
 def load_ceilings() -> dict:
-    """The 1-thread load ceilings of a roofline sweep."""
+    """The 1-thread load ceilings of a roofline sweep, as build_roofline derives them."""
     sizes = sweep_sizes(8, 8 * last_level_cache_bytes())
-    points = [(m.working_set_bytes, m.gbps) for m in (measure_stream("load", "regular", 1, s) for s in sizes)]
-    return {level: value for level, (value, _) in level_values(points, level_capacities(1))[0].items()}
+    roofline = build_roofline([measure_stream("load", "regular", 1, s) for s in sizes], 1)
+    return {c["level"]: c["gbps"] for c in roofline.extra["sweep_ceilings"] if c["kernel"] == "load"}
 
 
 def main() -> None:

@@ -17,8 +17,16 @@
 /* STREAM kernels (float64): load is a read-only sum, the rest store into a. */
 enum { BW_LOAD, BW_COPY, BW_SCALE, BW_ADD, BW_TRIAD, BW_NSTREAM };
 
-/* Error codes returned by the measuring functions (0 = success). */
-enum { BW_OK = 0, BW_ENOMEM = -1, BW_ETHREADS = -2, BW_EUNSUPPORTED = -3, BW_EARGS = -4 };
+/* Error codes returned by the measuring functions (0 = success); each names one
+   cause, and bwbench/_kernels.pyx maps each to one Python exception type.
+   BW_ENOMEM: an allocation failed. BW_ETHREADS: the host cannot give the
+   threads asked for (fewer CPUs in the affinity mask, or OpenMP started
+   fewer, e.g. under OMP_THREAD_LIMIT). BW_EUNSUPPORTED: kernel, variant or
+   ISA not built or not supported here. BW_EARGS: a size of zero, a size
+   whose byte count overflows, a thread count outside 1..BW_MAX_THREADS, a
+   missing array. BW_EAFFINITY: sched_getaffinity/sched_setaffinity failed. */
+enum { BW_OK = 0, BW_ENOMEM = -1, BW_ETHREADS = -2, BW_EUNSUPPORTED = -3, BW_EARGS = -4,
+       BW_EAFFINITY = -5 };
 
 /* One timed region: called by every thread inside the timing loop's parallel
    region, it does the thread's share of the kernel `reps` times over. */
@@ -33,14 +41,36 @@ const char *bw_isa_name(int isa);
 const char *bw_compiler(void);
 const char *bw_cflags(void);
 double bw_now(void);
+/* count * size bytes (size: the element size, or a product of sizes), or 0
+   when count is 0 or the product overflows: callers report 0 as BW_EARGS. */
+size_t bw_bytes(size_t count, size_t size);
 void *bw_alloc(size_t bytes);
 void bw_free(void *p);
+/* Large allocations whose huge-page advice (madvise) the kernel refused, so a
+   result can say its arrays may sit on 4 KiB pages. */
+long bw_hugepage_refusals(void);
+/* The CPUs that thread t of every team runs on: cpus[t] (set from Python by
+   bwbench.machine, the one place that decides). Without a plan, or for
+   threads past it, the t-th CPU of the process's affinity mask. */
+int bw_set_cpus(const int *cpus, int n);
+/* The most threads OpenMP will start (OMP_THREAD_LIMIT), so callers can
+   refuse a thread count before measuring. */
+int bw_thread_limit(void);
+/* Runs fn on `threads` threads, thread t pinned to its CPU of the plan, the
+   caller's own affinity restored afterwards: first touch, a single run and
+   the timed samples all go through here, so a thread's pages and its work
+   share a CPU (and a NUMA node). fn runs only if the whole team started. */
+typedef void (*bw_team_fn)(void *arg, int t, int threads);
+int bw_team(bw_team_fn fn, void *arg, int threads);
 /* The calling thread's share [lo, hi) of n items under OpenMP's static
    schedule (contiguous chunks, the first n % threads threads one item more),
    computed once so that repetitions pay no scheduling cost. */
 void bw_static_range(size_t n, size_t *lo, size_t *hi);
-/* Runs body once (one repetition) on `threads` threads. */
+/* Runs body once (one repetition) on `threads` pinned threads. */
 int bw_run(bw_body body, const void *ctx, int threads);
+/* Runs body once on `threads` threads pinned as bw_time pins them; *seconds
+   receives the span from the common start to the slowest thread's end. */
+int bw_run_timed(bw_body body, const void *ctx, int threads, double *seconds);
 /* Runs body ntimes, each sample one call that repeats the kernel *reps times,
    *reps chosen so a sample lasts at least min_sample_s. samples[s] = seconds
    from the common start (all threads leave a barrier) to the slowest thread's
@@ -62,8 +92,8 @@ typedef struct {
 
 int bw_stream_arrays(int kernel);
 int bw_stream_has_nt(int kernel);
-/* The pattern that measurements initialise and validation expects. */
-void bw_stream_fill(double *a, double *b, double *c, size_t n, int isa, int threads);
+/* The pattern that measurements initialise and validation expects (a, c may be NULL). */
+int bw_stream_fill(double *a, double *b, double *c, size_t n, int isa, int threads);
 /* Number of elements of a (or 1 for a wrong load sum, given per repetition)
    that differ from the kernel applied to the fill pattern. */
 size_t bw_stream_check(int kernel, const double *a, double s, size_t n, double sum);
@@ -78,8 +108,12 @@ int bw_stream_measure(int kernel, int nt, int isa, size_t n, int threads, int nt
 /* flops.c */
 typedef struct {
     long iters;            /* steps of every accumulator per call */
-    double *out;           /* per-thread sums of the accumulators, BW_PAD apart */
+    double x, y;           /* acc = acc*x + y; read at run time, so no step can be folded away */
+    double *out;           /* per thread BW_PEAK_OUT values: every lane of every accumulator */
 } bw_peak_ctx;
+
+#define BW_PEAK_ACC 12     /* independent accumulators per thread */
+#define BW_PEAK_OUT 192    /* BW_PEAK_ACC x 16 lanes (the widest vector of floats) */
 
 typedef struct {
     double *a;
@@ -92,7 +126,12 @@ typedef struct {
 int bw_peak_measure(int isa, int fma, int float32, int threads, int ntimes,
                     double min_sample_s, double *samples, int *cpus,
                     long *reps, double *flops_per_rep, size_t *bad);
+/* Lanes of `out` (threads x BW_PEAK_OUT, `lanes` used per accumulator) that
+   differ from the value the peak recurrence reaches after exactly `steps`
+   steps; every lane when `steps` is past the range where that value is exact. */
+size_t bw_peak_check(const double *out, int threads, int lanes, int float32, long steps);
 int bw_ladder_apply(int isa, int flops, double *a, size_t n, int threads);
+/* Elements of a that differ from one ladder pass over its fill pattern. */
 size_t bw_ladder_check(const double *a, size_t n, int flops);
 int bw_ladder_measure(int isa, int flops, size_t n, int threads, int ntimes,
                       double min_sample_s, double *samples, int *cpus,
@@ -124,9 +163,89 @@ int bw_gemv_measure(int isa, int f32, int trans, size_t m, size_t n, const void 
                     const void *x, void *y, int threads, int ntimes, double min_sample_s,
                     double *samples, int *cpus, long *reps);
 
+/* Up to this many columns of B, A is not packed but read once, as a GEMV
+   reads it (gemm.c's gemm_small): measured faster. */
+#define BW_SMALL_N 32
+/* For a team already inside a parallel region (every thread calls, each does
+   its share; no barrier at the end): float32 C = A B by the strides in g, with
+   shared workspace g->apack and g->bpack of bw_gemm_workspace_bytes(0) and
+   (1) bytes. At most BW_SMALL_N columns and contiguous rows of A: A read once. */
+void bw_team_gemm_f32(int isa, const bw_gemm_ctx *g);
+void bw_team_gemv_t_f32(int isa, const bw_gemv_ctx *g);
+size_t bw_gemm_workspace_bytes(int which);
+
+/* infer.c: one transformer pass (an encoder pass, a prompt, or one decode
+   step) through every layer in one parallel region, threads alive across
+   operations with barriers between them; every op timed by thread 0. */
+enum { BW_ARCH_BERT, BW_ARCH_GPT2, BW_ARCH_LLAMA };
+enum { BW_ACT_GELU, BW_ACT_SILU };
+/* Weight formats (quant.c): the linear layers dispatch on them. */
+enum { BW_FMT_F32, BW_FMT_BF16, BW_FMT_Q8_0, BW_FMT_Q4_0, BW_NFMT };
+/* The ops a pass times, summed over layers; names in bwbench/inference.py. */
+enum { BW_OP_EMBED, BW_OP_EMB_NORM, BW_OP_NORM, BW_OP_Q, BW_OP_K, BW_OP_V, BW_OP_QK_NORM, BW_OP_ROTARY,
+       BW_OP_QK, BW_OP_SOFTMAX, BW_OP_SV, BW_OP_O, BW_OP_RESIDUAL, BW_OP_GATE, BW_OP_UP, BW_OP_ACT,
+       BW_OP_GATE_MUL, BW_OP_DOWN, BW_OP_FINAL_NORM, BW_OP_LM_HEAD, BW_NOPS };
+
+typedef struct {        /* y = W x + bias: W is rows (out) x cols (in), row-major as torch keeps it */
+    int fmt;
+    size_t rows, cols;
+    const void *w;
+    const float *bias;  /* NULL: none */
+} bw_linear;
+
+typedef struct {
+    bw_linear q, k, v, o, gate, up, down;      /* gate: gated FFN only */
+    const float *norm1_w, *norm1_b, *norm2_w, *norm2_b;   /* _b NULL for RMSNorm */
+    const float *q_norm_w, *k_norm_w;          /* Qwen3's per-head RMSNorm, else NULL */
+} bw_layer;
+
+typedef struct {
+    int arch, act, nlayers;
+    int weights;                               /* the linear layers' format: BW_FMT_*; quantised ones one token a pass */
+    size_t d, heads, kv_heads, head_dim, d_ff, vocab, max_pos, max_tokens;
+    float eps, rope_theta;
+    const float *tok_emb, *pos_emb, *type_emb; /* vocab x d, positions x d, first token type row; NULL if absent */
+    const float *emb_norm_w, *emb_norm_b;      /* BERT's embedding LayerNorm */
+    const float *final_norm_w, *final_norm_b;  /* decoders */
+    bw_linear lm_head;
+    const bw_layer *layers;
+} bw_model;
+
+typedef struct bw_infer_state bw_infer_state;
+/* Key/value cache for max_pos positions, scratch for max_tokens tokens a pass. */
+bw_infer_state *bw_infer_new(const bw_model *m);
+void bw_infer_free(bw_infer_state *s);
+/* One pass over ntok tokens at positions pos0.. (causal if m is a decoder).
+   embed: look up tokens (and norm, BERT) first, else x holds ntok x d inputs;
+   head: final norm, LM head and argmax of the last token into *next (decoders).
+   x receives the hidden states (ntok x d), logits (if not NULL) the last
+   token's vocab logits; op_seconds[BW_NOPS] accumulates each op's time,
+   *wall the pass's. */
+int bw_infer_pass(const bw_model *m, bw_infer_state *s, int isa, int threads, int decoder,
+                  const int *tokens, size_t ntok, size_t pos0, int embed, int head, float *x,
+                  float *logits, int *next, double *op_seconds, double *wall);
+
+/* quant.c: llama.cpp's layouts; the block formats hold BW_QK weights a block. */
+#define BW_QK 32
+/* Bytes of a row of `cols` weights, or 0 if the format cannot hold it. */
+size_t bw_fmt_row_bytes(int fmt, size_t cols);
+int bw_quantize(int fmt, const float *x, size_t n, void *out);
+int bw_dequantize(int fmt, const void *in, size_t n, float *x);
+/* For a team inside a parallel region: y = W x, W rows x cols in fmt; x as
+   float32 (bf16) or quantised to q8_0 blocks in xq (q8_0, q4_0). */
+void bw_team_gemv_fmt(int isa, int fmt, const void *w, size_t rows, size_t cols, const float *x,
+                      const void *xq, float *y);
+/* Times (samples given) or runs once (samples NULL) y = W x as the inference path does. */
+int bw_qgemv_measure(int isa, int fmt, const void *w, size_t rows, size_t cols, const float *x, float *y,
+                     int threads, int ntimes, double min_sample_s, double *samples, int *cpus, long *reps);
+
 /* latency.c: one thread chases `steps` dependent loads per call through a
-   random cycle over a working set of `bytes`; *bad = 1 if the cycle is broken. */
+   random cycle over a working set of `bytes`; *bad = 1 if the chase did not
+   end where a walk of the same number of loads ends. */
 int bw_chase_measure(size_t bytes, size_t steps, int ntimes, double min_sample_s,
                      double *samples, int *cpus, long *reps, size_t *bad);
+/* The check on its own: *bad = 1 unless `end` is where `loads` loads from
+   line 0 of the cycle over `bytes` end. */
+int bw_chase_check(size_t bytes, size_t loads, size_t end, size_t *bad);
 
 #endif

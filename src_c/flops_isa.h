@@ -1,33 +1,40 @@
 /* Compute kernels for one instruction set: flops.c includes this file once
    per ISA, between simd_begin.h and simd_end.h. */
 
-/* Peak: PEAK_ACC independent accumulators in registers, acc = acc*x + y with
-   x = y = 0.5, so every lane settles on exactly 1.0 (checkable) and no value
-   ever becomes denormal. Enough accumulators to cover FMA latency times the
-   FMA ports, few enough to stay in 16 vector registers with x and y. */
-#define PEAK_KERNEL(name, V, SET1, STEP, SUM)                                 \
+/* Peak: BW_PEAK_ACC independent accumulators in registers, acc = acc*x + y
+   with x and y read from the context (1 and 1: the compiler cannot see them,
+   so every multiply-add is executed). Accumulator j starts at j - 2^m (m: the
+   mantissa bits, so every value on the way is an exact integer and none is
+   denormal) and ends at exactly j - 2^m + steps: the result proves how many
+   steps ran (bw_peak_check). Enough accumulators to cover FMA latency times
+   the FMA ports, few enough to stay in 16 vector registers with x and y.
+   Every lane of every accumulator is stored for the check. */
+#define PEAK_KERNEL(name, T, V, L, SET1, STEP, STOREU, ORIGIN)               \
     static void SFX(name)(const void *p, long reps)                           \
     {                                                                         \
         const bw_peak_ctx *k = p;                                             \
-        const V x = SET1(0.5), y = SET1(0.5);                                 \
-        V acc[PEAK_ACC];                                                      \
-        for (int j = 0; j < PEAK_ACC; j++)                                    \
-            acc[j] = SET1((double)j);                                         \
+        const V x = SET1((T)k->x), y = SET1((T)k->y);                         \
+        V acc[BW_PEAK_ACC];                                                   \
+        for (int j = 0; j < BW_PEAK_ACC; j++)                                 \
+            acc[j] = SET1((T)j - (T)(ORIGIN));                                \
         for (long i = 0; i < k->iters * reps; i++)                            \
-            for (int j = 0; j < PEAK_ACC; j++)                                \
+            for (int j = 0; j < BW_PEAK_ACC; j++)                             \
                 acc[j] = STEP(acc[j], x, y);                                  \
-        double sum = 0.0;                                                     \
-        for (int j = 0; j < PEAK_ACC; j++)                                    \
-            sum += SUM(acc[j]);                                               \
-        k->out[omp_get_thread_num() * BW_PAD] = sum;                          \
+        double *out = k->out + (size_t)omp_get_thread_num() * BW_PEAK_OUT;    \
+        for (int j = 0; j < BW_PEAK_ACC; j++) {                               \
+            T lanes[16];                                                      \
+            STOREU(lanes, acc[j]);                                            \
+            for (int l = 0; l < L; l++)                                       \
+                out[j * L + l] = lanes[l];                                    \
+        }                                                                     \
     }
 
 #define MULADD(a, b, c) VADD(VMUL(a, b), c)
 #define MULADDF(a, b, c) VADDF(VMULF(a, b), c)
-PEAK_KERNEL(peak_f64_muladd, vd, VSET1, MULADD, VSUM)
-PEAK_KERNEL(peak_f64_fma, vd, VSET1, VFMA, VSUM)
-PEAK_KERNEL(peak_f32_muladd, vf, VSET1F, MULADDF, VSUMF)
-PEAK_KERNEL(peak_f32_fma, vf, VSET1F, VFMAF, VSUMF)
+PEAK_KERNEL(peak_f64_muladd, double, vd, W, VSET1, MULADD, VSTOREU, PEAK_ORIGIN64)
+PEAK_KERNEL(peak_f64_fma, double, vd, W, VSET1, VFMA, VSTOREU, PEAK_ORIGIN64)
+PEAK_KERNEL(peak_f32_muladd, float, vf, WF, VSET1F, MULADDF, VSTOREUF, PEAK_ORIGIN32)
+PEAK_KERNEL(peak_f32_fma, float, vf, WF, VSET1F, VFMAF, VSTOREUF, PEAK_ORIGIN32)
 #undef MULADD
 #undef MULADDF
 #undef PEAK_KERNEL

@@ -166,9 +166,9 @@ static void FN(gemm)(const void *p, long reps)
 
 /* C[0:rows, 0:cols] = A[0:rows, :] Bt[0:cols, :]^T over k: dot products of
    rows of A with rows of Bt; inlined with constant counts so the rows*cols
-   accumulators live in registers. */
+   accumulators live in registers. C by its strides (rs, cs). */
 static inline __attribute__((always_inline)) void FN(dots)(
-    const int rows, const int cols, const T *a, const T *bt, size_t k, T *c, size_t ldc)
+    const int rows, const int cols, const T *a, const T *bt, size_t k, T *c, ptrdiff_t rs, ptrdiff_t cs)
 {
     const size_t kv = k / L * L;
     V acc[4][4];
@@ -193,48 +193,73 @@ static inline __attribute__((always_inline)) void FN(dots)(
                 sum += lanes[l];
             for (size_t q = kv; q < k; q++)
                 sum += a[r * k + q] * bt[j * k + q];
-            c[r * ldc + j] = sum;
+            c[r * rs + j * cs] = sum;
         }
 }
 
 /* All columns of C for `rows` rows of A (from memory once; again from cache
    for each further group of four columns). */
 static inline __attribute__((always_inline)) void FN(dot_rows)(
-    const int rows, const T *a, const T *bt, size_t k, T *c, size_t n)
+    const int rows, const T *a, const T *bt, size_t k, T *c, size_t n, ptrdiff_t rs, ptrdiff_t cs)
 {
     size_t j = 0;
     for (; j + 4 <= n; j += 4)
-        FN(dots)(rows, 4, a, bt + j * k, k, c + j, n);
+        FN(dots)(rows, 4, a, bt + j * k, k, c + j * cs, rs, cs);
     for (; j < n; j++)
-        FN(dots)(rows, 1, a, bt + j * k, k, c + j, n);
+        FN(dots)(rows, 1, a, bt + j * k, k, c + j * cs, rs, cs);
+}
+
+/* One row of A times x, front to back with four accumulators. */
+static inline __attribute__((always_inline)) T FN(dot_row)(const T *a, const T *x, size_t k)
+{
+    V acc[4] = {VZ(), VZ(), VZ(), VZ()};
+    size_t q = 0;
+    for (; q + 4 * L <= k; q += 4 * L)
+        for (int u = 0; u < 4; u++)
+            acc[u] = VFM(VLDU(a + q + u * L), VLDU(x + q + u * L), acc[u]);
+    for (; q + L <= k; q += L)
+        acc[0] = VFM(VLDU(a + q), VLDU(x + q), acc[0]);
+    T lanes[L], sum = 0;
+    VSTU(lanes, VAD(VAD(acc[0], acc[1]), VAD(acc[2], acc[3])));
+    for (int l = 0; l < L; l++)
+        sum += lanes[l];
+    for (; q < k; q++)
+        sum += a[q] * x[q];
+    return sum;
 }
 
 /* C = A B for B of few columns (a GEMV when n = 1): no packing of A, which
-   is read once, as a GEMV reads it. B is transposed into bpack (n x k) so
-   each column is contiguous and stays in cache. Threads split the rows. */
+   is read once, as a GEMV reads it; A's rows contiguous. B's columns are
+   read as rows of Bt (n x k): B itself when it is a transposed row-major
+   matrix (b_rs 1, b_cs k), else a copy in bpack, made by the team. C by its
+   strides. Threads split the rows. */
 static void FN(gemm_small)(const void *p, long reps)
 {
     const bw_gemm_ctx *g = p;
     const size_t m = g->m, n = g->n, k = g->k;
-    const T *a = g->a, *b = g->b, *bt = n == 1 ? b : g->bpack;
+    const int packed = n > 1 && !(g->b_rs == 1 && g->b_cs == (ptrdiff_t)k);
+    const T *a = g->a, *b = g->b, *bt = packed ? g->bpack : b;
     T *c = g->c;
     size_t lo, hi;
     for (long rep = 0; rep < reps; rep++) {
-        if (n > 1) {
+        if (packed) {
             T *pack = g->bpack;
             bw_static_range(k, &lo, &hi);
             for (size_t q = lo; q < hi; q++)
                 for (size_t j = 0; j < n; j++)
-                    pack[j * k + q] = b[q * n + j];
+                    pack[j * k + q] = b[q * g->b_rs + j * g->b_cs];
             #pragma omp barrier   /* bt complete */
         }
         bw_static_range(m, &lo, &hi);
         size_t i = lo;
+        if (n == 1 && k * sizeof(T) < SEQ_ROW_BYTES)   /* short rows: one after another */
+            for (; i < hi; i++)
+                c[i * g->c_rs] = FN(dot_row)(a + i * k, bt, k);
         for (; i + 4 <= hi; i += 4)
-            FN(dot_rows)(4, a + i * k, bt, k, c + i * n, n);
+            FN(dot_rows)(4, a + i * k, bt, k, c + i * g->c_rs, n, g->c_rs, g->c_cs);
         for (; i < hi; i++)
-            FN(dot_rows)(1, a + i * k, bt, k, c + i * n, n);
-        if (n > 1) {
+            FN(dot_rows)(1, a + i * k, bt, k, c + i * g->c_rs, n, g->c_rs, g->c_cs);
+        if (packed) {
             #pragma omp barrier   /* bt no longer read */
         }
     }

@@ -53,25 +53,35 @@ int bw_stream_has_nt(int kernel) { return kernel != BW_LOAD; }
 static double pattern_b(size_t i) { return (double)(i & 1023); }
 static double pattern_c(size_t i) { return (double)((i * 7 + 3) & 1023); }
 
-/* First touch with the kernels' own split of the arrays among threads, so
-   each thread's pages lie where that thread will stream them. */
-void bw_stream_fill(double *a, double *b, double *c, size_t n, int isa, int threads)
+typedef struct {
+    double *a, *b, *c;
+    size_t n, block;
+} fill_ctx;
+
+static void fill_share(void *arg, int t, int threads)
 {
-    const size_t block = (size_t)BW_UNROLL * vector_width[isa];
-    #pragma omp parallel num_threads(threads)
-    {
-        size_t lo, hi;
-        bw_static_range(n / block, &lo, &hi);
-        if (omp_get_thread_num() == omp_get_num_threads() - 1)
-            hi = n;   /* the last thread also owns the elements after the last block */
-        else
-            hi *= block;
-        for (size_t i = lo * block; i < hi; i++) {
-            if (a) a[i] = -1.0;
-            if (b) b[i] = pattern_b(i);
-            if (c) c[i] = pattern_c(i);
-        }
+    const fill_ctx *f = arg;
+    size_t lo, hi;
+    bw_static_range(f->n / f->block, &lo, &hi);
+    /* the last thread also owns the elements after the last block */
+    hi = t == threads - 1 ? f->n : hi * f->block;
+    for (size_t i = lo * f->block; i < hi; i++) {
+        if (f->a) f->a[i] = -1.0;
+        if (f->b) f->b[i] = pattern_b(i);
+        if (f->c) f->c[i] = pattern_c(i);
     }
+}
+
+/* First touch with the kernels' own split of the arrays among the same
+   pinned threads, so each thread's pages lie where that thread streams them. */
+int bw_stream_fill(double *a, double *b, double *c, size_t n, int isa, int threads)
+{
+    if (isa < 0 || isa >= BW_NISA)
+        return BW_EUNSUPPORTED;
+    if (n == 0 || !b)
+        return BW_EARGS;
+    fill_ctx f = {.a = a, .b = b, .c = c, .n = n, .block = (size_t)BW_UNROLL * vector_width[isa]};
+    return bw_team(fill_share, &f, threads);
 }
 
 static double expected(int kernel, size_t i, double s)
@@ -119,7 +129,7 @@ int bw_stream_apply(int kernel, int nt, int isa, bw_stream_ctx *ctx, int threads
     if (!valid(kernel, nt, isa))
         return BW_EUNSUPPORTED;
     const int arrays = bw_stream_arrays(kernel);
-    if (ctx->n && (!ctx->b || (arrays > 1 && !ctx->a) || (arrays > 2 && !ctx->c)))
+    if (ctx->n == 0 || !ctx->b || (arrays > 1 && !ctx->a) || (arrays > 2 && !ctx->c))
         return BW_EARGS;
     double partial[BW_MAX_THREADS * BW_PAD] = {0};
     ctx->partial = partial;
@@ -134,17 +144,19 @@ int bw_stream_measure(int kernel, int nt, int isa, size_t n, int threads, int nt
 {
     if (!valid(kernel, nt, isa))
         return BW_EUNSUPPORTED;
-    if (threads < 1 || threads > BW_MAX_THREADS)
-        return BW_ETHREADS;
+    const size_t bytes = bw_bytes(n, sizeof(double));
+    if (threads < 1 || threads > BW_MAX_THREADS || bytes == 0)
+        return BW_EARGS;
     const int arrays = bw_stream_arrays(kernel);
-    double *a = arrays > 1 ? bw_alloc(n * sizeof(double)) : NULL;
-    double *b = bw_alloc(n * sizeof(double));
-    double *c = arrays > 2 ? bw_alloc(n * sizeof(double)) : NULL;
+    double *a = arrays > 1 ? bw_alloc(bytes) : NULL;
+    double *b = bw_alloc(bytes);
+    double *c = arrays > 2 ? bw_alloc(bytes) : NULL;
     double *partial = bw_alloc(sizeof(double) * BW_PAD * threads);
     int err = BW_ENOMEM;
-    if (b && partial && (arrays < 2 || a) && (arrays < 3 || c)) {
-        bw_stream_fill(a, b, c, n, isa, threads);
-        bw_stream_ctx ctx = {a, b, c, 3.0, n, partial};
+    if (b && partial && (arrays < 2 || a) && (arrays < 3 || c))
+        err = bw_stream_fill(a, b, c, n, isa, threads);
+    if (err == BW_OK) {
+        bw_stream_ctx ctx = {.a = a, .b = b, .c = c, .s = 3.0, .n = n, .partial = partial};
         err = bw_time(kernels[isa][kernel][nt], &ctx, threads, ntimes, min_sample_s, samples, cpus, reps);
         if (!err)
             *bad = bw_stream_check(kernel, a, ctx.s, n, load_sum(partial, threads) / *reps);

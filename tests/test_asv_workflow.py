@@ -18,7 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from asv_offline_html import VENDOR, localise  # noqa: E402
 MACHINES = ("alpha", "beta")
-BENCHMARKS = ["-b", "RooflineCeilings", "-b", "time_encoder_layer"]
+BENCHMARKS = ["-b", "RooflineCeilings", "-b", "time_encoder_pass"]
 
 pytestmark = pytest.mark.slow
 
@@ -43,6 +43,7 @@ def published(tmp_path_factory):
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
     asv = [sys.executable, "-m", "asv"]
     run(["git", "clone", "-q", ROOT, str(repo)], tmp, env)
+    run(["git", "checkout", "-qB", "main"], repo, env)   # asv.conf.json follows `main`, whatever branch ROOT is on
     with open(repo / "README.md", "a") as f:
         f.write("\nA second commit for the asv workflow test.\n")
     run(["git", "commit", "-qam", "second commit"], repo, env)
@@ -62,7 +63,8 @@ def test_published_data_has_both_machines_both_commits_and_units(published):
     units = {name: bench["unit"] for name, bench in index["benchmarks"].items()}
     assert units["roofline.RooflineCeilings.track_gbps"] == "GB/s"
     assert units["roofline.RooflineCeilings.track_gflops"] == "GFLOP/s"
-    assert units["transformer.BertBaseLayer.time_encoder_layer_seq512"] == "seconds"
+    assert units["roofline.RooflineCeilings.track_threads"] == "threads"
+    assert units["transformer.BertBaseEncoder.time_encoder_pass_seq128"] == "seconds"
     graphs = [str(p) for p in (repo / ".asv" / "html" / "graphs").rglob("roofline.RooflineCeilings.track_gbps.json")]
     for machine in MACHINES:
         assert any(f"machine-{machine}" in path for path in graphs)

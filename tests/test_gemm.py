@@ -4,7 +4,9 @@ import pytest
 
 from bwbench import _kernels
 from bwbench.errors import UsageError, ValidationError
-from bwbench.gemm import counts, measure_gemm, measure_gemv, measure_product, parse_shape, sweep_shapes
+from bwbench import timing
+from bwbench.gemm import counts, measure_gemm, measure_gemv, measure_product, measure_products, sweep_shapes
+from bwbench.units import parse_shape
 from conftest import ISAS, THREADS
 
 SHAPES = [(1, 1, 1), (7, 13, 5), (1000, 1, 1000), (33, 65, 17), (5, 3, 300), (100, 40, 9),
@@ -50,7 +52,24 @@ def test_counts_are_exact():
     assert m.flops == m.reps_per_sample * 2 * 33 * 65 * 17
     assert m.bytes == m.reps_per_sample * 4 * (33 * 17 + 17 * 65 + 33 * 65)
     assert m.ai == pytest.approx(2 * 33 * 65 * 17 / (4 * (33 * 17 + 17 * 65 + 33 * 65)))
-    assert m.blas_gflops > 0 and m.gflops > 0
+
+
+def test_blas_is_a_separate_record_timed_like_bwbench():
+    ours, blas = measure_products(33, 65, 17, "float32", threads=1)
+    assert (ours.variant, blas.variant) == ("regular", "reference")
+    assert blas.shape == ours.shape and blas.threads == ours.threads == 1 and blas.cpus == ours.cpus
+    assert blas.isa == timing.blas_name() and blas.isa != ours.isa
+    assert len(blas.samples_s) == len(ours.samples_s) == 10
+    assert blas.flops == blas.reps_per_sample * 2 * 33 * 65 * 17
+    # calibrated as bw_time calibrates: many calls per sample, a sample about MIN_SAMPLE_S (1 ms) long
+    assert blas.reps_per_sample > 1 and blas.median_s > 3e-4
+
+
+def test_a_blas_time_of_zero_is_refused_not_divided(monkeypatch):
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: 1.0)   # a clock that never moves
+    monkeypatch.setattr(timing, "MAX_REPS", 4)                      # (calibration would run 2^40 calls)
+    with pytest.raises(ValidationError, match="could not time it"):
+        measure_products(8, 8, 8, threads=1)
 
 
 def test_gemv_is_recorded_as_the_n_equal_1_product():
@@ -58,10 +77,11 @@ def test_gemv_is_recorded_as_the_n_equal_1_product():
     assert (m.kernel, m.variant, m.shape) == ("gemv", "regular", (300, 1, 200))
     assert m.flops == m.reps_per_sample * 2 * 300 * 200
     assert m.bytes == m.reps_per_sample * 8 * (300 * 200 + 200 + 300)
-    t = measure_gemv(300, 200, transpose=True, threads=1, blas=False)
-    assert (t.variant, t.shape, t.blas_gflops) == ("transposed", (200, 1, 300), 0.0)
-    assert measure_product(64, 1, 32, threads=1, blas=False).kernel == "gemv"
-    assert measure_product(64, 2, 32, threads=1, blas=False).kernel == "gemm"
+    t = measure_gemv(300, 200, transpose=True, threads=1)
+    assert (t.variant, t.shape) == ("transposed", (200, 1, 300))
+    assert measure_product(64, 1, 32, threads=1).kernel == "gemv"
+    assert measure_product(64, 2, 32, threads=1).kernel == "gemm"
+    assert [r.shape for r in measure_products(64, 1, 32, threads=1, transpose=True)] == [(32, 1, 64)] * 2
 
 
 def test_a_wrong_product_is_an_error(monkeypatch):

@@ -1,7 +1,6 @@
 """measure_stream(): exact byte and FLOP counts, statistics, refusals."""
 import pytest
 
-import bwbench
 from bwbench import _kernels, measure_stream
 from bwbench.errors import UsageError, ValidationError
 from bwbench.measure import Measurement
@@ -23,7 +22,6 @@ def test_counts_per_sample_are_exact(kernel):
         assert reps >= 1 and len(m.samples_s) == 10
         assert m.working_set_bytes == N * stream_bytes
         assert (m.bytes, m.hw_bytes, m.flops) == (reps * N * stream_bytes, reps * N * hw, reps * N * flops)
-        assert m.gbps == pytest.approx(m.bytes / m.best_s / 1e9)
         assert m.level == "L1d" and m.isa == _kernels.best_isa() and len(m.cpus) == 1
 
 
@@ -63,6 +61,3 @@ def test_bad_arguments_are_refused_before_allocating(kwargs, message):
     with pytest.raises(UsageError, match=message):
         measure_stream(**kwargs)
 
-
-def test_default_size_is_dram_sized():
-    assert bwbench.default_stream_size() >= max(4 * bwbench.machine.last_level_cache_bytes(), 2**30)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from bwbench import ceilings, read_result, write_result
-from bwbench.ceilings import Step, build_roofline, sweep_sizes
+from bwbench.ceilings import build_roofline, sweep_sizes
 from bwbench.errors import UsageError
 from bwbench.measure import Measurement
 from bwbench.plot import write_figures
@@ -121,9 +121,9 @@ def test_bracket_measures_every_level_once_and_its_mean_predicts(monkeypatch):
     monkeypatch.setattr(ceilings, "level_capacities", lambda threads: CAPACITIES)
     monkeypatch.setattr(ceilings, "last_level_cache_bytes", lambda: CAPACITIES["L3"])
     taken, factor = [], [1.0]   # the host speeds up by 20% during the run
-    monkeypatch.setattr(ceilings, "measure_stream", lambda kernel, variant, threads, size: taken.append(
+    monkeypatch.setattr(ceilings, "measure_stream", lambda kernel, variant, threads, size, ntimes: taken.append(
         (kernel, size)) or sweep_point(kernel, size, curve(size) * factor[0], 1.0))
-    monkeypatch.setattr(ceilings, "measure_peak", lambda dtype, kind, threads: Measurement(
+    monkeypatch.setattr(ceilings, "measure_peak", lambda dtype, kind, threads, ntimes=10: Measurement(
         "peak", kind, "avx512", dtype, threads, 0, 0, 0, 10**8, 1, (1.0, 1e-3, 1e-3)))
     result, first, second, mean = ceilings.bracketed(lambda: factor.append(1.2) or factor.pop(0), 1,
                                                      lambda label, steps: [s.run() for s in steps])
@@ -164,8 +164,11 @@ def test_figures_and_json_from_a_tiny_real_run(tmp_path):
     assert "<svg" in (tmp_path / "roofline.svg").read_text()[:500]
 
 
-def test_plan_has_every_part_of_the_run():
-    steps = ceilings.roofline_plan(1, quick=True)
-    kinds = {step.description.split()[0] for step in steps}
-    assert kinds == {"load", "copy", "triad", "latency", "peak", "ladder", "gemm"}
-    assert all(isinstance(step, Step) for step in steps)
+@pytest.mark.parametrize("points_per_decade", [4, 8])
+def test_the_sweep_puts_points_well_inside_every_level(points_per_decade):
+    """The quick and the full sweep leave no level of a typical host unresolved."""
+    capacities = {"L1": 48 * 2**10, "L2": 2**21, "L3": 32 * 2**20}
+    sizes = sweep_sizes(points_per_decade, 8 * capacities["L3"])
+    for level, (low, high) in level_windows(capacities).items():
+        assert sum(low <= size <= high for size in sizes) >= (1 if points_per_decade == 4 else 2), level
+    assert all(size % 192 == 0 for size in sizes)   # whole lines of every kernel's arrays

@@ -49,7 +49,7 @@ def test_load_has_no_nontemporal_variant():
 
 def test_missing_array_and_misalignment_are_refused():
     b = aligned(np.ones(16))
-    with pytest.raises(ValueError, match="missing an array"):
+    with pytest.raises(ValueError, match="missing array"):
         _kernels.stream_apply("add", False, ISAS[-1], aligned(np.ones(16)), b, None, S, 1)
     with pytest.raises(ValueError, match="aligned"):
         _kernels.stream_apply("copy", False, ISAS[-1], aligned(np.ones(17))[1:], b, None, S, 1)

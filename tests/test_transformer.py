@@ -104,13 +104,20 @@ def test_prediction_charges_each_kind_of_bytes_to_its_ceiling():
     # the weights (all of gpt2's, far over 1 MB) stream read-only from DRAM, the tiny activations from L2
     want = q.weight_bytes / 40e9 + (q.bytes - q.weight_bytes) / 200e9
     assert q.predicted_s == pytest.approx(max(q.flops / 100e9, want))
-    assert (q.bound, q.level, q.pattern, q.gbps) == ("memory", "DRAM", "read", 40.0)
+    assert (q.bound, q.ceiling) == ("memory", ("DRAM read-only", 40.0))
+    assert {key: q.to_dict()[key] for key in ("bound", "level", "pattern", "gbps")} == {
+        "bound": "memory", "level": "DRAM", "pattern": "read", "gbps": 40.0}
     qk = by_name(analyse("gpt2", 1, roofline=r).ops)["Q·K^T"]   # the cache of 1 position is in L2: read-only
     assert qk.cache_bytes == 12 * 4 * 768
     assert qk.predicted_s == pytest.approx(qk.cache_bytes / 300e9 + (qk.bytes - qk.cache_bytes) / 200e9)
     assert by_name(analyse("gpt2", 8, roofline=r).ops)["Q·K^T"].cache_bytes == 12 * 4 * 768 * 36
     big = by_name(analyse("bert-base", 512, bytes_per_element=8, roofline=r).ops)["FFN up"]
-    assert big.predicted_s == pytest.approx(big.flops / 50e9) and big.bound == "compute"
+    assert big.predicted_s == pytest.approx(big.flops / 50e9) and big.ceiling == ("peak float64", 50.0)
+    # a decode step's attention: its keys and values outgrow L2 as the context grows; the
+    # summed op names the ceiling that bound most of its time, the longest steps' DRAM
+    qk = by_name(analyse("gpt2", 64, roofline=r).ops)["Q·K^T"]
+    assert {name for (name, _), _ in qk.charged} >= {"L2 read-only", "DRAM read-only"}
+    assert qk.ceiling == ("DRAM read-only", 40.0)
     assert a.predicted_s == pytest.approx(sum(op.predicted_s for op in a.ops))
     record = a.to_dict()
     assert record["tokens_per_s"] == pytest.approx(1 / a.predicted_s)
@@ -163,7 +170,7 @@ def test_measure_brackets_the_run_with_ceilings_and_reports_their_drift(tmp_path
                                                             for c in fast.extra["sweep_ceilings"]]})
     calls = []
 
-    def bracketed(run, threads, run_steps):
+    def bracketed(run, threads, run_steps, weights=None):
         calls.append(threads)
         return run(), slow, fast, slow
     monkeypatch.setattr(cli, "bracketed", bracketed)
@@ -187,3 +194,28 @@ def test_an_unmeasurable_run_is_refused_before_any_ceiling_is_measured(monkeypat
     monkeypatch.setattr(cli, "_roofline_for", lambda *args: pytest.fail("measured before refusing"))
     assert cli.main(["transformer", "--model", "gpt2", "--seq", "2", "--batch", "2", "--measure"]) == 2
     assert "batch 1" in capsys.readouterr().err
+
+
+def test_the_ceilings_used_are_those_that_bound_a_share_of_the_time():
+    a = analyse("gpt2", 4, roofline=synthetic_roofline())
+    assert a.ceilings_used() == {"DRAM read-only"}   # the weights' stream is all but the whole time
+    assert {"DRAM read-only", "L2 read-write"} <= a.ceilings_used(min_share=0)
+    big = analyse("bert-base", 512, bytes_per_element=8, roofline=synthetic_roofline())
+    assert "peak float64" in big.ceilings_used()
+
+
+def test_weight_formats_count_their_bytes_and_predict_with_their_unpack_rate():
+    f32 = analyse("tinyllama-1.1b", 1, "decoder", 0, 1, 4, "model")
+    q4 = analyse("tinyllama-1.1b", 1, "decoder", 0, 1, 4, "model", weights="q4_0")
+    linear = sum(op.weight_bytes for op in f32.ops if op.group in ("projection", "ffn", "lm_head"))
+    assert q4.weight_bytes == pytest.approx(f32.weight_bytes - linear + linear * 18 / 32 / 4)
+    assert by_name(q4.ops)["RMSNorm"].bytes == by_name(f32.ops)["RMSNorm"].bytes   # activations stay float32
+    r = synthetic_roofline()
+    slow = Roofline(r.memory_ceilings, r.compute_ceilings, 1, extra={**r.extra, "unpack": {"q4_0": 10.0}})
+    up = by_name(analyse("tinyllama-1.1b", 1, "decoder", 0, 1, 4, "model", slow, "q4_0").ops)["FFN up"]
+    assert up.ceiling == ("unpack q4_0", 10.0) and up.predicted_s == pytest.approx(up.flops / 10e9)
+    assert up.to_dict()["bound"] == "compute"
+    fast = by_name(analyse("tinyllama-1.1b", 1, "decoder", 0, 1, 4, "model", r, "q4_0").ops)["FFN up"]
+    assert fast.ceiling == ("peak float32", 100.0)   # no unpack rate measured: the FMA peak, then the stream
+    with pytest.raises(UsageError, match="unknown weight format 'q5_k'"):
+        analyse("gpt2", 1, weights="q5_k")

@@ -60,7 +60,45 @@ def test_memory_level(tmp_path, monkeypatch):
     assert machine.memory_level(20 * 2**20, 4, root) == "L3"
 
 
+def test_dram_needs_every_array_four_times_the_last_level_cache(tmp_path, monkeypatch):
+    """STREAM's rule is per array: a 384 MiB LLC with three 512 MiB arrays is partly cached."""
+    root = tmp_path / "sys"
+    for cpu in range(4):
+        folder = root / f"cpu{cpu}" / "cache" / "index0"
+        folder.mkdir(parents=True)
+        for name, value in (("level", 3), ("type", "Unified"), ("size", "393216K"), ("shared_cpu_list", "0-3")):
+            (folder / name).write_text(f"{value}\n")
+    monkeypatch.setattr(machine.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert machine.memory_level(3 * 512 * 2**20, 4, str(root), arrays=3) == "L3-DRAM"
+    assert machine.memory_level(3 * 1536 * 2**20, 4, str(root), arrays=3) == "DRAM"
+    assert machine.memory_level(1536 * 2**20, 4, str(root), arrays=1) == "DRAM"
+
+
+def test_default_stream_size_puts_every_array_of_every_kernel_in_dram(monkeypatch):
+    from bwbench import stream
+    monkeypatch.setattr(stream, "last_level_cache_bytes", lambda: 384 * 2**20)
+    size = stream.default_stream_size()
+    for spec in stream.STREAM_KERNELS.values():
+        assert size // spec.arrays >= 4 * 384 * 2**20
+    monkeypatch.setattr(stream, "last_level_cache_bytes", lambda: 2**20)
+    assert stream.default_stream_size() == 2**30   # at least 1 GiB
+
+
+def test_the_kernels_run_on_the_cpus_python_decides():
+    from bwbench import _kernels, measure_stream
+    cpus = sorted(machine.os.sched_getaffinity(0))
+    for threads in sorted({1, len(cpus)}):
+        assert measure_stream("copy", threads=threads, size=2**16).cpus == tuple(machine.cpus_for(threads))
+    try:   # a plan other than the default is obeyed for fill, run and timing alike
+        _kernels.set_cpus(cpus[::-1])
+        samples, ran_on, _, bad = _kernels.stream_measure("copy", False, _kernels.best_isa(), 1024, 1, 10, 1e-4)
+        assert ran_on == [cpus[-1]] and bad == 0
+    finally:
+        _kernels.set_cpus(cpus)
+
+
 def test_machine_info_has_the_design_keys():
     info = machine.machine_info()
     assert {"cpu", "isa", "cores", "caches", "memory_bytes", "compiler", "cflags", "threadpools"} <= set(info)
-    assert info["cores"] >= 1 and info["memory_bytes"] > 0 and "-fopenmp" in info["cflags"]
+    assert info["cores"] == len(machine.os.sched_getaffinity(0)) and "-fopenmp" in info["cflags"]
+    assert info["memory_bytes"] == machine.memory_bytes("MemTotal") >= info["memory_available_bytes"]

@@ -1,0 +1,34 @@
+"""GEMV with weights in each format (llama.cpp's layouts): DRAM-sized
+(4x the last-level cache of weights) and cache-sized (half of it), weight
+GB/s and GFLOP/s, through bwbench.quant's public API."""
+from bwbench import quant
+from bwbench.machine import available_cpus, last_level_cache_bytes
+
+COLS = 4096
+
+
+def _gemv(fmt, where):
+    weights = last_level_cache_bytes() * (4 if where == "DRAM" else 0.5)
+    rows = int(weights // quant.row_bytes(fmt, COLS))
+    return quant.measure_gemv(rows, COLS, fmt, available_cpus())
+
+
+class QuantGemv:
+    params = (list(quant.FORMATS), ["L3", "DRAM"])
+    param_names = ["format", "weights in"]
+    timeout = 300
+
+    def setup_cache(self):
+        return {(fmt, where): _gemv(fmt, where) for fmt in quant.FORMATS for where in ("L3", "DRAM")}
+
+    def track_weight_gbps(self, measured, fmt, where):
+        m = measured[fmt, where]
+        rows, _, cols = m.shape
+        return m.gbps * (m.working_set_bytes - 4 * (rows + cols)) / m.working_set_bytes
+
+    track_weight_gbps.unit = "GB/s"
+
+    def track_gflops(self, measured, fmt, where):
+        return measured[fmt, where].gflops
+
+    track_gflops.unit = "GFLOP/s"

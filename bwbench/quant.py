@@ -1,0 +1,74 @@
+"""Weight formats in llama.cpp's layouts (src_c/quant.c): bf16, q8_0 and q4_0,
+their bytes per weight, quantisers with a numpy API, and the GEMV that reads
+them, measured and validated against numpy's dequantise-then-multiply.
+
+A GEMV y = W x in a format counts 2 FLOPs per weight and moves W's bytes in
+that format plus x and y in float32: its `gbps` is that traffic."""
+import numpy as np
+
+from bwbench import _kernels
+from bwbench.errors import UsageError, ValidationError
+from bwbench.machine import check_memory, check_threads, memory_level
+from bwbench.measure import MIN_SAMPLE_S, MIN_SAMPLES, Measurement, build, check_ntimes
+
+FORMATS = ("bf16", "q8_0", "q4_0")
+BYTES_PER_WEIGHT = {"f32": 4.0, "bf16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
+
+
+def _format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown weight format {fmt!r}: choose from {', '.join(FORMATS)}")
+    return fmt
+
+
+def row_bytes(fmt: str, cols: int) -> int:
+    """Bytes of a row of `cols` weights; UsageError if the format cannot hold it."""
+    nbytes = _kernels.fmt_row_bytes(_format(fmt), cols)
+    if not nbytes:
+        raise UsageError(f"{fmt} stores rows of whole blocks of {_kernels.QK} weights, not {cols}")
+    return nbytes
+
+
+def quantize(x: np.ndarray, fmt: str) -> np.ndarray:
+    """The rows of x (float32, 2-D) in fmt: uint8, one row of row_bytes() each."""
+    row_bytes(fmt, x.shape[-1])
+    return _kernels.quantize(fmt, np.ascontiguousarray(x, dtype=np.float32))
+
+
+def dequantize(rows: np.ndarray, fmt: str, cols: int) -> np.ndarray:
+    """float32 (rows x cols) of rows made by quantize()."""
+    row_bytes(fmt, cols)
+    return _kernels.dequantize(fmt, rows, cols)
+
+
+def _tolerance(weights: np.ndarray, x: np.ndarray, fmt: str) -> np.ndarray:
+    """How far y may lie from weights @ x: float32 rounding, and for the block
+    formats x's own quantisation to q8_0 (at most half a step, max|x| / 254 of
+    its block) with the fp16 rounding of the scales."""
+    scale = np.abs(weights) @ np.abs(x)
+    rounding = 8 * np.sqrt(x.size) * np.finfo(np.float32).eps * scale
+    if fmt == "bf16":
+        return rounding
+    steps = np.repeat(np.abs(x).reshape(-1, _kernels.QK).max(axis=1) / 254, _kernels.QK)
+    return rounding + np.abs(weights) @ steps + 2e-3 * scale
+
+
+def measure_gemv(m: int, n: int, fmt: str, threads: int = None, ntimes: int = MIN_SAMPLES) -> Measurement:
+    """y = W x with W (m x n) random in fmt, x random float32, timed in C as
+    the inference path runs it and validated against numpy."""
+    nbytes = m * row_bytes(fmt, n)
+    threads = check_threads(threads)
+    check_ntimes(ntimes)
+    check_memory(nbytes + 12 * m * n, f"{m}x{n} {fmt} weights and their check")
+    rng = np.random.default_rng(2024)
+    weights = quantize(rng.uniform(-1, 1, (m, n)).astype(np.float32), fmt)
+    x, y = rng.uniform(-1, 1, n).astype(np.float32), np.empty(m, np.float32)
+    isa = _kernels.best_isa()
+    timing = _kernels.qgemv_measure(isa, fmt, weights, n, x, y, threads, ntimes, MIN_SAMPLE_S)
+    exact = dequantize(weights, fmt, n).astype(np.float64)
+    wrong = int(np.count_nonzero(~(np.abs(y - exact @ x) <= _tolerance(exact, x, fmt))))
+    if wrong:
+        raise ValidationError(f"gemv {m}x{n} {fmt} computed {wrong} wrong elements of {m}")
+    moved = nbytes + 4 * (m + n)
+    return build("gemv", fmt, isa, fmt, threads, timing, working_set=moved, bytes_per_rep=moved,
+                 flops_per_rep=2 * m * n, level=memory_level(moved, threads), shape=(m, 1, n))

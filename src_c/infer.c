@@ -1,0 +1,450 @@
+/* A transformer pass in C: BERT (post-LayerNorm), GPT-2 (pre-LayerNorm) and
+   the Llama family (pre-RMSNorm, gated FFN, rotary, grouped key/value heads).
+   One parallel region per pass; every op is done by the whole team, each
+   thread its static share, a barrier after it, where thread 0 adds the op's
+   time. Matrix products use gemm.c's kernels (bw_team_gemm_f32). */
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "bwbench.h"
+
+/* Lets the clamps in fast_exp become vector min/max (every value here is finite). */
+#pragma GCC optimize("finite-math-only", "no-signed-zeros")
+
+struct bw_infer_state {
+    float *k_cache, *v_cache;   /* [layer][kv head][position][head_dim] */
+    float *xn, *q, *k, *v, *att, *o, *scores, *ff_a, *ff_b, *logits, *rope_cos, *rope_sin;
+    void *apack, *bpack;        /* GEMM packing workspace, shared by the team */
+    void *xq;                   /* a linear layer's input quantised to q8_0 blocks (block-format weights) */
+    float best[BW_MAX_THREADS * BW_PAD];   /* per-thread argmax, a cache line apart */
+    int best_at[BW_MAX_THREADS * BW_PAD];
+};
+
+typedef struct {
+    const bw_model *m;
+    bw_infer_state *s;
+    int isa, decoder, embed, head;
+    const int *tokens;
+    size_t ntok, pos0;
+    float *x;
+    int *next;
+    double *secs;
+} pass;
+
+/* This thread's static share of n items, by value (so loops over it vectorise). */
+typedef struct { size_t lo, hi; } span;
+static span share(size_t n)
+{
+    span r;
+    bw_static_range(n, &r.lo, &r.hi);
+    return r;
+}
+
+static size_t d_q(const bw_model *m) { return m->heads * m->head_dim; }
+static size_t d_kv(const bw_model *m) { return m->kv_heads * m->head_dim; }
+
+/* Ends an op: the team meets, thread 0 books the time since the last op ended. */
+static void lap(const pass *p, int op, double *since)
+{
+    #pragma omp barrier
+    if (omp_get_thread_num() == 0) {
+        double now = bw_now();
+        p->secs[op] += now - *since;
+        *since = now;
+    }
+}
+
+/* exp(x) to about 2e-7 relative, in plain arithmetic the compiler vectorises:
+   2^r e^f with r = round(x / ln 2) and a degree-6 polynomial for e^f. */
+static inline float fast_exp(float x)
+{
+    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+    float t = x * 1.44269504f;
+    float r = (t + 12582912.0f) - 12582912.0f;   /* round to nearest: 1.5 * 2^23 */
+    float f = (t - r) * 0.693147181f;
+    float e = 1.0f + f * (1.0f + f * (0.5f + f * (1.0f / 6 + f * (1.0f / 24 + f * (1.0f / 120 + f * (1.0f / 720))))));
+    int32_t bits = ((int32_t)r + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return e * scale;
+}
+
+static inline float gelu(float x)   /* tanh form; tanh(u) = 1 - 2 / (e^2u + 1) */
+{
+    float u = 0.7978845608f * (x + 0.044715f * x * x * x);
+    return 0.5f * x * (2.0f - 2.0f / (fast_exp(2.0f * u) + 1.0f));
+}
+
+static inline float silu(float x) { return x / (1.0f + fast_exp(-x)); }
+
+static void add_bias(const bw_linear *l, size_t ntok, float *out)
+{
+    if (l->bias) {   /* threads split each row's outputs: whole rows for one token */
+        const span my = share(l->rows);
+        for (size_t t = 0; t < ntok; t++)
+            for (size_t j = my.lo; j < my.hi; j++)
+                out[t * l->rows + j] += l->bias[j];
+    }
+}
+
+/* out (ntok x rows) = in (ntok x cols) W^T + bias. The team meets after the
+   product; each thread then adds the bias to its share, so the caller ends
+   the op with lap() before anything reads out. */
+static void linear(const pass *p, const bw_linear *l, const float *in, size_t ntok, float *out)
+{
+    if (l->fmt != BW_FMT_F32) {   /* one token: the GEMV of the format */
+        if (l->fmt != BW_FMT_BF16) {
+            if (omp_get_thread_num() == 0)
+                bw_quantize(BW_FMT_Q8_0, in, l->cols, p->s->xq);
+            #pragma omp barrier
+        }
+        bw_team_gemv_fmt(p->isa, l->fmt, l->w, l->rows, l->cols, in, p->s->xq, out);
+        #pragma omp barrier
+        add_bias(l, ntok, out);
+        return;
+    }
+    bw_gemm_ctx g;
+    if (ntok <= BW_SMALL_N)   /* Y^T = W X^T: W read once, as a GEMV reads it */
+        g = (bw_gemm_ctx){.m = l->rows, .n = ntok, .k = l->cols, .a = l->w, .b = in, .c = out,
+                          .a_rs = l->cols, .a_cs = 1, .b_rs = 1, .b_cs = l->cols, .c_rs = 1, .c_cs = l->rows};
+    else                      /* Y = X W^T: W packed through its strides as the transposed B */
+        g = (bw_gemm_ctx){.m = ntok, .n = l->rows, .k = l->cols, .a = in, .b = l->w, .c = out,
+                          .a_rs = l->cols, .a_cs = 1, .b_rs = 1, .b_cs = l->cols, .c_rs = l->rows, .c_cs = 1};
+    g.apack = p->s->apack;
+    g.bpack = p->s->bpack;
+    bw_team_gemm_f32(p->isa, &g);
+    #pragma omp barrier
+    add_bias(l, ntok, out);
+}
+
+/* Each of `rows` rows of `width` values normalised: LayerNorm with beta b, or
+   RMSNorm when b is NULL; gamma w of `width` values. */
+static void norm(const float *in, float *out, size_t rows, size_t width, const float *w, const float *b, float eps)
+{
+    const span my = share(rows);
+    for (size_t r = my.lo; r < my.hi; r++) {
+        const float *x = in + r * width;
+        float *y = out + r * width;
+        float mean = 0.0f, var = 0.0f;
+        if (b) {
+            for (size_t i = 0; i < width; i++)
+                mean += x[i];
+            mean /= width;
+        }
+        for (size_t i = 0; i < width; i++)
+            var += (x[i] - mean) * (x[i] - mean);
+        float scale = 1.0f / sqrtf(var / width + eps);
+        for (size_t i = 0; i < width; i++)
+            y[i] = (x[i] - mean) * scale * w[i] + (b ? b[i] : 0.0f);
+    }
+}
+
+static void embed(const pass *p)
+{
+    const bw_model *m = p->m;
+    const span my = share(p->ntok * m->d);
+    for (size_t i = my.lo; i < my.hi; i++) {
+        size_t t = i / m->d, j = i % m->d;
+        float value = m->tok_emb[(size_t)p->tokens[t] * m->d + j];
+        if (m->pos_emb)
+            value += m->pos_emb[(p->pos0 + t) * m->d + j];
+        if (m->type_emb)
+            value += m->type_emb[j];
+        p->x[i] = value;
+    }
+}
+
+/* Pairs (i, i + head_dim/2) of each head of Q and K turned by the position's
+   angles (Hugging Face's rotate_half convention). */
+static void rotary(const pass *p)
+{
+    const bw_model *m = p->m;
+    const size_t half = m->head_dim / 2, heads = m->heads + m->kv_heads;
+    const span my = share(p->ntok * heads);
+    for (size_t r = my.lo; r < my.hi; r++) {
+        size_t t = r / heads, h = r % heads;
+        float *x = h < m->heads ? p->s->q + t * d_q(m) + h * m->head_dim
+                                : p->s->k + t * d_kv(m) + (h - m->heads) * m->head_dim;
+        const float *c = p->s->rope_cos + (p->pos0 + t) * half, *s = p->s->rope_sin + (p->pos0 + t) * half;
+        for (size_t i = 0; i < half; i++) {
+            float x0 = x[i], x1 = x[i + half];
+            x[i] = x0 * c[i] - x1 * s[i];
+            x[i + half] = x1 * c[i] + x0 * s[i];
+        }
+    }
+}
+
+/* The three attention ops over all heads: Q K^T into scores, softmax (causal
+   for a decoder), scores V into att. Keys and values go to the cache first. */
+static void attention(const pass *p, int layer, double *since)
+{
+    const bw_model *m = p->m;
+    bw_infer_state *s = p->s;
+    const size_t dh = m->head_dim, group = m->heads / m->kv_heads, ctx = p->pos0 + p->ntok;
+    const size_t cache = (size_t)layer * m->kv_heads * m->max_pos * dh;
+    span my = share(p->ntok * m->kv_heads);
+    for (size_t r = my.lo; r < my.hi; r++) {
+        size_t t = r / m->kv_heads, h = r % m->kv_heads, at = cache + (h * m->max_pos + p->pos0 + t) * dh;
+        memcpy(s->k_cache + at, s->k + t * d_kv(m) + h * dh, dh * sizeof(float));
+        memcpy(s->v_cache + at, s->v + t * d_kv(m) + h * dh, dh * sizeof(float));
+    }
+    #pragma omp barrier
+    for (size_t h = 0; h < m->heads; h++) {
+        const float *keys = s->k_cache + cache + (h / group) * m->max_pos * dh;
+        float *scores = s->scores + h * p->ntok * ctx;
+        bw_gemm_ctx g = {.m = p->ntok, .n = ctx, .k = dh, .a = s->q + h * dh, .b = keys, .c = scores,
+                         .a_rs = d_q(m), .a_cs = 1, .b_rs = 1, .b_cs = dh, .c_rs = ctx, .c_cs = 1,
+                         .apack = s->apack, .bpack = s->bpack};
+        if (p->ntok <= BW_SMALL_N)   /* S^T = K Q^T: the cached keys read once, as a GEMV reads them */
+            g = (bw_gemm_ctx){.m = ctx, .n = p->ntok, .k = dh, .a = keys, .b = s->q + h * dh, .c = scores,
+                              .a_rs = dh, .a_cs = 1, .b_rs = 1, .b_cs = d_q(m), .c_rs = 1, .c_cs = ctx,
+                              .bpack = s->bpack};
+        bw_team_gemm_f32(p->isa, &g);
+    }
+    lap(p, BW_OP_QK, since);
+
+    const float scale = 1.0f / sqrtf((float)dh);
+    my = share(m->heads * p->ntok);
+    for (size_t r = my.lo; r < my.hi; r++) {
+        float *row = s->scores + r * ctx;
+        const size_t valid = p->decoder ? p->pos0 + r % p->ntok + 1 : ctx;
+        float top = row[0] * scale, sum = 0.0f;
+        for (size_t j = 1; j < valid; j++)
+            top = row[j] * scale > top ? row[j] * scale : top;
+        for (size_t j = 0; j < valid; j++)
+            row[j] = fast_exp(row[j] * scale - top);
+        for (size_t j = 0; j < valid; j++)
+            sum += row[j];
+        const float inverse = 1.0f / sum;
+        for (size_t j = 0; j < valid; j++)
+            row[j] *= inverse;
+        for (size_t j = valid; j < ctx; j++)
+            row[j] = 0.0f;
+    }
+    lap(p, BW_OP_SOFTMAX, since);
+
+    for (size_t h = 0; h < m->heads; h++) {
+        const float *values = s->v_cache + cache + (h / group) * m->max_pos * dh;
+        const float *probs = s->scores + h * p->ntok * ctx;
+        if (p->ntok == 1) {   /* V^T p: threads split the head's columns */
+            bw_gemv_ctx g = {.m = ctx, .n = dh, .a = values, .x = probs, .y = s->att + h * dh};
+            bw_team_gemv_t_f32(p->isa, &g);
+        } else {
+            bw_gemm_ctx g = {.m = p->ntok, .n = dh, .k = ctx, .a = probs, .b = values, .c = s->att + h * dh,
+                             .a_rs = ctx, .a_cs = 1, .b_rs = dh, .b_cs = 1, .c_rs = d_q(m), .c_cs = 1,
+                             .apack = s->apack, .bpack = s->bpack};
+            bw_team_gemm_f32(p->isa, &g);
+        }
+    }
+    lap(p, BW_OP_SV, since);
+}
+
+static void add_into(float *x, const float *y, size_t n)
+{
+    const span my = share(n);
+    for (size_t i = my.lo; i < my.hi; i++)
+        x[i] += y[i];
+}
+
+static void ffn(const pass *p, const bw_layer *l, const float *in, double *since)
+{
+    const bw_model *m = p->m;
+    float *a = p->s->ff_a, *b = p->s->ff_b;
+    const span my = share(p->ntok * m->d_ff);
+    if (m->arch == BW_ARCH_LLAMA) {
+        linear(p, &l->gate, in, p->ntok, a);
+        lap(p, BW_OP_GATE, since);
+    }
+    linear(p, &l->up, in, p->ntok, m->arch == BW_ARCH_LLAMA ? b : a);
+    lap(p, BW_OP_UP, since);
+    if (m->act == BW_ACT_SILU)
+        for (size_t i = my.lo; i < my.hi; i++)
+            a[i] = silu(a[i]);
+    else
+        for (size_t i = my.lo; i < my.hi; i++)
+            a[i] = gelu(a[i]);
+    lap(p, BW_OP_ACT, since);
+    if (m->arch == BW_ARCH_LLAMA) {
+        for (size_t i = my.lo; i < my.hi; i++)
+            a[i] *= b[i];
+        lap(p, BW_OP_GATE_MUL, since);
+    }
+    linear(p, &l->down, a, p->ntok, p->s->o);
+    lap(p, BW_OP_DOWN, since);
+}
+
+static void layer(const pass *p, int index, double *since)
+{
+    const bw_model *m = p->m;
+    const bw_layer *l = &m->layers[index];
+    bw_infer_state *s = p->s;
+    const size_t nd = p->ntok * m->d;
+    const int pre = m->arch != BW_ARCH_BERT;
+    const float *in = p->x;
+    if (pre) {
+        norm(p->x, s->xn, p->ntok, m->d, l->norm1_w, l->norm1_b, m->eps);
+        lap(p, BW_OP_NORM, since);
+        in = s->xn;
+    }
+    linear(p, &l->q, in, p->ntok, s->q);
+    lap(p, BW_OP_Q, since);
+    linear(p, &l->k, in, p->ntok, s->k);
+    lap(p, BW_OP_K, since);
+    linear(p, &l->v, in, p->ntok, s->v);
+    lap(p, BW_OP_V, since);
+    if (l->q_norm_w) {
+        norm(s->q, s->q, p->ntok * m->heads, m->head_dim, l->q_norm_w, NULL, m->eps);
+        norm(s->k, s->k, p->ntok * m->kv_heads, m->head_dim, l->k_norm_w, NULL, m->eps);
+        lap(p, BW_OP_QK_NORM, since);
+    }
+    if (m->arch == BW_ARCH_LLAMA) {
+        rotary(p);
+        lap(p, BW_OP_ROTARY, since);
+    }
+    attention(p, index, since);
+    linear(p, &l->o, s->att, p->ntok, s->o);
+    lap(p, BW_OP_O, since);
+    add_into(p->x, s->o, nd);
+    lap(p, BW_OP_RESIDUAL, since);
+    if (pre) {
+        norm(p->x, s->xn, p->ntok, m->d, l->norm2_w, l->norm2_b, m->eps);
+        lap(p, BW_OP_NORM, since);
+    } else {
+        norm(p->x, p->x, p->ntok, m->d, l->norm1_w, l->norm1_b, m->eps);
+        lap(p, BW_OP_NORM, since);
+    }
+    ffn(p, l, pre ? s->xn : p->x, since);
+    add_into(p->x, s->o, nd);
+    lap(p, BW_OP_RESIDUAL, since);
+    if (!pre) {
+        norm(p->x, p->x, p->ntok, m->d, l->norm2_w, l->norm2_b, m->eps);
+        lap(p, BW_OP_NORM, since);
+    }
+}
+
+/* Final norm of the last token, the LM head, and the argmax of its logits. */
+static void lm_head(const pass *p, double *since)
+{
+    const bw_model *m = p->m;
+    bw_infer_state *s = p->s;
+    const float *last = p->x + (p->ntok - 1) * m->d;
+    if (omp_get_thread_num() == 0)
+        norm(last, s->xn, 1, m->d, m->final_norm_w, m->final_norm_b, m->eps);
+    lap(p, BW_OP_FINAL_NORM, since);
+    linear(p, &m->lm_head, s->xn, 1, s->logits);
+    #pragma omp barrier
+    const size_t t = omp_get_thread_num();
+    const span my = share(m->vocab);
+    s->best[t * BW_PAD] = my.lo < my.hi ? s->logits[my.lo] : s->logits[0];
+    s->best_at[t * BW_PAD] = my.lo < my.hi ? (int)my.lo : 0;
+    for (size_t i = my.lo; i < my.hi; i++)
+        if (s->logits[i] > s->best[t * BW_PAD]) {
+            s->best[t * BW_PAD] = s->logits[i];
+            s->best_at[t * BW_PAD] = (int)i;
+        }
+    #pragma omp barrier
+    if (t == 0) {
+        int threads = omp_get_num_threads(), at = 0;
+        for (int u = 1; u < threads; u++)   /* ties go to the lowest index, as numpy's argmax */
+            if (s->best[u * BW_PAD] > s->best[at * BW_PAD])
+                at = u;
+        *p->next = s->best_at[at * BW_PAD];
+    }
+    lap(p, BW_OP_LM_HEAD, since);
+}
+
+static void pass_body(const void *ctx, long reps)
+{
+    const pass *p = ctx;
+    double since = bw_now();
+    (void)reps;
+    if (p->embed) {
+        embed(p);
+        lap(p, BW_OP_EMBED, &since);
+        if (p->m->emb_norm_w) {
+            norm(p->x, p->x, p->ntok, p->m->d, p->m->emb_norm_w, p->m->emb_norm_b, p->m->eps);
+            lap(p, BW_OP_EMB_NORM, &since);
+        }
+    }
+    for (int l = 0; l < p->m->nlayers; l++)
+        layer(p, l, &since);
+    if (p->head)
+        lm_head(p, &since);
+}
+
+void bw_infer_free(bw_infer_state *s)
+{
+    if (!s)
+        return;
+    float *buffers[] = {s->k_cache, s->v_cache, s->xn, s->q, s->k, s->v, s->att, s->o, s->scores,
+                        s->ff_a, s->ff_b, s->logits, s->rope_cos, s->rope_sin};
+    for (size_t i = 0; i < sizeof buffers / sizeof *buffers; i++)
+        bw_free(buffers[i]);
+    bw_free(s->apack);
+    bw_free(s->bpack);
+    bw_free(s->xq);
+    bw_free(s);
+}
+
+bw_infer_state *bw_infer_new(const bw_model *m)
+{
+    bw_infer_state *s = bw_alloc(sizeof *s);
+    if (!s)
+        return NULL;
+    memset(s, 0, sizeof *s);
+    /* Every size through bw_bytes: a product that overflows gives 0, so the
+       allocation fails instead of wrapping to a small buffer. */
+    const size_t t = m->max_tokens, f = sizeof(float), half = m->head_dim / 2;
+    const size_t cache = bw_bytes(bw_bytes(bw_bytes((size_t)m->nlayers, m->kv_heads), bw_bytes(m->max_pos, m->head_dim)), f);
+    s->k_cache = bw_alloc(cache);
+    s->v_cache = bw_alloc(cache);
+    s->xn = bw_alloc(bw_bytes(bw_bytes(t, m->d), f));
+    s->q = bw_alloc(bw_bytes(bw_bytes(t, d_q(m)), f));
+    s->k = bw_alloc(bw_bytes(bw_bytes(t, d_kv(m)), f));
+    s->v = bw_alloc(bw_bytes(bw_bytes(t, d_kv(m)), f));
+    s->att = bw_alloc(bw_bytes(bw_bytes(t, d_q(m)), f));
+    s->o = bw_alloc(bw_bytes(bw_bytes(t, m->d), f));
+    s->scores = bw_alloc(bw_bytes(bw_bytes(m->heads, t), bw_bytes(m->max_pos, f)));
+    s->ff_a = bw_alloc(bw_bytes(bw_bytes(t, m->d_ff), f));
+    s->ff_b = bw_alloc(bw_bytes(bw_bytes(t, m->d_ff), f));
+    s->logits = bw_alloc(bw_bytes(m->vocab ? m->vocab : 1, f));
+    s->rope_cos = bw_alloc(bw_bytes(bw_bytes(m->max_pos, half ? half : 1), f));
+    s->rope_sin = bw_alloc(bw_bytes(bw_bytes(m->max_pos, half ? half : 1), f));
+    s->apack = bw_alloc(bw_gemm_workspace_bytes(0));
+    s->bpack = bw_alloc(bw_gemm_workspace_bytes(1));
+    const size_t widest = m->d_ff > d_q(m) ? (m->d_ff > m->d ? m->d_ff : m->d) : (d_q(m) > m->d ? d_q(m) : m->d);
+    s->xq = bw_alloc(bw_fmt_row_bytes(BW_FMT_Q8_0, (widest + BW_QK - 1) / BW_QK * BW_QK));
+    if (!(s->k_cache && s->v_cache && s->xn && s->q && s->k && s->v && s->att && s->o && s->scores && s->ff_a
+          && s->ff_b && s->logits && s->rope_cos && s->rope_sin && s->apack && s->bpack && s->xq)) {
+        bw_infer_free(s);
+        return NULL;
+    }
+    for (size_t pos = 0; pos < m->max_pos; pos++)   /* angle pos * theta^(-2i / head_dim) */
+        for (size_t i = 0; i < half; i++) {
+            double angle = pos * pow(m->rope_theta, -2.0 * i / m->head_dim);
+            s->rope_cos[pos * half + i] = (float)cos(angle);
+            s->rope_sin[pos * half + i] = (float)sin(angle);
+        }
+    return s;
+}
+
+int bw_infer_pass(const bw_model *m, bw_infer_state *s, int isa, int threads, int decoder,
+                  const int *tokens, size_t ntok, size_t pos0, int embed, int head, float *x,
+                  float *logits, int *next, double *op_seconds, double *wall)
+{
+    if (ntok < 1 || ntok > m->max_tokens || pos0 + ntok > m->max_pos || (embed && !tokens)
+        || (head && (!m->lm_head.w || !next)) || m->kv_heads < 1 || m->heads % m->kv_heads)
+        return BW_EARGS;
+    if (m->weights != BW_FMT_F32 && ntok > 1)   /* quantised weights: the GEMV of one token only */
+        return BW_EUNSUPPORTED;
+    if (!bw_isa_usable(isa))
+        return BW_EUNSUPPORTED;
+    pass p = {.m = m, .s = s, .isa = isa, .decoder = decoder, .embed = embed, .head = head, .tokens = tokens,
+              .ntok = ntok, .pos0 = pos0, .x = x, .next = next, .secs = op_seconds};
+    int err = bw_run_timed(pass_body, &p, threads, wall);
+    if (!err && head && logits)
+        memcpy(logits, s->logits, m->vocab * sizeof(float));
+    return err;
+}

@@ -1,0 +1,263 @@
+/* The C core on its own, for the AddressSanitizer + UndefinedBehaviorSanitizer
+   build (tests/test_sanitizers.py compiles src_c/ with this driver): every
+   entry point on small, odd sizes at 1 and 2 threads, results checked against
+   plain loops, each check fed a wrong result, each refusal its error code.
+   Prints one line per failure and exits 1 if any; the sanitizers abort on
+   their first report. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bwbench.h"
+
+static int failures;
+
+#define EXPECT(cond)                                                          \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);            \
+            failures++;                                                       \
+        }                                                                     \
+    } while (0)
+
+static const size_t sizes[] = {1, 7, 64, 1023, 4099};
+#define NSIZES (sizeof sizes / sizeof sizes[0])
+
+static void test_stream(int isa, int threads)
+{
+    for (size_t s = 0; s < NSIZES; s++) {
+        size_t n = sizes[s];
+        double *a = bw_alloc(n * 8), *b = bw_alloc(n * 8), *c = bw_alloc(n * 8);
+        for (int k = BW_LOAD; k < BW_NSTREAM; k++)
+            for (int nt = 0; nt <= bw_stream_has_nt(k); nt++) {
+                EXPECT(bw_stream_fill(a, b, c, n, isa, threads) == BW_OK);
+                bw_stream_ctx ctx = {.a = a, .b = b, .c = c, .s = 3.0, .n = n};
+                double sum = 0.0;
+                EXPECT(bw_stream_apply(k, nt, isa, &ctx, threads, &sum) == BW_OK);
+                EXPECT(bw_stream_check(k, a, 3.0, n, sum) == 0);
+                if (k == BW_LOAD) {
+                    EXPECT(bw_stream_check(k, a, 3.0, n, sum + 1) == 1);
+                } else {
+                    a[n / 2] += 1.0;
+                    EXPECT(bw_stream_check(k, a, 3.0, n, sum) == 1);
+                }
+            }
+        bw_free(a);
+        bw_free(b);
+        bw_free(c);
+    }
+    double samples[10];
+    int cpus[2];
+    long reps;
+    size_t bad = 99;
+    EXPECT(bw_stream_measure(BW_TRIAD, 1, isa, 1000, threads, 10, 1e-5, samples, cpus, &reps, &bad) == BW_OK);
+    EXPECT(bad == 0 && reps >= 1 && samples[9] > 0);
+    EXPECT(bw_stream_measure(BW_COPY, 0, isa, 0, threads, 10, 1e-5, samples, cpus, &reps, &bad) == BW_EARGS);
+    EXPECT(bw_stream_measure(BW_COPY, 0, isa, (size_t)1 << 62, threads, 10, 1e-5, samples, cpus, &reps, &bad) == BW_EARGS);
+    EXPECT(bw_stream_measure(BW_LOAD, 1, isa, 100, threads, 10, 1e-5, samples, cpus, &reps, &bad) == BW_EUNSUPPORTED);
+    EXPECT(bw_stream_measure(BW_COPY, 0, isa, 100, 0, 10, 1e-5, samples, cpus, &reps, &bad) == BW_EARGS);
+}
+
+static void test_flops(int isa, int threads)
+{
+    double samples[10], flops = 0;
+    int cpus[2];
+    long reps;
+    size_t bad = 99;
+    for (int f32 = 0; f32 < 2; f32++)
+        for (int fma = 0; fma < 2; fma++) {
+            EXPECT(bw_peak_measure(isa, fma, f32, threads, 10, 1e-5, samples, cpus, &reps, &flops, &bad) == BW_OK);
+            EXPECT(bad == 0 && flops > 0);
+        }
+    double out[BW_PEAK_OUT] = {0};
+    EXPECT(bw_peak_check(out, 1, 1, 0, 5) == BW_PEAK_ACC);   /* nothing computed */
+    for (size_t s = 0; s < NSIZES; s++) {
+        size_t n = sizes[s];
+        double *a = bw_alloc(n * 8);
+        for (size_t i = 0; i < n; i++)
+            a[i] = (double)(i & 15) / 16.0;
+        EXPECT(bw_ladder_apply(isa, 8, a, n, threads) == BW_OK);
+        EXPECT(bw_ladder_check(a, n, 8) == 0);
+        a[n - 1] = NAN;
+        EXPECT(bw_ladder_check(a, n, 8) == 1);
+        bw_free(a);
+    }
+    EXPECT(bw_ladder_measure(isa, 4, 777, threads, 10, 1e-5, samples, cpus, &reps, &bad) == BW_OK && bad == 0);
+    EXPECT(bw_ladder_measure(isa, 0, 777, threads, 10, 1e-5, samples, cpus, &reps, &bad) == BW_EARGS);
+    EXPECT(bw_ladder_measure(isa, 4, 0, threads, 10, 1e-5, samples, cpus, &reps, &bad) == BW_EARGS);
+}
+
+static void test_chase(void)
+{
+    double samples[10];
+    int cpu;
+    long reps;
+    size_t bad = 99;
+    EXPECT(bw_chase_measure(64 * 100, 64, 10, 1e-5, samples, &cpu, &reps, &bad) == BW_OK && bad == 0);
+    EXPECT(bw_chase_measure(64, 64, 10, 1e-5, samples, &cpu, &reps, &bad) == BW_EARGS);
+    EXPECT(bw_chase_check(64 * 100, 250, 0, &bad) == BW_OK);
+    size_t wrong = 0;
+    for (size_t end = 0; end < 100; end++) {
+        EXPECT(bw_chase_check(64 * 100, 250, end, &bad) == BW_OK);
+        wrong += bad;
+    }
+    EXPECT(wrong == 99);   /* exactly one end is right */
+}
+
+/* C = A B by plain loops, in double. */
+static void reference(size_t m, size_t n, size_t k, const double *a, const double *b, double *c)
+{
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j++) {
+            double sum = 0;
+            for (size_t p = 0; p < k; p++)
+                sum += a[i * k + p] * b[p * n + j];
+            c[i * n + j] = sum;
+        }
+}
+
+static void test_gemm(int isa, int threads)
+{
+    static const size_t shapes[][3] = {{1, 1, 1}, {7, 33, 5}, {40, 1, 30}, {65, 70, 129}, {13, 200, 3}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        size_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+        double *a = malloc(m * k * 8), *b = malloc(k * n * 8), *c = malloc(m * n * 8), *want = malloc(m * n * 8);
+        for (size_t i = 0; i < m * k; i++) a[i] = (double)((i * 7) % 11) - 5;
+        for (size_t i = 0; i < k * n; i++) b[i] = (double)((i * 3) % 13) - 6;
+        reference(m, n, k, a, b, want);
+        EXPECT(bw_gemm_apply(isa, 0, m, n, k, a, b, c, threads) == BW_OK);
+        EXPECT(memcmp(c, want, m * n * 8) == 0);   /* small integers: exact */
+        double *y = malloc(m * 8), *yt = malloc(k * 8);
+        EXPECT(bw_gemv_apply(isa, 0, 0, m, k, a, b, y, threads) == BW_OK);
+        for (size_t i = 0; i < m; i++) {
+            double sum = 0;
+            for (size_t p = 0; p < k; p++) sum += a[i * k + p] * b[p];
+            EXPECT(y[i] == sum);
+        }
+        double *xt = malloc(m * 8);   /* A^T x: x has a row count of elements */
+        for (size_t i = 0; i < m; i++) xt[i] = (double)(i % 5) - 2;
+        EXPECT(bw_gemv_apply(isa, 0, 1, m, k, a, xt, yt, threads) == BW_OK);
+        for (size_t p = 0; p < k; p++) {
+            double sum = 0;
+            for (size_t i = 0; i < m; i++) sum += a[i * k + p] * xt[i];
+            EXPECT(yt[p] == sum);
+        }
+        free(xt);
+        float *af = malloc(m * k * 4), *bf = malloc(k * n * 4), *cf = malloc(m * n * 4);
+        for (size_t i = 0; i < m * k; i++) af[i] = (float)a[i];
+        for (size_t i = 0; i < k * n; i++) bf[i] = (float)b[i];
+        EXPECT(bw_gemm_apply(isa, 1, m, n, k, af, bf, cf, threads) == BW_OK);
+        for (size_t i = 0; i < m * n; i++) EXPECT(cf[i] == (float)want[i]);
+        free(a), free(b), free(c), free(want), free(y), free(yt), free(af), free(bf), free(cf);
+    }
+    double x = 1;
+    EXPECT(bw_gemm_apply(isa, 0, 0, 1, 1, &x, &x, &x, threads) == BW_EARGS);
+    EXPECT(bw_gemm_apply(isa, 0, (size_t)1 << 40, (size_t)1 << 40, 1, &x, &x, &x, threads) == BW_EARGS);
+    EXPECT(bw_gemv_apply(isa, 0, 0, (size_t)1 << 62, 2, &x, &x, &x, threads) == BW_EARGS);
+}
+
+/* Every weight format: quantise, dequantise, and the GEMV of each ISA against the generic one. */
+static void test_quant(int isa, int threads)
+{
+    enum { ROWS = 7, COLS = 96 };
+    float w[ROWS * COLS], x[COLS], back[COLS], y[ROWS], want[ROWS];
+    unsigned char rows[ROWS * COLS * 2];
+    for (size_t i = 0; i < ROWS * COLS; i++)
+        w[i] = (float)((int)(i * 37 % 201) - 100) / 64;
+    for (size_t i = 0; i < COLS; i++)
+        x[i] = (float)((int)(i * 11 % 23) - 11) / 8;
+    for (int fmt = BW_FMT_BF16; fmt < BW_NFMT; fmt++) {
+        const size_t row = bw_fmt_row_bytes(fmt, COLS);
+        for (int r = 0; r < ROWS; r++)
+            EXPECT(bw_quantize(fmt, w + r * COLS, COLS, rows + r * row) == BW_OK);
+        EXPECT(bw_dequantize(fmt, rows, COLS, back) == BW_OK);
+        for (size_t i = 0; i < COLS; i++)
+            EXPECT(fabsf(back[i] - w[i]) <= 0.2f);   /* q4_0: a step of 100/64/8, where 8 clamps to 7 */
+        EXPECT(bw_qgemv_measure(isa, fmt, rows, ROWS, COLS, x, y, threads, 0, 0.0, NULL, NULL, NULL) == BW_OK);
+        EXPECT(bw_qgemv_measure(BW_GENERIC, fmt, rows, ROWS, COLS, x, want, 1, 0, 0.0, NULL, NULL, NULL) == BW_OK);
+        for (int r = 0; r < ROWS; r++)
+            EXPECT(fabsf(y[r] - want[r]) <= 1e-3f * (1 + fabsf(want[r])));
+        EXPECT(bw_qgemv_measure(isa, fmt, rows, ROWS, COLS - 1, x, y, threads, 0, 0.0, NULL, NULL, NULL)
+               == (fmt == BW_FMT_BF16 ? BW_OK : BW_EARGS));
+    }
+}
+
+/* A tiny Llama-style model through the inference path: a prompt, then decode steps. */
+static void test_infer(int isa, int threads, int weights)
+{
+    enum { D = 32, HEADS = 4, KV = 2, DH = 8, FF = 64, VOCAB = 50, LAYERS = 2, POS = 8 };
+    static float big[VOCAB * D], norm[D], x[3 * D], logits[VOCAB];
+    static float dense[LAYERS][7][FF * D];
+    static unsigned char packed[LAYERS][7][FF * D * 2], head[VOCAB * D * 2];
+    bw_layer layers[LAYERS];
+    const size_t shape[7][2] = {{HEADS * DH, D}, {KV * DH, D}, {KV * DH, D}, {D, HEADS * DH}, {FF, D}, {FF, D},
+                                {D, FF}};
+    for (size_t i = 0; i < VOCAB * D; i++)
+        big[i] = (float)((int)(i * 13 % 17) - 8) / 16;
+    for (size_t i = 0; i < D; i++)
+        norm[i] = 1.0f;
+    memset(layers, 0, sizeof layers);
+    for (int l = 0; l < LAYERS; l++) {
+        bw_linear *lin[7] = {&layers[l].q, &layers[l].k, &layers[l].v, &layers[l].o, &layers[l].gate, &layers[l].up,
+                             &layers[l].down};
+        for (int m = 0; m < 7; m++) {
+            const size_t rows = shape[m][0], cols = shape[m][1];
+            for (size_t i = 0; i < rows * cols; i++)
+                dense[l][m][i] = (float)((int)((i + 7 * m + l) * 29 % 31) - 15) / 64;
+            for (size_t r = 0; weights != BW_FMT_F32 && r < rows; r++)
+                bw_quantize(weights, dense[l][m] + r * cols, cols, packed[l][m] + r * bw_fmt_row_bytes(weights, cols));
+            *lin[m] = (bw_linear){.fmt = weights, .rows = rows, .cols = cols,
+                                  .w = weights == BW_FMT_F32 ? (const void *)dense[l][m] : packed[l][m]};
+        }
+        layers[l].norm1_w = layers[l].norm2_w = norm;
+    }
+    for (size_t r = 0; weights != BW_FMT_F32 && r < VOCAB; r++)
+        bw_quantize(weights, big + r * D, D, head + r * bw_fmt_row_bytes(weights, D));
+    bw_model m = {.arch = BW_ARCH_LLAMA, .act = BW_ACT_SILU, .nlayers = LAYERS, .weights = weights, .d = D,
+                  .heads = HEADS, .kv_heads = KV, .head_dim = DH, .d_ff = FF, .vocab = VOCAB, .max_pos = POS,
+                  .max_tokens = 3, .eps = 1e-5f, .rope_theta = 10000.0f, .tok_emb = big, .final_norm_w = norm,
+                  .lm_head = {.fmt = weights, .rows = VOCAB, .cols = D,
+                              .w = weights == BW_FMT_F32 ? (const void *)big : head},
+                  .layers = layers};
+    bw_infer_state *s = bw_infer_new(&m);
+    double seconds[BW_NOPS] = {0}, wall;
+    int tokens[3] = {1, 2, 3}, next = -1;
+    EXPECT(s != NULL);
+    if (!s)
+        return;
+    const size_t prompt = weights == BW_FMT_F32 ? 3 : 1;   /* quantised weights: one token a pass */
+    EXPECT(bw_infer_pass(&m, s, isa, threads, 1, tokens, prompt, 0, 1, 1, x, logits, &next, seconds, &wall) == BW_OK);
+    for (size_t pos = prompt; pos < POS; pos++) {
+        EXPECT(next >= 0 && next < VOCAB);
+        int token = next;
+        EXPECT(bw_infer_pass(&m, s, isa, threads, 1, &token, 1, pos, 1, 1, x, logits, &next, seconds, &wall)
+               == BW_OK);
+    }
+    for (int i = 0; i < D; i++)
+        EXPECT(isfinite(x[i]));
+    EXPECT(bw_infer_pass(&m, s, isa, threads, 1, tokens, 1, POS, 1, 1, x, logits, &next, seconds, &wall)
+           == BW_EARGS);   /* past the cache */
+    bw_infer_free(s);
+}
+
+int main(void)
+{
+    EXPECT(bw_bytes(0, 8) == 0 && bw_bytes((size_t)1 << 62, 8) == 0 && bw_bytes(3, 8) == 24);
+    for (int isa = 0; isa < BW_NISA; isa++) {
+        if (!bw_isa_usable(isa))
+            continue;
+        for (int threads = 1; threads <= 2; threads++) {
+            if (isa != BW_GENERIC || !bw_isa_supported(BW_SSE2))   /* stream has no generic variant on x86 */
+                test_stream(isa, threads);
+            test_flops(isa, threads);
+            test_gemm(isa, threads);
+            test_quant(isa, threads);
+            for (int weights = BW_FMT_F32; weights < BW_NFMT; weights++)
+                test_infer(isa, threads, weights);
+        }
+    }
+    test_chase();
+    printf("%s: %d failure(s)\n", failures ? "FAILED" : "ok", failures);
+    return failures != 0;
+}

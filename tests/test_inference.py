@@ -1,0 +1,158 @@
+"""The C inference path against the numpy reference: every architecture,
+encoder passes, prompts and decode steps with a key/value cache, on tiny
+configs with random weights."""
+import numpy as np
+import pytest
+
+from bwbench import _kernels
+from bwbench.errors import ValidationError
+from bwbench.inference import RTOL, ATOL, engine, op_names, random_weights, run_model
+from bwbench.models import BUILTIN, ModelConfig, config_from_dict
+from bwbench.reference import Reference
+
+LLAMA = {"model_type": "llama", "num_hidden_layers": 2, "hidden_size": 32, "num_attention_heads": 4,
+         "num_key_value_heads": 2, "intermediate_size": 48, "vocab_size": 50}
+TINY = {
+    "bert": ModelConfig("bert", "bert", 2, 32, 4, 64, 50, 4, 8, "encoder", biases=("q", "k", "v", "o", "up", "down"),
+                        token_types=True),
+    "gpt2": ModelConfig("gpt2", "gpt2", 2, 32, 4, 64, 50, 4, 8, "decoder", biases=("q", "k", "v", "o", "up", "down"),
+                        tied_embeddings=True),
+    "llama": config_from_dict(LLAMA, "llama"),
+    "qwen2": config_from_dict({**LLAMA, "model_type": "qwen2", "tie_word_embeddings": True}, "qwen2"),
+    "qwen3": config_from_dict({**LLAMA, "model_type": "qwen3", "head_dim": 16}, "qwen3"),
+    "gemma": config_from_dict({**LLAMA, "model_type": "gemma", "num_key_value_heads": 1, "head_dim": 12}, "gemma"),
+}
+
+
+def build(cfg, max_pos=48):
+    layers, top = random_weights(cfg, np.random.default_rng(3), True, cfg.mode == "decoder", max_pos)
+    return engine(cfg, layers, top, max_pos, max_pos), Reference(cfg, layers, top, max_pos)
+
+
+def close(got, want):
+    np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("tokens", [5, 40])   # the weights read once per pass (up to 32 tokens), or packed
+@pytest.mark.parametrize("name", TINY)
+def test_c_path_matches_numpy_for_a_prompt_then_decode_steps(name, tokens, threads):
+    cfg = TINY[name]
+    decoder = cfg.mode == "decoder"
+    c, ref = build(cfg)
+    rng = np.random.default_rng(5)
+    prompt = rng.integers(0, cfg.vocab, tokens).astype(np.int32)
+    x = np.empty((len(prompt), cfg.d), np.float32)
+    logits = np.empty(cfg.vocab, np.float32)
+    seconds = np.zeros(_kernels.INFER_OPS)
+    token, _ = c.run(threads, decoder, prompt, x, 0, decoder, logits if decoder else None, seconds)
+    hidden = ref.forward(ref.embed(prompt, 0), 0, decoder)
+    close(x, hidden)
+    if not decoder:
+        return
+    close(logits, ref.logits(hidden))
+    assert token == int(np.argmax(ref.logits(hidden)))
+    for position in range(tokens, tokens + 3):   # each step attends to the cache of every earlier position
+        ids = np.array([token], np.int32)
+        x = np.empty((1, cfg.d), np.float32)
+        token, _ = c.run(threads, True, ids, x, position, True, logits, seconds)
+        hidden = ref.forward(ref.embed(ids, position), position, True)
+        close(x, hidden)
+        close(logits, ref.logits(hidden))
+        assert token == int(np.argmax(ref.logits(hidden)))
+    timed = {name for name, s in zip(op_names(cfg), seconds) if s > 0}
+    want = {"embeddings", "Q projection", "K projection", "V projection", "Q·K^T", "softmax", "scores·V",
+            "output projection", "residual add", "FFN up", "FFN down", "LM head"}
+    assert want <= timed
+    assert ("rotary" in timed, "FFN gate" in timed, "Q/K RMSNorm" in timed) == (
+        cfg.rotary, cfg.gated, cfg.qk_norm)
+
+
+def test_hidden_inputs_without_embeddings_match_too():
+    cfg = TINY["llama"]
+    c, ref = build(cfg)
+    x = np.random.default_rng(0).standard_normal((3, cfg.d), dtype=np.float32)
+    want = ref.forward(x.copy(), 0, True)
+    c.run(2, True, None, x, 0, False, None, np.zeros(_kernels.INFER_OPS))
+    close(x, want)
+
+
+def test_wrong_shapes_and_positions_are_refused_before_c():
+    cfg = TINY["gpt2"]
+    c, _ = build(cfg)
+    seconds = np.zeros(_kernels.INFER_OPS)
+    with pytest.raises(ValueError, match="tokens x d"):
+        c.run(1, True, None, np.zeros((1, cfg.d + 1), np.float32), 0, False, None, seconds)
+    with pytest.raises(ValueError, match="below the vocabulary"):
+        c.run(1, True, np.array([cfg.vocab], np.int32), np.zeros((1, cfg.d), np.float32), 0, True, None, seconds)
+    with pytest.raises(ValueError, match="missing an array|bad"):
+        c.run(1, True, None, np.zeros((1, cfg.d), np.float32), 48, False, None, seconds)   # past max_pos
+    layers, top = random_weights(cfg, np.random.default_rng(0), True, True, 8)
+    layers[0]["q"] = layers[0]["q"][:, :-1].copy()
+    with pytest.raises(ValueError, match="q must be a contiguous float32 array"):
+        engine(cfg, layers, top, 8, 8)
+
+
+def test_a_measured_run_checks_its_first_layer(monkeypatch):
+    import bwbench.inference as inference
+    seconds, wall = run_model(TINY["gpt2"], "decoder", 4, "model", threads=2)
+    assert set(seconds) >= {"Q projection", "LM head", "GELU"} and wall > 0
+    broken = lambda *args, **kwargs: _Broken(engine(*args, **kwargs))  # noqa: E731
+    monkeypatch.setattr(inference, "engine", broken)
+    with pytest.raises(ValidationError, match="first layer differs from the numpy reference"):
+        run_model(TINY["gpt2"], "decoder", 4, "model", threads=2)
+
+
+class _Broken:
+    """An engine whose hidden states come out slightly wrong."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def run(self, threads, decoder, tokens, x, *rest):
+        result = self.engine.run(threads, decoder, tokens, x, *rest)
+        x[0, 0] += 0.01
+        return result
+
+
+def test_builtin_decoders_name_every_timed_op_as_the_analysis_does():
+    from bwbench.transformer import analyse
+    for name in ("gpt2", "tinyllama-1.1b", "bert-base"):
+        analysed = {op.name for op in analyse(name, 2, scope="model").ops}
+        cfg = BUILTIN[name]
+        names = set(op_names(cfg)) - {"embedding LayerNorm"} - ({"Q/K RMSNorm"} if not cfg.qk_norm else set())
+        if not cfg.gated:
+            names -= {"FFN gate", "gate multiply"}
+        if not cfg.rotary:
+            names -= {"rotary"}
+        if cfg.mode == "encoder":
+            names -= {"final LayerNorm", "LM head"}
+            names.add("embedding LayerNorm")
+        assert names == analysed
+
+
+@pytest.mark.parametrize("weights", ["bf16", "q8_0", "q4_0"])
+@pytest.mark.parametrize("name", ["llama", "gpt2"])
+def test_quantised_weights_decode_as_the_numpy_reference_does(name, weights):
+    cfg = config_from_dict({**LLAMA, "intermediate_size": 64}, "llama") if name == "llama" else TINY["gpt2"]
+    layers, top = random_weights(cfg, np.random.default_rng(3), True, True, 8, weights)
+    assert layers[0]["q"].dtype == np.uint8 and top["lm_head"].dtype == np.uint8
+    c, ref = engine(cfg, layers, top, 8, 8, weights=weights), Reference(cfg, layers, top, 8, weights)
+    logits, token = np.empty(cfg.vocab, np.float32), 1
+    for position in range(4):
+        ids, x = np.array([token], np.int32), np.empty((1, cfg.d), np.float32)
+        token, _ = c.run(2, True, ids, x, position, True, logits, np.zeros(_kernels.INFER_OPS))
+        hidden = ref.forward(ref.embed(ids, position), position, True)
+        close(x, hidden)
+        close(logits, ref.logits(hidden))
+    with pytest.raises(ValueError, match="not supported"):   # a prompt of several tokens: float32 only
+        c.run(2, True, np.zeros(2, np.int32), np.empty((2, cfg.d), np.float32), 4, True, None,
+              np.zeros(_kernels.INFER_OPS))
+
+
+def test_quantised_runs_are_refused_where_the_format_cannot_hold_the_rows():
+    from bwbench.errors import UsageError
+    with pytest.raises(UsageError, match="whole blocks of 32 weights, not 48"):
+        run_model(TINY["llama"], "decoder", 2, "model", 1, weights="q4_0")
+    with pytest.raises(UsageError, match="runs decoders"):
+        run_model(TINY["bert"], "encoder", 2, "model", 1, weights="bf16")

@@ -1,0 +1,110 @@
+"""Weight formats: llama.cpp's exact block layouts, bf16 rounding, round trips,
+and the GEMV of every format on every ISA against numpy."""
+import numpy as np
+import pytest
+
+from bwbench import _kernels, cli, quant
+from bwbench.errors import UsageError, ValidationError
+
+RNG = np.random.default_rng(11)
+
+
+def q8_0_reference(x):
+    """llama.cpp's quantize_row_q8_0_ref, block by block, in numpy."""
+    out = bytearray()
+    for block in x.reshape(-1, 32):
+        d = np.float32(np.abs(block).max()) / np.float32(127)
+        inverse = np.float32(1) / d if d else np.float32(0)
+        out += np.float16(d).tobytes() + np.round(block * inverse).astype(np.int8).tobytes()
+    return bytes(out)
+
+
+def q4_0_reference(x):
+    """llama.cpp's quantize_row_q4_0_ref: value + 8 in a nibble, weights j and j + 16 in byte j."""
+    out = bytearray()
+    for block in x.reshape(-1, 32):
+        biggest = block[np.argmax(np.abs(block))]
+        d = np.float32(biggest) / np.float32(-8)
+        inverse = np.float32(1) / d if d else np.float32(0)
+        q = np.minimum(15, (block * inverse + np.float32(8.5)).astype(np.int8)).astype(np.uint8)
+        out += np.float16(d).tobytes() + (q[:16] | (q[16:] << 4)).astype(np.uint8).tobytes()
+    return bytes(out)
+
+
+@pytest.mark.parametrize("fmt, reference, size", [("q8_0", q8_0_reference, 34), ("q4_0", q4_0_reference, 18)])
+def test_block_layouts_are_llama_cpps_byte_for_byte(fmt, reference, size):
+    x = (RNG.standard_normal((3, 96)) * 2).astype(np.float32)
+    x[1, :32] = 0   # an all-zero block: scale 0
+    rows = quant.quantize(x, fmt)
+    assert rows.shape == (3, 3 * size) and quant.row_bytes(fmt, 96) == 3 * size
+    for row, values in zip(rows, x):
+        assert row.tobytes() == reference(values)
+    assert quant.BYTES_PER_WEIGHT[fmt] == size / 32
+
+
+def test_bf16_rounds_to_nearest_even():
+    bits = np.array([0x3F808000, 0x3F818000, 0x3F808001, 0x3F80FFFF, 0xC2C9ABCD, 0x7F7FFFFF], np.uint32)
+    x = bits.view(np.float32).reshape(1, -1)
+    want = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+    assert quant.quantize(x, "bf16").view(np.uint16).ravel().tolist() == want.tolist()
+    assert want[0] == 0x3F80 and want[1] == 0x3F82   # ties go to the even neighbour
+
+
+@pytest.mark.parametrize("fmt, steps", [("bf16", None), ("q8_0", 0.5), ("q4_0", 1.0)])
+def test_round_trips_lose_at_most_the_formats_step(fmt, steps):
+    x = RNG.uniform(-3, 3, (4, 64)).astype(np.float32)
+    back = quant.dequantize(quant.quantize(x, fmt), fmt, 64)
+    if fmt == "bf16":
+        assert np.all(np.abs(back - x) <= np.abs(x) * 2.0**-8)
+        return
+    top = 127 if fmt == "q8_0" else 8
+    scale = np.abs(x.reshape(-1, 32)).max(axis=1) / top
+    error = np.abs(back - x).reshape(-1, 32).max(axis=1)
+    # half a step (a whole one where q4_0 clamps 8 to 7), and the scale's fp16 rounding times the largest value
+    assert np.all(error <= (steps + top * 2.0**-11) * scale + 1e-7)
+    assert np.array_equal(quant.quantize(back, fmt), quant.quantize(x, fmt)) or fmt == "q4_0"
+
+
+@pytest.mark.parametrize("isa", [isa for isa in _kernels.ISAS if _kernels.isa_supported(isa)] + ["generic"])
+@pytest.mark.parametrize("fmt", quant.FORMATS)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_gemv_of_every_format_matches_numpy(fmt, isa, threads):
+    m, n = 37, 160
+    weights = quant.quantize(RNG.uniform(-1, 1, (m, n)).astype(np.float32), fmt)
+    x, y = RNG.uniform(-1, 1, n).astype(np.float32), np.full(m, np.nan, np.float32)
+    _kernels.qgemv_measure(isa, fmt, weights, n, x, y, threads, 0, 0.0)
+    exact = quant.dequantize(weights, fmt, n).astype(np.float64)
+    assert np.all(np.abs(y - exact @ x) <= quant._tolerance(exact, x, fmt))
+    assert np.max(np.abs(y - exact @ x)) < 0.05 * np.max(np.abs(exact @ x))
+
+
+def test_measured_gemv_counts_the_formats_bytes():
+    m = quant.measure_gemv(64, 256, "q4_0", threads=1)
+    assert (m.kernel, m.dtype, m.shape) == ("gemv", "q4_0", (64, 1, 256))
+    assert m.bytes == m.reps_per_sample * (64 * 8 * 18 + 4 * (64 + 256))
+    assert m.flops == m.reps_per_sample * 2 * 64 * 256
+
+
+def test_a_wrong_gemv_result_is_refused(monkeypatch):
+    real = _kernels.qgemv_measure
+
+    def corrupt(isa, fmt, w, cols, x, y, *rest):
+        timing = real(isa, fmt, w, cols, x, y, *rest)
+        y[3] += 1.0
+        return timing
+    monkeypatch.setattr(_kernels, "qgemv_measure", corrupt)
+    with pytest.raises(ValidationError, match="1 wrong elements of 16"):
+        quant.measure_gemv(16, 64, "q8_0", threads=1)
+
+
+def test_bad_formats_and_shapes_are_refused(capsys):
+    with pytest.raises(UsageError, match="whole blocks of 32 weights, not 40"):
+        quant.row_bytes("q8_0", 40)
+    with pytest.raises(UsageError, match="unknown weight format 'q5_k'"):
+        quant.row_bytes("q5_k", 64)
+    with pytest.raises(ValueError, match="contiguous uint8"):
+        _kernels.dequantize("q8_0", np.zeros((2, 33), np.uint8), 32)
+    assert cli.main(["gemv", "--dtype", "q4_0", "--shape", "64x40"]) == 2
+    assert "whole blocks of 32" in capsys.readouterr().err
+    assert cli.main(["gemv", "--dtype", "q4_0", "--shape", "64x64", "--transpose"]) == 2
+    assert "--transpose" in capsys.readouterr().err
