@@ -421,7 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Counts every operation of a transformer as Kim et al. do (reads all inputs and weights, "
                     "writes the output, no reuse between operations), predicts each one's time on a measured "
                     "roofline, and with --measure runs the model for real through bwbench's C inference path (batch 1, "
-                    "float32, random weights), with the ceilings measured right before and after the run. With --figure, draws the paper's Figure 3 for bert-base, bert-large "
+                    "float32, random weights), with the ceilings measured right before and after the run. "
+                    "With --figure, draws the paper's Figure 3 for bert-base, bert-large "
                     "and gpt2.")
     transformer.add_argument("--model", metavar="NAME_OR_CONFIG",
                              help="bert-base, bert-large, gpt2, or a Hugging Face style config.json")

@@ -109,7 +109,7 @@ def model_bytes(cfg, max_pos: int, embeddings: bool, head: bool, weights: str = 
     tables = cfg.vocab * cfg.d * ((embeddings or head) + (head and not cfg.tied_embeddings)) + max_pos * cfg.d
     cache = 2 * cfg.layers * max_pos * cfg.d_kv
     scratch = max_pos * (4 * cfg.d + 2 * cfg.d_q + 2 * cfg.d_ff + cfg.heads * max_pos)
-    packed = (cfg.layers * layer + head * cfg.vocab * cfg.d) * quant.BYTES_PER_WEIGHT[weights] if weights != "f32" else 0
+    packed = 0 if weights == "f32" else (cfg.layers * layer + head * cfg.vocab * cfg.d) * quant.BYTES_PER_WEIGHT[weights]
     return 4 * (cfg.layers * layer + tables + cache + scratch) + int(packed)
 
 

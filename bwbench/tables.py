@@ -149,8 +149,9 @@ def reference_line(analysis, reference: dict) -> str:
             f"{reference['measured_s'] * 1e3:.1f} ms")
     if "tokens_per_s" in reference:
         line += f", {reference['tokens_per_s']:.1f} tokens/s"
-    return (line + f"; bwbench {analysis.measured_wall_s * 1e3:.1f} ms, "
-            f"{reference['measured_s'] / analysis.measured_wall_s:.2f}x as fast; predicted {analysis.predicted_s * 1e3:.1f} ms")
+    speed = reference["measured_s"] / analysis.measured_wall_s
+    return (line + f"; bwbench {analysis.measured_wall_s * 1e3:.1f} ms, {speed:.2f}x as fast; "
+            f"predicted {analysis.predicted_s * 1e3:.1f} ms")
 
 
 def bracket_table(bracket: list, drift: dict) -> Table:

@@ -189,11 +189,6 @@ def pass_ops(cfg, batch: int, tokens: int, context: int, e: float, scope: str, d
              w: float = None) -> list:
     """Every op of one pass over the model (an encoder pass, a prompt, or one decode step);
     w: bytes a weight of the linear layers (default e: activations and weights alike)."""
-    ops = pass_ops_at(cfg, batch, tokens, context, e, scope, decoder)
-    return ops if w is None else [in_weight_format(op, e, w) for op in ops]
-
-
-def pass_ops_at(cfg, batch: int, tokens: int, context: int, e: float, scope: str, decoder: bool) -> list:
     ops = layer_ops(cfg, batch, tokens, context, e, cached=decoder) * cfg.layers
     if scope == "model":
         rows = batch * tokens
@@ -202,7 +197,7 @@ def pass_ops_at(cfg, batch: int, tokens: int, context: int, e: float, scope: str
             ops += [_norm(cfg, "final ", rows, e), _linear("LM head", "lm_head", rows, cfg.d, cfg.vocab, e)]
         else:
             ops.insert(1, _norm(cfg, "embedding ", rows, e))
-    return ops
+    return ops if w is None else [in_weight_format(op, e, w) for op in ops]
 
 
 def passes(mode: str, seq: int, prompt: int):

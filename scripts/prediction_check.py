@@ -50,7 +50,8 @@ def one_run(model: str, seq: int, weights: str, threads: int, quiet, reference) 
     single = analyse(model, seq, scope="model", roofline=SingleRoof(**roofline.__dict__), weights=weights)
     drift = drift_summary(bracket_drift(before, after), matched.ceilings_used())
     wall = matched.measured_wall_s
-    return {"case": f"{model} {matched.mode} {seq}" + (f" {weights}" if weights else ""), "measured_s": wall, "predicted_s": matched.predicted_s,
+    return {"case": f"{model} {matched.mode} {seq}" + (f" {weights}" if weights else ""), "measured_s": wall,
+            "predicted_s": matched.predicted_s,
             "matched": matched.predicted_s / wall, "single": single.predicted_s / wall,
             "dram_read": roofline.bandwidth("DRAM", "read"), "dram_rw": roofline.bandwidth("DRAM"),
             "drift": drift["max"], "drift_ceiling": drift["ceiling"],
