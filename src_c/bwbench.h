@@ -232,7 +232,8 @@ size_t bw_fmt_row_bytes(int fmt, size_t cols);
 int bw_quantize(int fmt, const float *x, size_t n, void *out);
 int bw_dequantize(int fmt, const void *in, size_t n, float *x);
 /* For a team inside a parallel region: y = W x, W rows x cols in fmt; x as
-   float32 (bf16) or quantised to q8_0 blocks in xq (q8_0, q4_0). */
+   float32 (bf16) or quantised to q8_0 blocks in xq (q8_0, q4_0). isa: one
+   bw_isa_usable() accepted (checked by the caller, outside the timed region). */
 void bw_team_gemv_fmt(int isa, int fmt, const void *w, size_t rows, size_t cols, const float *x,
                       const void *xq, float *y);
 /* Times (samples given) or runs once (samples NULL) y = W x as the inference path does. */

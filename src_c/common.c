@@ -19,7 +19,8 @@ int bw_isa_supported(int isa)
     __builtin_cpu_init();
     switch (isa) {
     case BW_AVX512: return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-    case BW_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case BW_AVX2:   /* quant.c's AVX2 GEMV also reads fp16 scales with F16C */
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     case BW_SSE2: return 1;
     default: return 0;   /* the generic variant is built for other hosts only */
     }

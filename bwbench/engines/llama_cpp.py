@@ -13,6 +13,7 @@ import time
 import numpy as np
 
 from bwbench import quant
+from bwbench.engines.optional import load
 from bwbench.errors import UsageError
 
 INSTALL = "install llama-cpp-python and gguf: pip install -e '.[llama]' (builds llama.cpp, about 4 minutes)"
@@ -20,12 +21,7 @@ GGML_TYPES = {"f32": "F32", "bf16": "BF16", "q8_0": "Q8_0", "q4_0": "Q4_0"}
 
 
 def _modules():
-    try:
-        import gguf
-        import llama_cpp
-    except ImportError:
-        raise UsageError(f"--reference llama.cpp needs llama.cpp's Python bindings: {INSTALL}") from None
-    return gguf, llama_cpp
+    return load(("gguf", "llama_cpp"), f"--reference llama.cpp needs llama.cpp's Python bindings: {INSTALL}")
 
 
 def check_available() -> None:
@@ -50,10 +46,7 @@ def _matrix(rng, rows: int, cols: int, weights: str):
 
 def write_gguf(cfg, path: str, weights: str, positions: int) -> None:
     """A GGUF file of cfg's shape with random weights, llama.cpp's llama architecture."""
-    try:
-        import gguf
-    except ImportError:
-        raise UsageError(f"writing a GGUF file needs gguf: {INSTALL}") from None
+    gguf, = load(("gguf",), f"writing a GGUF file needs gguf: {INSTALL}")
     rng = np.random.default_rng(0)
     writer = gguf.GGUFWriter(path, "llama")
     writer.add_context_length(positions)

@@ -7,18 +7,14 @@ and, for decoders, the LM head, as scope `model`)."""
 import inspect
 import time
 
+from bwbench.engines.optional import load
 from bwbench.errors import UsageError
 
 INSTALL = "install PyTorch and transformers: pip install -e '.[torch]'"
 
 
 def _modules():
-    try:
-        import torch
-        import transformers
-    except ImportError:
-        raise UsageError(f"--reference torch needs PyTorch and transformers: {INSTALL}") from None
-    return torch, transformers
+    return load(("torch", "transformers"), f"--reference torch needs PyTorch and transformers: {INSTALL}")
 
 
 def check_available() -> None:
