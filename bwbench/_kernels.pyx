@@ -344,6 +344,7 @@ def _gemv(int i, bint trans, real[:, ::1] a, real[::1] x, real[::1] y, int threa
 
 
 cdef extern from "bwbench.h" nogil:
+    int bw_interleave(int fmt, const void *w, size_t rows, size_t cols, void *out)
     int BW_NOPS, BW_FMT_F32
     ctypedef struct bw_linear:
         int fmt
@@ -386,10 +387,12 @@ cdef const float *_f32(object array, size_t size, str what) except? NULL:
     return &view[0]
 
 
-cdef bw_linear _linear(dict weights, str name, size_t rows, size_t cols, str fmt) except *:
-    """A linear layer: float32 (out x in) weights, or uint8 rows in fmt (bwbench.quant)."""
+cdef bw_linear _linear(dict weights, str name, size_t rows, size_t cols, str fmt, list keep) except *:
+    """A linear layer: float32 (out x in) weights, or uint8 rows in fmt (bwbench.quant),
+    regrouped into a copy appended to keep."""
     cdef bw_linear l
     cdef const unsigned char[:, ::1] packed
+    cdef unsigned char[:, ::1] out
     l.rows, l.cols, l.fmt = rows, cols, FORMATS.index(fmt)
     if fmt == "f32":
         l.w = _f32(weights[name], rows * cols, name)
@@ -397,7 +400,11 @@ cdef bw_linear _linear(dict weights, str name, size_t rows, size_t cols, str fmt
         if _rows_in(fmt, weights[name], cols) != <int>rows:
             raise ArgumentError(f"bwbench: {name} must hold {rows} rows of {cols} {fmt} weights")
         packed = weights[name]
-        l.w = &packed[0, 0]
+        regrouped = np.empty_like(weights[name])   # the engine's layout, kept alive by the Engine
+        out = regrouped
+        _check(bw_interleave(l.fmt, &packed[0, 0], rows, cols, &out[0, 0]))
+        keep.append(regrouped)
+        l.w = &out[0, 0]
     l.bias = _f32(weights.get("b" + name), rows, "b" + name)
     return l
 
@@ -435,14 +442,14 @@ cdef class Engine:
         fmt = config.get("weights", "f32")
         self.m.weights = FORMATS.index(fmt)
         for i, w in enumerate(layers):
-            self.layers[i].q = _linear(w, "q", dq, d, fmt)
-            self.layers[i].k = _linear(w, "k", dkv, d, fmt)
-            self.layers[i].v = _linear(w, "v", dkv, d, fmt)
-            self.layers[i].o = _linear(w, "o", d, dq, fmt)
+            self.layers[i].q = _linear(w, "q", dq, d, fmt, self.keep)
+            self.layers[i].k = _linear(w, "k", dkv, d, fmt, self.keep)
+            self.layers[i].v = _linear(w, "v", dkv, d, fmt, self.keep)
+            self.layers[i].o = _linear(w, "o", d, dq, fmt, self.keep)
             if w.get("gate") is not None:
-                self.layers[i].gate = _linear(w, "gate", f, d, fmt)
-            self.layers[i].up = _linear(w, "up", f, d, fmt)
-            self.layers[i].down = _linear(w, "down", d, f, fmt)
+                self.layers[i].gate = _linear(w, "gate", f, d, fmt, self.keep)
+            self.layers[i].up = _linear(w, "up", f, d, fmt, self.keep)
+            self.layers[i].down = _linear(w, "down", d, f, fmt, self.keep)
             self.layers[i].norm1_w = _f32(w["norm1_w"], d, "norm1_w")
             self.layers[i].norm1_b = _f32(w.get("norm1_b"), d, "norm1_b")
             self.layers[i].norm2_w = _f32(w["norm2_w"], d, "norm2_w")
@@ -462,7 +469,7 @@ cdef class Engine:
         self.m.final_norm_w = _f32(top.get("final_norm_w"), d, "final_norm_w")
         self.m.final_norm_b = _f32(top.get("final_norm_b"), d, "final_norm_b")
         if top.get("lm_head") is not None:
-            self.m.lm_head = _linear(top, "lm_head", config["vocab"], d, fmt)
+            self.m.lm_head = _linear(top, "lm_head", config["vocab"], d, fmt, self.keep)
         self.state = bw_infer_new(&self.m)
         if self.state == NULL:
             raise OutOfMemoryError("bwbench: could not allocate the key/value cache and scratch")

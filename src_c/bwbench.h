@@ -4,6 +4,7 @@
 #define BWBENCH_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Instruction sets, widest last; bw_best_isa() picks one at run time.
@@ -231,9 +232,17 @@ int bw_infer_pass(const bw_model *m, bw_infer_state *s, int isa, int threads, in
 size_t bw_fmt_row_bytes(int fmt, size_t cols);
 int bw_quantize(int fmt, const float *x, size_t n, void *out);
 int bw_dequantize(int fmt, const void *in, size_t n, float *x);
-/* For a team inside a parallel region: y = W x, W rows x cols in fmt; x as
-   float32 (bf16) or quantised to q8_0 blocks in xq (q8_0, q4_0). isa: one
-   bw_isa_usable() accepted (checked by the caller, outside the timed region). */
+/* x quantised for the block formats' GEMV: q8_0's values with a float scale and their sum. */
+typedef struct { float d; int32_t sum; int8_t qs[BW_QK]; } bw_xblock;
+size_t bw_xq_bytes(size_t cols);
+/* For a team inside a parallel region (a barrier after it): x as bw_xblocks in xq. */
+void bw_team_quantize_x(const float *x, size_t cols, void *xq);
+/* The block formats' rows in the engine's layout (same bytes: rows in groups of 8, interleaved). */
+int bw_interleave(int fmt, const void *w, size_t rows, size_t cols, void *out);
+/* For a team inside a parallel region: y = W x, W rows x cols in fmt (block
+   formats in the engine's layout); x as float32 (bf16) or quantised by
+   bw_team_quantize_x in xq (q8_0, q4_0). isa: one bw_isa_usable() accepted
+   (checked by the caller, outside the timed region). */
 void bw_team_gemv_fmt(int isa, int fmt, const void *w, size_t rows, size_t cols, const float *x,
                       const void *xq, float *y);
 /* Times (samples given) or runs once (samples NULL) y = W x as the inference path does. */

@@ -17,7 +17,7 @@ struct bw_infer_state {
     float *k_cache, *v_cache;   /* [layer][kv head][position][head_dim] */
     float *xn, *q, *k, *v, *att, *o, *scores, *ff_a, *ff_b, *logits, *rope_cos, *rope_sin;
     void *apack, *bpack;        /* GEMM packing workspace, shared by the team */
-    void *xq;                   /* a linear layer's input quantised to q8_0 blocks (block-format weights) */
+    void *xq;                   /* a linear layer's input quantised for block-format weights (bw_xblock) */
     float best[BW_MAX_THREADS * BW_PAD];   /* per-thread argmax, a cache line apart */
     int best_at[BW_MAX_THREADS * BW_PAD];
 };
@@ -96,8 +96,7 @@ static void linear(const pass *p, const bw_linear *l, const float *in, size_t nt
 {
     if (l->fmt != BW_FMT_F32) {   /* one token: the GEMV of the format */
         if (l->fmt != BW_FMT_BF16) {
-            if (omp_get_thread_num() == 0)
-                bw_quantize(BW_FMT_Q8_0, in, l->cols, p->s->xq);
+            bw_team_quantize_x(in, l->cols, p->s->xq);
             #pragma omp barrier
         }
         bw_team_gemv_fmt(p->isa, l->fmt, l->w, l->rows, l->cols, in, p->s->xq, out);
@@ -415,7 +414,7 @@ bw_infer_state *bw_infer_new(const bw_model *m)
     s->apack = bw_alloc(bw_gemm_workspace_bytes(0));
     s->bpack = bw_alloc(bw_gemm_workspace_bytes(1));
     const size_t widest = m->d_ff > d_q(m) ? (m->d_ff > m->d ? m->d_ff : m->d) : (d_q(m) > m->d ? d_q(m) : m->d);
-    s->xq = bw_alloc(bw_fmt_row_bytes(BW_FMT_Q8_0, (widest + BW_QK - 1) / BW_QK * BW_QK));
+    s->xq = bw_alloc(bw_xq_bytes(widest));
     if (!(s->k_cache && s->v_cache && s->xn && s->q && s->k && s->v && s->att && s->o && s->scores && s->ff_a
           && s->ff_b && s->logits && s->rope_cos && s->rope_sin && s->apack && s->bpack && s->xq)) {
         bw_infer_free(s);

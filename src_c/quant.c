@@ -5,7 +5,8 @@
    signed value of largest magnitude / -8, q = x / d + 8 in a nibble, weights j
    and j + 16 sharing byte j). GEMV y = W x per format: bf16 against float32 x;
    the block formats against x quantised to q8_0 blocks once per product, as
-   llama.cpp does, so each block is one integer dot product and one scale. */
+   llama.cpp does, so each block is one integer dot product and one scale,
+   with the weights regrouped (bw_interleave) so a vector holds 8 rows. */
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
@@ -152,36 +153,114 @@ int bw_dequantize(int fmt, const void *in, size_t n, float *x)
     return BW_OK;
 }
 
-/* One row of W times x: the plain reference every fast path is tested against. */
-static float row_generic(int fmt, const void *row, const float *x, const block_q8_0 *xq, size_t cols)
+/* The engine's layout of a block-format matrix: rows in groups of BW_GROUP,
+   block by block; a group's block b holds the BW_GROUP rows' scales, then
+   their weights 4 bytes at a time (chunk k of every row, then chunk k + 1),
+   so one 32-byte load holds 4 bytes of each of 8 rows and a GEMV keeps one
+   row in each lane. Same bytes as llama.cpp's layout; rows after the last
+   whole group stay as they are. */
+#define BW_GROUP 8
+
+static size_t block_bytes(int fmt) { return fmt == BW_FMT_Q8_0 ? sizeof(block_q8_0) : sizeof(block_q4_0); }
+
+/* Copies row r's block between a group's block (interleaved) and a plain block. */
+static void regroup_block(int fmt, char *group_block, char *plain, int r, int to_group)
 {
-    float sum = 0.0f;
-    if (fmt == BW_FMT_BF16)
-        for (size_t j = 0; j < cols; j++)
+    const size_t chunks = (block_bytes(fmt) - 2) / 4;
+    char *scale = group_block + 2 * r;
+    memcpy(to_group ? scale : plain, to_group ? plain : scale, 2);
+    for (size_t k = 0; k < chunks; k++) {
+        char *chunk = group_block + 2 * BW_GROUP + (k * BW_GROUP + r) * 4;
+        memcpy(to_group ? chunk : plain + 2 + 4 * k, to_group ? plain + 2 + 4 * k : chunk, 4);
+    }
+}
+
+int bw_interleave(int fmt, const void *w, size_t rows, size_t cols, void *out)
+{
+    const size_t row_bytes = bw_fmt_row_bytes(fmt, cols);
+    if (!row_bytes || fmt == BW_FMT_F32)
+        return BW_EARGS;
+    const size_t grouped = fmt == BW_FMT_BF16 ? 0 : rows / BW_GROUP * BW_GROUP, blocks = cols / BW_QK;
+    for (size_t i = 0; i < grouped; i++)
+        for (size_t b = 0; b < blocks; b++)
+            regroup_block(fmt, (char *)out + (i / BW_GROUP * blocks + b) * BW_GROUP * block_bytes(fmt),
+                          (char *)w + i * row_bytes + b * block_bytes(fmt), i % BW_GROUP, 1);
+    memcpy((char *)out + grouped * row_bytes, (const char *)w + grouped * row_bytes, (rows - grouped) * row_bytes);
+    return BW_OK;
+}
+
+void bw_team_quantize_x(const float *x, size_t cols, void *xq)
+{
+    size_t lo, hi;
+    bw_static_range(cols / BW_QK, &lo, &hi);
+    for (size_t b = lo; b < hi; b++) {
+        block_q8_0 q;
+        quantize_q8_0(x + b * BW_QK, &q);
+        bw_xblock *out = (bw_xblock *)xq + b;
+        out->d = fp16_to_f32(q.d);
+        out->sum = 0;
+        for (int j = 0; j < BW_QK; j++) {
+            out->qs[j] = q.qs[j];
+            out->sum += q.qs[j];
+        }
+    }
+}
+
+/* scale * (w . x) of one plain block against x's block: the reference every fast path is tested against. */
+static float block_dot_generic(int fmt, const char *block, const bw_xblock *x)
+{
+    uint16_t d;
+    memcpy(&d, block, 2);
+    const int8_t *q8 = (const int8_t *)(block + 2);
+    const uint8_t *q4 = (const uint8_t *)(block + 2);
+    int dot = 0;
+    for (int j = 0; j < BW_QK / 2; j++)
+        dot += fmt == BW_FMT_Q8_0 ? q8[j] * x->qs[j] + q8[j + BW_QK / 2] * x->qs[j + BW_QK / 2]
+                                  : ((q4[j] & 0x0f) - 8) * x->qs[j] + ((q4[j] >> 4) - 8) * x->qs[j + BW_QK / 2];
+    return fp16_to_f32(d) * x->d * dot;
+}
+
+static void rows_generic(int fmt, const char *w, size_t row_bytes, size_t lo, size_t hi, const float *x,
+                         const bw_xblock *xq, size_t cols, float *y)
+{
+    for (size_t i = lo; i < hi; i++) {
+        const char *row = w + i * row_bytes;
+        float sum = 0.0f;
+        for (size_t j = 0; fmt == BW_FMT_BF16 && j < cols; j++)
             sum += bf16_to_f32(((const uint16_t *)row)[j]) * x[j];
-    for (size_t b = 0; fmt == BW_FMT_Q8_0 && b < cols / BW_QK; b++) {
-        const block_q8_0 *w = (const block_q8_0 *)row + b;
-        int dot = 0;
-        for (int j = 0; j < BW_QK; j++)
-            dot += w->qs[j] * xq[b].qs[j];
-        sum += fp16_to_f32(w->d) * fp16_to_f32(xq[b].d) * dot;
+        for (size_t b = 0; fmt != BW_FMT_BF16 && b < cols / BW_QK; b++)
+            sum += block_dot_generic(fmt, row + b * block_bytes(fmt), xq + b);
+        y[i] = sum;
     }
-    for (size_t b = 0; fmt == BW_FMT_Q4_0 && b < cols / BW_QK; b++) {
-        const block_q4_0 *w = (const block_q4_0 *)row + b;
-        int dot = 0;
-        for (int j = 0; j < BW_QK / 2; j++)
-            dot += ((w->qs[j] & 0x0f) - 8) * xq[b].qs[j] + ((w->qs[j] >> 4) - 8) * xq[b].qs[j + BW_QK / 2];
-        sum += fp16_to_f32(w->d) * fp16_to_f32(xq[b].d) * dot;
+}
+
+static void group_generic(int fmt, const char *group, const bw_xblock *xq, size_t blocks, float *y)
+{
+    for (int r = 0; r < BW_GROUP; r++) {
+        float sum = 0.0f;
+        for (size_t b = 0; b < blocks; b++) {
+            char plain[sizeof(block_q8_0)];
+            regroup_block(fmt, (char *)group + b * BW_GROUP * block_bytes(fmt), plain, r, 0);
+            sum += block_dot_generic(fmt, plain, xq + b);
+        }
+        y[r] = sum;
     }
-    return sum;
 }
 
 #if defined(__x86_64__)
-/* AVX2: bf16 widened to float32 in registers (a shift); the block formats as
-   32 signed bytes times 32 signed bytes (maddubs on |w| and x with w's sign,
-   as llama.cpp does), one scale product per block. */
+/* AVX2. bf16: ROWS rows at a time, so each load of x serves all of them,
+   widened to float32 in registers (a shift). Block formats: a group's 8 rows
+   in the 8 lanes; maddubs multiplies unsigned bytes by x's signed ones (4 of
+   x's bytes broadcast to every row) and madd sums them to int32 per row.
+   q8_0 weights are signed, so maddubs takes |w| and x with w's sign (as
+   llama.cpp does); q4_0's nibbles go in unsigned, their 16-bit sums add up
+   without overflow (at most 8 x 2 x 15 x 127), and the +8 they carry comes
+   off as 8 * sum(x) of the block. The 8 scales convert in one instruction. */
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
+#define ROWS 4
+#define PREFETCH 1024   /* bytes ahead: the hardware prefetcher alone left q4_0 further below the load */
+
 static inline float hsum_avx2(__m256 v)
 {
     __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -189,78 +268,123 @@ static inline float hsum_avx2(__m256 v)
     return _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));
 }
 
-/* Weights of block b as 32 signed bytes, and the block's scale times x's. */
-static inline __m256i block_avx2(int fmt, const void *row, size_t b, const block_q8_0 *xq, float *scale)
+/* y[r] = bf16 row r . x for the n (<= ROWS) rows starting at w; inlined for n = ROWS and n = 1. */
+static inline __attribute__((always_inline)) void bf16_rows_avx2(const char *w, size_t row_bytes, int n,
+                                                                 const float *x, size_t cols, float *y)
 {
-    if (fmt == BW_FMT_Q8_0) {
-        const block_q8_0 *w = (const block_q8_0 *)row + b;
-        *scale = _cvtsh_ss(w->d) * _cvtsh_ss(xq[b].d);
-        return _mm256_loadu_si256((const __m256i *)w->qs);
+    __m256 acc[ROWS];
+    for (int r = 0; r < n; r++)
+        acc[r] = _mm256_setzero_ps();
+    size_t j = 0;
+    for (; j + 8 <= cols; j += 8) {
+        const __m256 xv = _mm256_loadu_ps(x + j);
+        for (int r = 0; r < n; r++) {
+            const __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)(w + r * row_bytes) + j));
+            acc[r] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)), xv,
+                                     acc[r]);
+        }
     }
-    const block_q4_0 *w = (const block_q4_0 *)row + b;
-    const __m128i packed = _mm_loadu_si128((const __m128i *)w->qs), low = _mm_set1_epi8(0x0f);
-    *scale = _cvtsh_ss(w->d) * _cvtsh_ss(xq[b].d);
-    return _mm256_sub_epi8(_mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(packed, 4), low),
-                                            _mm_and_si128(packed, low)), _mm256_set1_epi8(8));
+    for (int r = 0; r < n; r++) {
+        float tail = 0.0f;   /* rows of a length not a multiple of 8 */
+        for (size_t k = j; k < cols; k++)
+            tail += bf16_to_f32(((const uint16_t *)(w + r * row_bytes))[k]) * x[k];
+        y[r] = hsum_avx2(acc[r]) + tail;
+    }
 }
 
-/* acc + scale * (w . x) over one block: |w| times x with w's sign, 32 byte products summed in int32. */
-static inline __m256 block_dot_avx2(__m256 acc, __m256i w, __m256i x, float scale)
+static void bf16_gemv_avx2(const char *w, size_t row_bytes, size_t lo, size_t hi, const float *x, size_t cols,
+                           float *y)
 {
-    const __m256i products = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-    const __m256i sums = _mm256_madd_epi16(products, _mm256_set1_epi16(1));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(scale), acc);
+    size_t i = lo;
+    for (; i + ROWS <= hi; i += ROWS)
+        bf16_rows_avx2(w + i * row_bytes, row_bytes, ROWS, x, cols, y + i);
+    for (; i < hi; i++)
+        bf16_rows_avx2(w + i * row_bytes, row_bytes, 1, x, cols, y + i);
 }
 
-static float row_avx2(int fmt, const void *row, const float *x, const block_q8_0 *xq, size_t cols)
+/* x's bytes 4k .. 4k + 3 in every lane. */
+static inline __m256i x_chunk(const bw_xblock *x, int k)
 {
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    if (fmt == BW_FMT_BF16) {
-        const uint16_t *w = row;
-        size_t j = 0;
-        for (; j + 32 <= cols; j += 32)
-            for (int u = 0; u < 4; u++) {
-                __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(w + j + 8 * u)));
-                acc[u] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(wide, 16)),
-                                         _mm256_loadu_ps(x + j + 8 * u), acc[u]);
+    int32_t four;
+    memcpy(&four, x->qs + 4 * k, 4);
+    return _mm256_set1_epi32(four);
+}
+
+static void group_avx2(int fmt, const char *group, const bw_xblock *xq, size_t blocks, float *y)
+{
+    const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(0x0f);
+    const size_t step = BW_GROUP * block_bytes(fmt);
+    __m256 acc = _mm256_setzero_ps();
+    for (size_t b = 0; b < blocks; b++) {
+        const char *g = group + b * step;
+        for (size_t o = 0; o < step; o += 64)
+            _mm_prefetch(g + PREFETCH + o, _MM_HINT_T0);
+        const __m256 scales = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g)),
+                                            _mm256_set1_ps(xq[b].d));
+        const __m256i *chunks = (const __m256i *)(g + 2 * BW_GROUP);
+        __m256i dot;
+        if (fmt == BW_FMT_Q8_0) {
+            dot = _mm256_setzero_si256();
+            for (int k = 0; k < BW_QK / 4; k++) {
+                const __m256i w = _mm256_loadu_si256(chunks + k);
+                const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w),
+                                                           _mm256_sign_epi8(x_chunk(xq + b, k), w));
+                dot = _mm256_add_epi32(dot, _mm256_madd_epi16(pairs, ones));
             }
-        float tail = 0.0f;
-        for (; j < cols; j++)
-            tail += bf16_to_f32(w[j]) * x[j];
-        return hsum_avx2(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]))) + tail;
+        } else {
+            __m256i pairs = _mm256_setzero_si256();
+            for (int k = 0; k < BW_QK / 8; k++) {   /* low nibbles: weights 4k.., high: 16 + 4k.. */
+                const __m256i w = _mm256_loadu_si256(chunks + k);
+                pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(_mm256_and_si256(w, low), x_chunk(xq + b, k)));
+                pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(w, 4), low),
+                                                                     x_chunk(xq + b, k + BW_QK / 8)));
+            }
+            dot = _mm256_sub_epi32(_mm256_madd_epi16(pairs, ones), _mm256_set1_epi32(8 * xq[b].sum));
+        }
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scales, acc);
     }
-    const size_t blocks = cols / BW_QK;
-    size_t b = 0;
-    float s0, s1;
-    for (; b + 2 <= blocks; b += 2) {   /* two blocks a step, two accumulators: no chain through one */
-        const __m256i w0 = block_avx2(fmt, row, b, xq, &s0), w1 = block_avx2(fmt, row, b + 1, xq, &s1);
-        acc[0] = block_dot_avx2(acc[0], w0, _mm256_loadu_si256((const __m256i *)xq[b].qs), s0);
-        acc[1] = block_dot_avx2(acc[1], w1, _mm256_loadu_si256((const __m256i *)xq[b + 1].qs), s1);
-    }
-    if (b < blocks) {
-        const __m256i w0 = block_avx2(fmt, row, b, xq, &s0);
-        acc[2] = block_dot_avx2(acc[2], w0, _mm256_loadu_si256((const __m256i *)xq[b].qs), s0);
-    }
-    return hsum_avx2(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), acc[2]));
+    _mm256_storeu_ps(y, acc);
 }
+#undef ROWS
+#undef PREFETCH
 #pragma GCC pop_options
 #endif
 
 void bw_team_gemv_fmt(int isa, int fmt, const void *w, size_t rows, size_t cols, const float *x,
                       const void *xq, float *y)
 {
-    const size_t row_bytes = bw_fmt_row_bytes(fmt, cols);
+    const size_t row_bytes = bw_fmt_row_bytes(fmt, cols), blocks = cols / BW_QK;
     size_t lo, hi;
-    bw_static_range(rows, &lo, &hi);
+    if (fmt == BW_FMT_BF16) {
+        bw_static_range(rows, &lo, &hi);
 #if defined(__x86_64__)
-    if (isa >= BW_AVX2) {   /* the callers checked that isa is usable, once, before any timed region */
-        for (size_t i = lo; i < hi; i++)
-            y[i] = row_avx2(fmt, (const char *)w + i * row_bytes, x, xq, cols);
+        if (isa >= BW_AVX2) {   /* the callers checked that isa is usable, once, before any timed region */
+            bf16_gemv_avx2(w, row_bytes, lo, hi, x, cols, y);
+            return;
+        }
+#endif
+        rows_generic(fmt, w, row_bytes, lo, hi, x, xq, cols, y);
         return;
     }
+    const size_t groups = rows / BW_GROUP;
+    bw_static_range(groups, &lo, &hi);
+    for (size_t g = lo; g < hi; g++) {
+        const char *group = (const char *)w + g * BW_GROUP * row_bytes;
+#if defined(__x86_64__)
+        if (isa >= BW_AVX2) {
+            group_avx2(fmt, group, xq, blocks, y + g * BW_GROUP);
+            continue;
+        }
 #endif
-    for (size_t i = lo; i < hi; i++)
-        y[i] = row_generic(fmt, (const char *)w + i * row_bytes, x, xq, cols);
+        group_generic(fmt, group, xq, blocks, y + g * BW_GROUP);
+    }
+    if (omp_get_thread_num() == omp_get_num_threads() - 1)   /* the rows after the last whole group */
+        rows_generic(fmt, w, row_bytes, groups * BW_GROUP, rows, x, xq, cols, y);
+}
+
+size_t bw_xq_bytes(size_t cols)
+{
+    return (cols + BW_QK - 1) / BW_QK * sizeof(bw_xblock);
 }
 
 typedef struct {
@@ -272,14 +396,13 @@ typedef struct {
     float *y;
 } qgemv_ctx;
 
-/* One product as the inference path runs it: x quantised by thread 0, then every row. */
+/* One product as the inference path runs it: x quantised by the team, then every row. */
 static void qgemv_body(const void *p, long reps)
 {
     const qgemv_ctx *g = p;
     for (long r = 0; r < reps; r++) {
         if (g->fmt != BW_FMT_BF16) {
-            if (omp_get_thread_num() == 0)
-                bw_quantize(BW_FMT_Q8_0, g->x, g->cols, g->xq);
+            bw_team_quantize_x(g->x, g->cols, g->xq);
             #pragma omp barrier
         }
         bw_team_gemv_fmt(g->isa, g->fmt, g->w, g->rows, g->cols, g->x, g->xq, g->y);
@@ -290,16 +413,18 @@ static void qgemv_body(const void *p, long reps)
 int bw_qgemv_measure(int isa, int fmt, const void *w, size_t rows, size_t cols, const float *x, float *y,
                      int threads, int ntimes, double min_sample_s, double *samples, int *cpus, long *reps)
 {
-    if (fmt == BW_FMT_F32 || !bw_fmt_row_bytes(fmt, cols) || !rows)
+    const size_t bytes = bw_bytes(rows, bw_fmt_row_bytes(fmt, cols));
+    if (fmt == BW_FMT_F32 || !bytes)
         return BW_EARGS;
     if (!bw_isa_usable(isa))
         return BW_EUNSUPPORTED;
-    void *xq = fmt == BW_FMT_BF16 ? NULL : bw_alloc(bw_fmt_row_bytes(BW_FMT_Q8_0, cols));   /* x as q8_0 blocks */
-    if (fmt != BW_FMT_BF16 && !xq)
-        return BW_ENOMEM;
-    qgemv_ctx g = {.isa = isa, .fmt = fmt, .w = w, .rows = rows, .cols = cols, .x = x, .xq = xq, .y = y};
-    int err = samples ? bw_time(qgemv_body, &g, threads, ntimes, min_sample_s, samples, cpus, reps)
+    void *xq = bw_alloc(bw_xq_bytes(cols)), *grouped = bw_alloc(bytes);   /* the weights in the engine's layout */
+    int err = xq && grouped ? bw_interleave(fmt, w, rows, cols, grouped) : BW_ENOMEM;
+    qgemv_ctx g = {.isa = isa, .fmt = fmt, .w = grouped, .rows = rows, .cols = cols, .x = x, .xq = xq, .y = y};
+    if (!err)
+        err = samples ? bw_time(qgemv_body, &g, threads, ntimes, min_sample_s, samples, cpus, reps)
                       : bw_run(qgemv_body, &g, threads);
     bw_free(xq);
+    bw_free(grouped);
     return err;
 }

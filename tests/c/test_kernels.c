@@ -160,7 +160,7 @@ static void test_gemm(int isa, int threads)
 /* Every weight format: quantise, dequantise, and the GEMV of each ISA against the generic one. */
 static void test_quant(int isa, int threads)
 {
-    enum { ROWS = 7, COLS = 96 };
+    enum { ROWS = 19, COLS = 96 };   /* two groups of 8 rows and 3 after them */
     float w[ROWS * COLS], x[COLS], back[COLS], y[ROWS], want[ROWS];
     unsigned char rows[ROWS * COLS * 2];
     for (size_t i = 0; i < ROWS * COLS; i++)
@@ -189,7 +189,7 @@ static void test_infer(int isa, int threads, int weights)
     enum { D = 32, HEADS = 4, KV = 2, DH = 8, FF = 64, VOCAB = 50, LAYERS = 2, POS = 8 };
     static float big[VOCAB * D], norm[D], x[3 * D], logits[VOCAB];
     static float dense[LAYERS][7][FF * D];
-    static unsigned char packed[LAYERS][7][FF * D * 2], head[VOCAB * D * 2];
+    static unsigned char packed[LAYERS][7][FF * D * 2], head[VOCAB * D * 2], plain[FF * D * 2];   /* FF * D > VOCAB * D */
     bw_layer layers[LAYERS];
     const size_t shape[7][2] = {{HEADS * DH, D}, {KV * DH, D}, {KV * DH, D}, {D, HEADS * DH}, {FF, D}, {FF, D},
                                 {D, FF}};
@@ -206,14 +206,18 @@ static void test_infer(int isa, int threads, int weights)
             for (size_t i = 0; i < rows * cols; i++)
                 dense[l][m][i] = (float)((int)((i + 7 * m + l) * 29 % 31) - 15) / 64;
             for (size_t r = 0; weights != BW_FMT_F32 && r < rows; r++)
-                bw_quantize(weights, dense[l][m] + r * cols, cols, packed[l][m] + r * bw_fmt_row_bytes(weights, cols));
+                bw_quantize(weights, dense[l][m] + r * cols, cols, plain + r * bw_fmt_row_bytes(weights, cols));
+            if (weights != BW_FMT_F32)   /* the engine reads the block formats regrouped */
+                EXPECT(bw_interleave(weights, plain, rows, cols, packed[l][m]) == BW_OK);
             *lin[m] = (bw_linear){.fmt = weights, .rows = rows, .cols = cols,
                                   .w = weights == BW_FMT_F32 ? (const void *)dense[l][m] : packed[l][m]};
         }
         layers[l].norm1_w = layers[l].norm2_w = norm;
     }
     for (size_t r = 0; weights != BW_FMT_F32 && r < VOCAB; r++)
-        bw_quantize(weights, big + r * D, D, head + r * bw_fmt_row_bytes(weights, D));
+        bw_quantize(weights, big + r * D, D, plain + r * bw_fmt_row_bytes(weights, D));
+    if (weights != BW_FMT_F32)
+        EXPECT(bw_interleave(weights, plain, VOCAB, D, head) == BW_OK);
     bw_model m = {.arch = BW_ARCH_LLAMA, .act = BW_ACT_SILU, .nlayers = LAYERS, .weights = weights, .d = D,
                   .heads = HEADS, .kv_heads = KV, .head_dim = DH, .d_ff = FF, .vocab = VOCAB, .max_pos = POS,
                   .max_tokens = 3, .eps = 1e-5f, .rope_theta = 10000.0f, .tok_emb = big, .final_norm_w = norm,
