@@ -122,7 +122,7 @@ def _quant_gemv(args, matrices) -> int:
         raise UsageError(f"--transpose is for float32 and float64, not {args.dtype}")
     threads = check_threads(args.threads)
     for m, n in matrices:
-        quant.row_bytes(args.dtype, n)
+        quant.check_gemv_cols(args.dtype, n)
     if args.json:
         check_writable(args.json)
     measurements = _run_all("gemv", [Step(f"{m}x{n}", lambda m=m, n=n: quant.measure_gemv(m, n, args.dtype, threads))

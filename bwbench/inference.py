@@ -110,6 +110,7 @@ def model_bytes(cfg, max_pos: int, embeddings: bool, head: bool, weights: str = 
     cache = 2 * cfg.layers * max_pos * cfg.d_kv
     scratch = max_pos * (4 * cfg.d + 2 * cfg.d_q + 2 * cfg.d_ff + cfg.heads * max_pos)
     packed = 0 if weights == "f32" else (cfg.layers * layer + head * cfg.vocab * cfg.d) * quant.BYTES_PER_WEIGHT[weights]
+    packed *= 2   # quantised, then regrouped into the engine's layout
     return 4 * (cfg.layers * layer + tables + cache + scratch) + int(packed)
 
 
@@ -121,7 +122,7 @@ def check_run(cfg, mode: str, seq: int, scope: str, prompt: int, batch: int, byt
         if mode != "decoder":
             raise UsageError(f"--weights {weights} runs decoders (one token a pass), not {mode}s")
         for width in {cfg.d, cfg.d_q, cfg.d_ff}:
-            quant.row_bytes(weights, width)
+            quant.check_gemv_cols(weights, width)
     check_memory(model_bytes(cfg, seq, scope == "model", scope == "model" and mode == "decoder", weights),
                  "the model's weights, key/value cache and activations")
 

@@ -29,6 +29,14 @@ def row_bytes(fmt: str, cols: int) -> int:
     return nbytes
 
 
+def check_gemv_cols(fmt: str, cols: int) -> None:
+    """The GEMV reads rows of whole 32-weight blocks in every format (bf16 too:
+    its engine layout groups 8 rows block by block); UsageError otherwise."""
+    row_bytes(fmt, cols)
+    if cols % _kernels.QK:
+        raise UsageError(f"the {fmt} GEMV reads rows of whole blocks of {_kernels.QK} weights, not {cols}")
+
+
 def quantize(x: np.ndarray, fmt: str) -> np.ndarray:
     """The rows of x (float32, 2-D) in fmt: uint8, one row of row_bytes() each."""
     row_bytes(fmt, x.shape[-1])
@@ -56,10 +64,11 @@ def _tolerance(weights: np.ndarray, x: np.ndarray, fmt: str) -> np.ndarray:
 def measure_gemv(m: int, n: int, fmt: str, threads: int = None, ntimes: int = MIN_SAMPLES) -> Measurement:
     """y = W x with W (m x n) random in fmt, x random float32, timed in C as
     the inference path runs it and validated against numpy."""
+    check_gemv_cols(fmt, n)
     nbytes = m * row_bytes(fmt, n)
     threads = check_threads(threads)
     check_ntimes(ntimes)
-    check_memory(nbytes + 12 * m * n, f"{m}x{n} {fmt} weights and their check")
+    check_memory(2 * nbytes + 12 * m * n, f"{m}x{n} {fmt} weights and their check")
     rng = np.random.default_rng(2024)
     weights = quantize(rng.uniform(-1, 1, (m, n)).astype(np.float32), fmt)
     x, y = rng.uniform(-1, 1, n).astype(np.float32), np.empty(m, np.float32)

@@ -237,7 +237,8 @@ typedef struct { float d; int32_t sum; int8_t qs[BW_QK]; } bw_xblock;
 size_t bw_xq_bytes(size_t cols);
 /* For a team inside a parallel region (a barrier after it): x as bw_xblocks in xq. */
 void bw_team_quantize_x(const float *x, size_t cols, void *xq);
-/* The block formats' rows in the engine's layout (same bytes: rows in groups of 8, interleaved). */
+/* Rows in a format in the engine's layout (same bytes: rows in groups of 8,
+   interleaved); the GEMV's rows are whole blocks of BW_QK weights, bf16's too. */
 int bw_interleave(int fmt, const void *w, size_t rows, size_t cols, void *out);
 /* For a team inside a parallel region: y = W x, W rows x cols in fmt (block
    formats in the engine's layout); x as float32 (bf16) or quantised by

@@ -153,34 +153,40 @@ int bw_dequantize(int fmt, const void *in, size_t n, float *x)
     return BW_OK;
 }
 
-/* The engine's layout of a block-format matrix: rows in groups of BW_GROUP,
-   block by block; a group's block b holds the BW_GROUP rows' scales, then
-   their weights 4 bytes at a time (chunk k of every row, then chunk k + 1),
-   so one 32-byte load holds 4 bytes of each of 8 rows and a GEMV keeps one
-   row in each lane. Same bytes as llama.cpp's layout; rows after the last
-   whole group stay as they are. */
+/* The engine's layout of a matrix in a format: rows in groups of BW_GROUP,
+   block by block (32 weights of a row; bf16's 64 bytes count as a block with
+   no scale); a group's block b holds the BW_GROUP rows' scales, then their
+   weights 4 bytes at a time (chunk k of every row, then chunk k + 1), so one
+   32-byte load holds 4 bytes of each of 8 rows and a GEMV keeps one row in
+   each lane, streaming one run of memory. Same bytes as llama.cpp's layout;
+   rows after the last whole group stay as they are. */
 #define BW_GROUP 8
 
-static size_t block_bytes(int fmt) { return fmt == BW_FMT_Q8_0 ? sizeof(block_q8_0) : sizeof(block_q4_0); }
+static size_t block_bytes(int fmt)
+{
+    return fmt == BW_FMT_BF16 ? 2 * BW_QK : fmt == BW_FMT_Q8_0 ? sizeof(block_q8_0) : sizeof(block_q4_0);
+}
+
+static size_t scale_bytes(int fmt) { return fmt == BW_FMT_BF16 ? 0 : 2; }
 
 /* Copies row r's block between a group's block (interleaved) and a plain block. */
 static void regroup_block(int fmt, char *group_block, char *plain, int r, int to_group)
 {
-    const size_t chunks = (block_bytes(fmt) - 2) / 4;
-    char *scale = group_block + 2 * r;
-    memcpy(to_group ? scale : plain, to_group ? plain : scale, 2);
+    const size_t s = scale_bytes(fmt), chunks = (block_bytes(fmt) - s) / 4;
+    char *scale = group_block + s * r;
+    memcpy(to_group ? scale : plain, to_group ? plain : scale, s);
     for (size_t k = 0; k < chunks; k++) {
-        char *chunk = group_block + 2 * BW_GROUP + (k * BW_GROUP + r) * 4;
-        memcpy(to_group ? chunk : plain + 2 + 4 * k, to_group ? plain + 2 + 4 * k : chunk, 4);
+        char *chunk = group_block + s * BW_GROUP + (k * BW_GROUP + r) * 4;
+        memcpy(to_group ? chunk : plain + s + 4 * k, to_group ? plain + s + 4 * k : chunk, 4);
     }
 }
 
 int bw_interleave(int fmt, const void *w, size_t rows, size_t cols, void *out)
 {
     const size_t row_bytes = bw_fmt_row_bytes(fmt, cols);
-    if (!row_bytes || fmt == BW_FMT_F32)
+    if (!row_bytes || fmt == BW_FMT_F32 || cols % BW_QK)   /* bf16 too: whole blocks */
         return BW_EARGS;
-    const size_t grouped = fmt == BW_FMT_BF16 ? 0 : rows / BW_GROUP * BW_GROUP, blocks = cols / BW_QK;
+    const size_t grouped = rows / BW_GROUP * BW_GROUP, blocks = cols / BW_QK;
     for (size_t i = 0; i < grouped; i++)
         for (size_t b = 0; b < blocks; b++)
             regroup_block(fmt, (char *)out + (i / BW_GROUP * blocks + b) * BW_GROUP * block_bytes(fmt),
@@ -206,9 +212,19 @@ void bw_team_quantize_x(const float *x, size_t cols, void *xq)
     }
 }
 
-/* scale * (w . x) of one plain block against x's block: the reference every fast path is tested against. */
-static float block_dot_generic(int fmt, const char *block, const bw_xblock *x)
+/* w . x of one plain block (times the scales) against x's block, float32
+   (bf16) or quantised: the reference every fast path is tested against. */
+static float block_dot_generic(int fmt, const char *block, const float *xf, const bw_xblock *x)
 {
+    if (fmt == BW_FMT_BF16) {
+        float sum = 0.0f;
+        for (int j = 0; j < BW_QK; j++) {
+            uint16_t h;
+            memcpy(&h, block + 2 * j, 2);
+            sum += bf16_to_f32(h) * xf[j];
+        }
+        return sum;
+    }
     uint16_t d;
     memcpy(&d, block, 2);
     const int8_t *q8 = (const int8_t *)(block + 2);
@@ -224,83 +240,39 @@ static void rows_generic(int fmt, const char *w, size_t row_bytes, size_t lo, si
                          const bw_xblock *xq, size_t cols, float *y)
 {
     for (size_t i = lo; i < hi; i++) {
-        const char *row = w + i * row_bytes;
         float sum = 0.0f;
-        for (size_t j = 0; fmt == BW_FMT_BF16 && j < cols; j++)
-            sum += bf16_to_f32(((const uint16_t *)row)[j]) * x[j];
-        for (size_t b = 0; fmt != BW_FMT_BF16 && b < cols / BW_QK; b++)
-            sum += block_dot_generic(fmt, row + b * block_bytes(fmt), xq + b);
+        for (size_t b = 0; b < cols / BW_QK; b++)
+            sum += block_dot_generic(fmt, w + i * row_bytes + b * block_bytes(fmt), x + b * BW_QK, xq + b);
         y[i] = sum;
     }
 }
 
-static void group_generic(int fmt, const char *group, const bw_xblock *xq, size_t blocks, float *y)
+static void group_generic(int fmt, const char *group, const float *x, const bw_xblock *xq, size_t blocks,
+                          float *y)
 {
     for (int r = 0; r < BW_GROUP; r++) {
         float sum = 0.0f;
         for (size_t b = 0; b < blocks; b++) {
-            char plain[sizeof(block_q8_0)];
+            char plain[2 * BW_QK];
             regroup_block(fmt, (char *)group + b * BW_GROUP * block_bytes(fmt), plain, r, 0);
-            sum += block_dot_generic(fmt, plain, xq + b);
+            sum += block_dot_generic(fmt, plain, x + b * BW_QK, xq + b);
         }
         y[r] = sum;
     }
 }
 
 #if defined(__x86_64__)
-/* AVX2. bf16: ROWS rows at a time, so each load of x serves all of them,
-   widened to float32 in registers (a shift). Block formats: a group's 8 rows
-   in the 8 lanes; maddubs multiplies unsigned bytes by x's signed ones (4 of
-   x's bytes broadcast to every row) and madd sums them to int32 per row.
+/* AVX2: a group's 8 rows in the 8 lanes. bf16 widened to float32 in
+   registers (a shift or a mask) times x broadcast. The block formats:
+   maddubs multiplies unsigned bytes by x's signed ones (4 of x's bytes
+   broadcast to every row) and madd sums them to int32 per row.
    q8_0 weights are signed, so maddubs takes |w| and x with w's sign (as
    llama.cpp does); q4_0's nibbles go in unsigned, their 16-bit sums add up
    without overflow (at most 8 x 2 x 15 x 127), and the +8 they carry comes
    off as 8 * sum(x) of the block. The 8 scales convert in one instruction. */
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
-#define ROWS 4
 #define PREFETCH 1024   /* bytes ahead: the hardware prefetcher alone left q4_0 further below the load */
-
-static inline float hsum_avx2(__m256 v)
-{
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    return _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));
-}
-
-/* y[r] = bf16 row r . x for the n (<= ROWS) rows starting at w; inlined for n = ROWS and n = 1. */
-static inline __attribute__((always_inline)) void bf16_rows_avx2(const char *w, size_t row_bytes, int n,
-                                                                 const float *x, size_t cols, float *y)
-{
-    __m256 acc[ROWS];
-    for (int r = 0; r < n; r++)
-        acc[r] = _mm256_setzero_ps();
-    size_t j = 0;
-    for (; j + 8 <= cols; j += 8) {
-        const __m256 xv = _mm256_loadu_ps(x + j);
-        for (int r = 0; r < n; r++) {
-            const __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)(w + r * row_bytes) + j));
-            acc[r] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)), xv,
-                                     acc[r]);
-        }
-    }
-    for (int r = 0; r < n; r++) {
-        float tail = 0.0f;   /* rows of a length not a multiple of 8 */
-        for (size_t k = j; k < cols; k++)
-            tail += bf16_to_f32(((const uint16_t *)(w + r * row_bytes))[k]) * x[k];
-        y[r] = hsum_avx2(acc[r]) + tail;
-    }
-}
-
-static void bf16_gemv_avx2(const char *w, size_t row_bytes, size_t lo, size_t hi, const float *x, size_t cols,
-                           float *y)
-{
-    size_t i = lo;
-    for (; i + ROWS <= hi; i += ROWS)
-        bf16_rows_avx2(w + i * row_bytes, row_bytes, ROWS, x, cols, y + i);
-    for (; i < hi; i++)
-        bf16_rows_avx2(w + i * row_bytes, row_bytes, 1, x, cols, y + i);
-}
 
 /* x's bytes 4k .. 4k + 3 in every lane. */
 static inline __m256i x_chunk(const bw_xblock *x, int k)
@@ -310,7 +282,27 @@ static inline __m256i x_chunk(const bw_xblock *x, int k)
     return _mm256_set1_epi32(four);
 }
 
-static void group_avx2(int fmt, const char *group, const bw_xblock *xq, size_t blocks, float *y)
+/* bf16: 8 rows x 2 columns a load; the even column is the low half of each
+   32-bit lane, the odd the high. Eight sums, so the FMAs' latency hides. */
+static __m256 bf16_block_avx2(const __m256i *chunks, const float *x, __m256 acc)
+{
+    const __m256i high = _mm256_set1_epi32((int)0xffff0000);
+    __m256 even[4], odd[4];
+    for (int u = 0; u < 4; u++)
+        even[u] = odd[u] = _mm256_setzero_ps();
+    for (int k = 0; k < BW_QK / 2; k += 4)
+        for (int u = 0; u < 4; u++) {
+            const __m256i w = _mm256_loadu_si256(chunks + k + u);
+            const float *xk = x + 2 * (k + u);
+            even[u] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(w, 16)), _mm256_set1_ps(xk[0]), even[u]);
+            odd[u] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(w, high)), _mm256_set1_ps(xk[1]), odd[u]);
+        }
+    for (int u = 0; u < 4; u++)
+        acc = _mm256_add_ps(acc, _mm256_add_ps(even[u], odd[u]));
+    return acc;
+}
+
+static void group_avx2(int fmt, const char *group, const float *x, const bw_xblock *xq, size_t blocks, float *y)
 {
     const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(0x0f);
     const size_t step = BW_GROUP * block_bytes(fmt);
@@ -319,6 +311,10 @@ static void group_avx2(int fmt, const char *group, const bw_xblock *xq, size_t b
         const char *g = group + b * step;
         for (size_t o = 0; o < step; o += 64)
             _mm_prefetch(g + PREFETCH + o, _MM_HINT_T0);
+        if (fmt == BW_FMT_BF16) {
+            acc = bf16_block_avx2((const __m256i *)g, x + b * BW_QK, acc);
+            continue;
+        }
         const __m256 scales = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g)),
                                             _mm256_set1_ps(xq[b].d));
         const __m256i *chunks = (const __m256i *)(g + 2 * BW_GROUP);
@@ -345,7 +341,6 @@ static void group_avx2(int fmt, const char *group, const bw_xblock *xq, size_t b
     }
     _mm256_storeu_ps(y, acc);
 }
-#undef ROWS
 #undef PREFETCH
 #pragma GCC pop_options
 #endif
@@ -353,30 +348,18 @@ static void group_avx2(int fmt, const char *group, const bw_xblock *xq, size_t b
 void bw_team_gemv_fmt(int isa, int fmt, const void *w, size_t rows, size_t cols, const float *x,
                       const void *xq, float *y)
 {
-    const size_t row_bytes = bw_fmt_row_bytes(fmt, cols), blocks = cols / BW_QK;
+    const size_t row_bytes = bw_fmt_row_bytes(fmt, cols), blocks = cols / BW_QK, groups = rows / BW_GROUP;
     size_t lo, hi;
-    if (fmt == BW_FMT_BF16) {
-        bw_static_range(rows, &lo, &hi);
-#if defined(__x86_64__)
-        if (isa >= BW_AVX2) {   /* the callers checked that isa is usable, once, before any timed region */
-            bf16_gemv_avx2(w, row_bytes, lo, hi, x, cols, y);
-            return;
-        }
-#endif
-        rows_generic(fmt, w, row_bytes, lo, hi, x, xq, cols, y);
-        return;
-    }
-    const size_t groups = rows / BW_GROUP;
     bw_static_range(groups, &lo, &hi);
     for (size_t g = lo; g < hi; g++) {
         const char *group = (const char *)w + g * BW_GROUP * row_bytes;
 #if defined(__x86_64__)
-        if (isa >= BW_AVX2) {
-            group_avx2(fmt, group, xq, blocks, y + g * BW_GROUP);
+        if (isa >= BW_AVX2) {   /* the callers checked that isa is usable, once, before any timed region */
+            group_avx2(fmt, group, x, xq, blocks, y + g * BW_GROUP);
             continue;
         }
 #endif
-        group_generic(fmt, group, xq, blocks, y + g * BW_GROUP);
+        group_generic(fmt, group, x, xq, blocks, y + g * BW_GROUP);
     }
     if (omp_get_thread_num() == omp_get_num_threads() - 1)   /* the rows after the last whole group */
         rows_generic(fmt, w, row_bytes, groups * BW_GROUP, rows, x, xq, cols, y);
@@ -414,7 +397,7 @@ int bw_qgemv_measure(int isa, int fmt, const void *w, size_t rows, size_t cols, 
                      int threads, int ntimes, double min_sample_s, double *samples, int *cpus, long *reps)
 {
     const size_t bytes = bw_bytes(rows, bw_fmt_row_bytes(fmt, cols));
-    if (fmt == BW_FMT_F32 || !bytes)
+    if (fmt == BW_FMT_F32 || !bytes || cols % BW_QK)
         return BW_EARGS;
     if (!bw_isa_usable(isa))
         return BW_EUNSUPPORTED;

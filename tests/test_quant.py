@@ -106,5 +106,7 @@ def test_bad_formats_and_shapes_are_refused(capsys):
         _kernels.dequantize("q8_0", np.zeros((2, 33), np.uint8), 32)
     assert cli.main(["gemv", "--dtype", "q4_0", "--shape", "64x40"]) == 2
     assert "whole blocks of 32" in capsys.readouterr().err
+    assert cli.main(["gemv", "--dtype", "bf16", "--shape", "64x40"]) == 2   # bf16 quantises any width, its GEMV blocks
+    assert "bf16 GEMV reads rows of whole blocks of 32 weights, not 40" in capsys.readouterr().err
     assert cli.main(["gemv", "--dtype", "q4_0", "--shape", "64x64", "--transpose"]) == 2
     assert "--transpose" in capsys.readouterr().err
