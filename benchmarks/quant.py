@@ -22,9 +22,7 @@ class QuantGemv:
         return {(fmt, where): _gemv(fmt, where) for fmt in quant.FORMATS for where in ("L3", "DRAM")}
 
     def track_weight_gbps(self, measured, fmt, where):
-        m = measured[fmt, where]
-        rows, _, cols = m.shape
-        return m.gbps * (m.working_set_bytes - 4 * (rows + cols)) / m.working_set_bytes
+        return quant.weight_gbps(measured[fmt, where])
 
     track_weight_gbps.unit = "GB/s"
 
