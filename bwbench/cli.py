@@ -26,7 +26,8 @@ from bwbench.roofline import Roofline
 from bwbench.stream import STREAM_KERNELS, default_stream_size, measure_stream, stream_kernel
 from bwbench.engines import REFERENCES
 from bwbench.inference import check_runnable
-from bwbench.transformer import FIGURE_MODELS, analyse, measure, overlay_points, with_measured
+from bwbench.transformer import (FIGURE_MODELS, analyse, measure, overlay_points, tokens_per_s_by_format,
+                                  with_measured)
 from bwbench.units import format_bytes, parse_shape, parse_size
 
 # Tables keep their width when piped to a file (rich would fall back to 80 columns); COLUMNS sets another.
@@ -255,8 +256,11 @@ def cmd_transformer(args) -> int:
     analysis = analyse(*shape, roofline, args.weights)
     if runs:
         analysis = with_measured(analysis, *runs[0])
-    stdout.print(tables.analysis_table(analysis))
+    by_format = tokens_per_s_by_format(shape, roofline) if analysis.mode == "decoder" else None
+    stdout.print(tables.analysis_table(analysis, by_format))
     record = analysis.to_dict()
+    if by_format:
+        record.update(tokens_per_s_by_format=by_format[0], tokens_per_s_bandwidth_only=by_format[1])
     if runs and runs[1]:
         record["reference"] = runs[1]
         stdout.print(tables.reference_line(analysis, runs[1]))

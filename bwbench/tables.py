@@ -81,8 +81,8 @@ def quant_tables(result: dict) -> list:
         roofs.add_row(fmt, f"{entry['bits_per_weight']:g}", f"{entry['unpack_gflops']:.1f}", entry["unpack_level"],
                       entry["unpack_bound_from"] or "nowhere (memory-bound everywhere)")
     table.caption = ("median samples; weight GB/s: the weights alone; read-only: the load kernel over the same "
-                     "bytes, measured right before; bound: unpack where the unpack roof is below read-only GB/s x 2 FLOPs / "
-                     "bytes per weight; tokens/s predicted: min(read-only GB/s / model weight bytes, "
+                     "bytes, measured right before; bound: unpack where the unpack roof is below read-only GB/s "
+                     "x 2 FLOPs / bytes per weight; tokens/s predicted: min(read-only GB/s / model weight bytes, "
                      "unpack GFLOP/s / (2 x weights))")
     roofs.caption = "f32 unpacks nothing: its roof is its GEMV's own in-cache rate"
     return [table, roofs]
@@ -125,8 +125,9 @@ def asv_rooflines_table(entries, source: str) -> Table:
     return table
 
 
-def analysis_table(analysis) -> Table:
-    """Every op, then each group's sum, then the total; measured columns when measured."""
+def analysis_table(analysis, by_format: tuple = None) -> Table:
+    """Every op, then each group's sum, then the total; measured columns when
+    measured; by_format: transformer.tokens_per_s_by_format() for the footer."""
     measured = analysis.measured_wall_s is not None
     title = (f"{analysis.model}, {analysis.mode}, seq {analysis.seq}"
              + (f", prompt {analysis.prompt}" if analysis.prompt else "")
@@ -165,6 +166,11 @@ def analysis_table(analysis) -> Table:
         if "measured_tokens_per_s" in record:
             notes.append(f"{record['measured_tokens_per_s']:.1f} tokens/s")
         notes.append(f"predicted/measured (end to end) {analysis.predicted_s / analysis.measured_wall_s:.2f}")
+    if by_format:
+        rates, bandwidth_only = by_format
+        notes.append("predicted tokens/s by weight format: " + ", ".join(
+            f"{fmt} {rate:.1f}" + (" (bandwidth only)" if fmt in bandwidth_only else "")
+            for fmt, rate in rates.items()))
     table.caption = "; ".join(notes)
     return table
 
