@@ -1,7 +1,8 @@
 """GEMV with weights in each format (llama.cpp's layouts): DRAM-sized
 (4x the last-level cache of weights) and cache-sized (half of it), weight
-GB/s and GFLOP/s, through bwbench.quant's public API."""
-from bwbench import quant
+GB/s and GFLOP/s, through bwbench.quant's public API; and each format's
+unpack roof as `python -m bwbench quant` measures it (bwbench.quant_roofline)."""
+from bwbench import quant, quant_roofline
 from bwbench.machine import available_cpus, last_level_cache_bytes
 
 COLS = 4096
@@ -30,3 +31,23 @@ class QuantGemv:
         return measured[fmt, where].gflops
 
     track_gflops.unit = "GFLOP/s"
+
+
+class QuantUnpackRoof:
+    """The best in-cache GEMV GFLOP/s of each format (f32 included): the
+    quant command's cache levels only, so it takes seconds."""
+    params = list(quant_roofline.FORMATS)
+    param_names = ["format"]
+    timeout = 300
+
+    def setup_cache(self):
+        threads, model = available_cpus(), "tinyllama-1.1b"
+        sizes = {level: size for level, size in quant_roofline.level_sizes(threads).items() if level != "DRAM"}
+        points = quant_roofline.plan(sizes)
+        pairs = [quant_roofline.measure_point(point, threads) for point in points]
+        return quant_roofline.section(points, pairs, model, quant_roofline.decode_weight_bytes(model), threads)
+
+    def track_unpack_gflops(self, result, fmt):
+        return result["formats"][fmt]["unpack_gflops"]
+
+    track_unpack_gflops.unit = "GFLOP/s"
