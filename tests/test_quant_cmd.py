@@ -3,7 +3,9 @@ working sets; its JSON, arithmetic, figure and refusals."""
 import pytest
 
 from bwbench import cli, quant, quant_roofline, read_result
+from bwbench.ceilings import level_capacities
 from bwbench.errors import UsageError
+from bwbench.machine import last_level_cache_bytes
 from bwbench.transformer import analyse
 
 TINY = {"L1": 4096, "L2": 16384, "DRAM": 32768}   # bytes of weights per level, injected for speed
@@ -78,30 +80,20 @@ def test_tables_and_figure(run):
 
 
 def test_plan_sizes_whole_blocks_inside_each_level():
-    points = quant_roofline.plan({"L1": 32768, "L3": 16 * 2**20, "DRAM": 128 * 2**20})
+    sizes = {"L1": 32768, "L3": 16 * 2**20, "DRAM": 128 * 2**20}
+    points = quant_roofline.plan(sizes)
     assert [(p.level, p.fmt) for p in points][:4] == [("L1", f) for f in quant_roofline.FORMATS]
     assert {p.level: p.cols for p in points} == {"L1": 64, "L3": 2048, "DRAM": 4096}
     for p in points:
-        size = {"L1": 32768, "L3": 16 * 2**20, "DRAM": 128 * 2**20}[p.level]
         step = quant.BYTES_PER_WEIGHT[p.fmt] * p.cols   # one more row would not fit
-        assert p.cols % 32 == 0 and size - step < p.weight_bytes <= size
-    assert set(quant_roofline.level_sizes(1)) >= {"L1", "DRAM"}
+        assert p.cols % 32 == 0 and sizes[p.level] - step < p.weight_bytes <= sizes[p.level]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["quant", "--threads", "0"], "invalid thread count 0"),
-    (["quant", "--threads", "4096"], "invalid thread count 4096"),
-    (["quant", "--model", "bert-base"], "bert-base is an encoder"),
-    (["quant", "--model", "gpt5"], "unknown model 'gpt5'"),
-    (["quant", "--out", "/proc/no-such-dir"], "cannot create output folder"),
-    (["quant", "--json", "/nonexistent-dir/q.json"], "cannot write /nonexistent-dir/q.json"),
-])
-def test_bad_input_is_refused_before_measuring(args, message, capsys, monkeypatch):
-    monkeypatch.setattr(quant_roofline, "measure_point", lambda *a: pytest.fail("measured before refusing"))
-    monkeypatch.setattr(quant_roofline, "level_sizes", lambda threads: dict(TINY))
-    assert cli.main(args) == 2
-    err = capsys.readouterr().err
-    assert message in err and err.count("\n") == 1
+def test_levels_are_sized_at_half_each_cache_and_four_times_the_last():
+    sizes = quant_roofline.level_sizes(1)
+    capacities = level_capacities(1)
+    assert {level: sizes[level] for level in capacities} == {level: c // 2 for level, c in capacities.items()}
+    assert sizes["DRAM"] == 4 * (last_level_cache_bytes() or 2**25)
 
 
 def test_memory_the_host_lacks_and_a_host_without_caches_are_refused(capsys, monkeypatch):
