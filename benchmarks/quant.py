@@ -44,8 +44,8 @@ class QuantUnpackRoof:
         threads, model = available_cpus(), "tinyllama-1.1b"
         sizes = {level: size for level, size in quant_roofline.level_sizes(threads).items() if level != "DRAM"}
         points = quant_roofline.plan(sizes)
-        pairs = [quant_roofline.measure_point(point, threads) for point in points]
-        return quant_roofline.section(points, pairs, model, quant_roofline.decode_weight_bytes(model), threads)
+        runs = [quant_roofline.measure_point(point, threads) for point in points]
+        return quant_roofline.section(points, runs, model, quant_roofline.decode_weight_bytes(model), threads)
 
     def track_unpack_gflops(self, result, fmt):
         return result["formats"][fmt]["unpack_gflops"]

@@ -139,14 +139,14 @@ def cmd_quant(args) -> int:
     out = _output_dir(args.out)
     if args.json:
         check_writable(args.json)
-    pairs = _run_all("quant", [Step(p.description, lambda p=p: quant_roofline.measure_point(p, threads))
-                               for p in points])
-    result = quant_roofline.section(points, pairs, args.model, model_bytes, threads)
+    runs = _run_all("quant", [Step(p.description, lambda p=p: quant_roofline.measure_point(p, threads))
+                              for p in points])
+    result = quant_roofline.section(points, runs, args.model, model_bytes, threads)
     for table in tables.quant_tables(result):
         stdout.print(table)
     paths = write_quant(result, out)
     if args.json:
-        write_result(args.json, machine_info(), [m for pair in pairs for m in pair], quant=result)
+        write_result(args.json, machine_info(), [m for run in runs for m in run], quant=result)
         paths.append(args.json)
     stdout.print("wrote " + ", ".join(paths))
     return 0

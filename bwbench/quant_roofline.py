@@ -1,13 +1,15 @@
 """The bytes-per-weight roofline (`python -m bwbench quant`): the GEMV of
 every weight format (f32, bf16, q8_0, q4_0) with its weights inside each cache
-level and in DRAM, each beside the read-only ceiling (the load kernel) of the
-same working set, measured right before it; and what that means for the
-tokens/s of one decode step.
+level and in DRAM, each bracketed by the read-only ceiling (the load kernel)
+of the same working set, measured right before and right after it; and what
+that means for the tokens/s of one decode step.
 
 What is reported (each measurement at its median sample, as the bracket
 of a transformer prediction is):
 - weight GB/s: the weights' bytes alone (x and y left out); fraction: that
-  over the load kernel's GB/s over the same bytes; GFLOP/s: 2 a weight.
+  over the read-only ceiling, the mean of the load kernel's GB/s over the
+  same bytes before and after (ceiling_drift: how far those two differ, over
+  their mean); GFLOP/s: 2 a weight.
 - a format's unpack roof: its best in-cache (L1 to L3) GFLOP/s, the quantity
   ceilings.unpack_step measures for the transformer prediction. f32 unpacks
   nothing: its roof is its GEMV kernel's own in-cache rate.
@@ -26,8 +28,9 @@ Working sets: in each cache level half its capacity as the measuring threads
 reach it (the top of the window the roofline counts as well inside it,
 roofline.level_windows; at L3 half the last-level cache, as unpack_step);
 in DRAM four times the last-level cache. Rows are whole blocks of 32 weights:
-the column count is a power of two from 32 to 4096 near the square root of the
-matrix's weights in float32."""
+the column count is a power of two from 32 to 4096, the float32 matrix about
+16 times wider than tall (long rows amortise each row's reduction; enough
+rows amortise the quantisation of x, once a product)."""
 import math
 from dataclasses import dataclass
 
@@ -79,7 +82,7 @@ def plan(sizes: dict) -> list:
                          "the unpack roof is an in-cache rate")
     points = []
     for level, nbytes in sizes.items():
-        cols = min(UNPACK_COLS, max(BLOCK, 2 ** int(math.log2(math.sqrt(nbytes / 4)))))
+        cols = min(UNPACK_COLS, max(BLOCK, 2 ** int(math.log2(math.sqrt(16 * nbytes / 4)))))
         for fmt in FORMATS:
             point = Point(fmt, level, max(1, nbytes // round(quant.BYTES_PER_WEIGHT[fmt] * cols)), cols)
             if fmt == "f32":
@@ -91,11 +94,17 @@ def plan(sizes: dict) -> list:
 
 
 def measure_point(point: Point, threads: int) -> tuple:
-    """(the load kernel over the weights' bytes, then the GEMV): validated Measurements."""
-    load = measure_stream("load", "regular", threads, point.weight_bytes, BRACKET_SAMPLES)
+    """(the load kernel over the weights' bytes, the GEMV, the load kernel
+    again): validated Measurements."""
+    def load():
+        return measure_stream("load", "regular", threads, point.weight_bytes, BRACKET_SAMPLES)
+
+    before = load()
     if point.fmt == "f32":
-        return load, measure_gemv(point.rows, point.cols, False, "float32", threads, BRACKET_SAMPLES)
-    return load, quant.measure_gemv(point.rows, point.cols, point.fmt, threads, BRACKET_SAMPLES)
+        gemv = measure_gemv(point.rows, point.cols, False, "float32", threads, BRACKET_SAMPLES)
+    else:
+        gemv = quant.measure_gemv(point.rows, point.cols, point.fmt, threads, BRACKET_SAMPLES)
+    return before, gemv, load()
 
 
 def decode_weight_bytes(model: str) -> dict:
@@ -107,18 +116,19 @@ def decode_weight_bytes(model: str) -> dict:
     return {fmt: analyse(model, 1, "decoder", 0, 1, 4, "model", weights=fmt).weight_bytes for fmt in FORMATS}
 
 
-def section(points, pairs, model: str, model_bytes: dict, threads: int) -> dict:
-    """The result JSON's `quant` section from the Points and their measured
-    (load, GEMV) pairs; model_bytes: decode_weight_bytes(model)."""
+def section(points, runs, model: str, model_bytes: dict, threads: int) -> dict:
+    """The result JSON's `quant` section from the Points and their
+    measure_point() runs; model_bytes: decode_weight_bytes(model)."""
     formats = {}
-    for point, (load, gemv) in zip(points, pairs):
+    for point, (before, gemv, after) in zip(points, runs):
         size = quant.BYTES_PER_WEIGHT[point.fmt]
         entry = formats.setdefault(point.fmt, {"bytes_per_weight": size, "bits_per_weight": 8 * size,
                                                "model_weight_bytes": model_bytes[point.fmt], "levels": {}})
-        gbps, ceiling = quant.weight_gbps(gemv, BRACKET_SAMPLE), load.median_gbps
-        entry["levels"][point.level] = {"shape": [point.rows, point.cols], "weight_bytes": point.weight_bytes,
-                                        "gbps": gbps, "ceiling_gbps": ceiling, "fraction": gbps / ceiling,
-                                        "gflops": gemv.median_gflops}
+        gbps, ceiling = quant.weight_gbps(gemv, BRACKET_SAMPLE), (before.median_gbps + after.median_gbps) / 2
+        entry["levels"][point.level] = {
+            "shape": [point.rows, point.cols], "weight_bytes": point.weight_bytes, "gbps": gbps,
+            "ceiling_gbps": ceiling, "ceiling_drift": abs(after.median_gbps - before.median_gbps) / ceiling,
+            "fraction": gbps / ceiling, "gflops": gemv.median_gflops}
     weights = model_bytes["f32"] / quant.BYTES_PER_WEIGHT["f32"]
     for entry in formats.values():
         levels = entry["levels"]

@@ -81,7 +81,7 @@ def quant_tables(result: dict) -> list:
         roofs.add_row(fmt, f"{entry['bits_per_weight']:g}", f"{entry['unpack_gflops']:.1f}", entry["unpack_level"],
                       entry["unpack_bound_from"] or "nowhere (memory-bound everywhere)")
     table.caption = ("median samples; weight GB/s: the weights alone; read-only: the load kernel over the same "
-                     "bytes, measured right before; bound: unpack where the unpack roof is below read-only GB/s "
+                     "bytes, the mean of right before and right after; bound: unpack where the unpack roof is below read-only GB/s "
                      "x 2 FLOPs / bytes per weight; tokens/s predicted: min(read-only GB/s / model weight bytes, "
                      "unpack GFLOP/s / (2 x weights))")
     roofs.caption = "f32 unpacks nothing: its roof is its GEMV's own in-cache rate"

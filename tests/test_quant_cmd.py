@@ -29,21 +29,25 @@ def test_json_holds_every_format_and_level_beside_its_measurements(run):
     result = document["quant"]
     assert (result["threads"], result["sample"], result["model"]) == (1, "median", "tinyllama-1.1b")
     assert list(result["formats"]) == ["f32", "bf16", "q8_0", "q4_0"]
-    pairs = list(zip(document["measurements"][::2], document["measurements"][1::2]))
-    assert len(pairs) == len(LEVELS) * 4
-    for (load, gemv), (level, fmt) in zip(pairs, [(level, fmt) for level in LEVELS for fmt in result["formats"]]):
+    measured = document["measurements"]
+    runs = list(zip(measured[::3], measured[1::3], measured[2::3]))
+    assert len(runs) == len(LEVELS) * 4
+    keys = [(level, fmt) for level in LEVELS for fmt in result["formats"]]
+    for (before, gemv, after), (level, fmt) in zip(runs, keys):
         entry = result["formats"][fmt]
         row = entry["levels"][level]
-        assert set(row) == {"shape", "weight_bytes", "gbps", "ceiling_gbps", "fraction", "gflops", "bound",
-                            "predicted_tokens_per_s", "measured_tokens_per_s"}
+        assert set(row) == {"shape", "weight_bytes", "gbps", "ceiling_gbps", "ceiling_drift", "fraction", "gflops",
+                            "bound", "predicted_tokens_per_s", "measured_tokens_per_s"}
         rows, cols = row["shape"]
         assert cols % 32 == 0 and 0 < row["weight_bytes"] <= TINY[level]
         assert row["weight_bytes"] == rows * cols * entry["bytes_per_weight"]
-        # the load kernel read the weights' bytes (in whole float64s), right before the GEMV of that format
-        assert (load.kernel, load.working_set_bytes) == ("load", row["weight_bytes"] // 8 * 8)
+        # the load kernel read the weights' bytes (in whole float64s), right before and after the GEMV
+        for load in (before, after):
+            assert (load.kernel, load.working_set_bytes) == ("load", row["weight_bytes"] // 8 * 8)
         assert (gemv.kernel, gemv.dtype, gemv.shape) == ("gemv", "float32" if fmt == "f32" else fmt, (rows, 1, cols))
         assert row["gbps"] == quant.weight_gbps(gemv, "median")
-        assert row["ceiling_gbps"] == load.median_gbps
+        assert row["ceiling_gbps"] == (before.median_gbps + after.median_gbps) / 2
+        assert row["ceiling_drift"] == abs(after.median_gbps - before.median_gbps) / row["ceiling_gbps"]
         assert row["gflops"] == gemv.flops / gemv.median_s / 1e9
         assert gemv.flops == gemv.reps_per_sample * 2 * rows * cols
     assert [f["bits_per_weight"] for f in result["formats"].values()] == [32, 16, 8.5, 4.5]
@@ -83,7 +87,7 @@ def test_plan_sizes_whole_blocks_inside_each_level():
     sizes = {"L1": 32768, "L3": 16 * 2**20, "DRAM": 128 * 2**20}
     points = quant_roofline.plan(sizes)
     assert [(p.level, p.fmt) for p in points][:4] == [("L1", f) for f in quant_roofline.FORMATS]
-    assert {p.level: p.cols for p in points} == {"L1": 64, "L3": 2048, "DRAM": 4096}
+    assert {p.level: p.cols for p in points} == {"L1": 256, "L3": 4096, "DRAM": 4096}   # 16x wider than tall
     for p in points:
         step = quant.BYTES_PER_WEIGHT[p.fmt] * p.cols   # one more row would not fit
         assert p.cols % 32 == 0 and sizes[p.level] - step < p.weight_bytes <= sizes[p.level]
