@@ -34,7 +34,7 @@ rows amortise the quantisation of x, once a product)."""
 import math
 from dataclasses import dataclass
 
-from bwbench import quant
+from bwbench import _kernels, quant
 from bwbench.ceilings import BRACKET_SAMPLE, BRACKET_SAMPLES, UNPACK_COLS, level_capacities
 from bwbench.errors import UsageError
 from bwbench.gemm import check_fits, measure_gemv
@@ -45,7 +45,6 @@ from bwbench.stream import measure_stream
 from bwbench.transformer import analyse
 
 FORMATS = ("f32",) + quant.FORMATS
-BLOCK = 32  # weights in a q8_0 or q4_0 block: a row holds whole blocks
 
 
 @dataclass(frozen=True)
@@ -82,7 +81,7 @@ def plan(sizes: dict) -> list:
                          "the unpack roof is an in-cache rate")
     points = []
     for level, nbytes in sizes.items():
-        cols = min(UNPACK_COLS, max(BLOCK, 2 ** int(math.log2(math.sqrt(16 * nbytes / 4)))))
+        cols = min(UNPACK_COLS, max(_kernels.QK, 2 ** int(math.log2(math.sqrt(16 * nbytes / 4)))))
         for fmt in FORMATS:
             point = Point(fmt, level, max(1, nbytes // round(quant.BYTES_PER_WEIGHT[fmt] * cols)), cols)
             if fmt == "f32":
@@ -132,7 +131,8 @@ def section(points, runs, model: str, model_bytes: dict, threads: int) -> dict:
     weights = model_bytes["f32"] / quant.BYTES_PER_WEIGHT["f32"]
     for entry in formats.values():
         levels = entry["levels"]
-        entry["unpack_level"] = max((level for level in levels if level != "DRAM"), key=lambda l: levels[l]["gflops"])
+        in_cache = [level for level in levels if level != "DRAM"]
+        entry["unpack_level"] = max(in_cache, key=lambda level: levels[level]["gflops"])
         entry["unpack_gflops"] = unpack = levels[entry["unpack_level"]]["gflops"]
         for row in levels.values():
             row["bound"] = "unpack" if unpack < row["ceiling_gbps"] * 2 / entry["bytes_per_weight"] else "memory"
