@@ -11,7 +11,7 @@ import sys
 from rich.console import Console
 from rich.progress import Progress
 
-from bwbench import asv_results, interconnect, quant, tables, tensor_parallel, trends
+from bwbench import asv_results, interconnect, quant, quant_roofline, tables, tensor_parallel, trends
 from bwbench.ceilings import (BRACKET_SAMPLE, Step, bracket_drift, bracketed, build_roofline, measure_bracket,
                                drift_summary, roofline_plan)
 from bwbench.errors import EXIT_STATUS, KernelError, UsageError, ValidationError
@@ -20,13 +20,14 @@ from bwbench.link import TESTS, load_interconnect, parse_sizes, parse_tests, pea
 from bwbench.machine import check_threads, machine_info
 from bwbench.measure import MIN_SAMPLES
 from bwbench.models import load_config
-from bwbench.plot import write_compare_figures, write_figure3, write_figures, write_trends
+from bwbench.plot import write_compare_figures, write_figure3, write_figures, write_quant, write_trends
 from bwbench.results import check_writable, read_result, write_result
 from bwbench.roofline import Roofline
 from bwbench.stream import STREAM_KERNELS, default_stream_size, measure_stream, stream_kernel
 from bwbench.engines import REFERENCES
 from bwbench.inference import check_runnable
-from bwbench.transformer import FIGURE_MODELS, analyse, measure, overlay_points, with_measured
+from bwbench.transformer import (FIGURE_MODELS, analyse, measure, overlay_points, tokens_per_s_by_format,
+                                  with_measured)
 from bwbench.units import format_bytes, parse_shape, parse_size
 
 # Tables keep their width when piped to a file (rich would fall back to 80 columns); COLUMNS sets another.
@@ -128,6 +129,27 @@ def _quant_gemv(args, matrices) -> int:
     measurements = _run_all("gemv", [Step(f"{m}x{n}", lambda m=m, n=n: quant.measure_gemv(m, n, args.dtype, threads))
                                      for m, n in matrices])
     return _finish(args, measurements, tables.quant_gemv_table(args.dtype, threads, measurements))
+
+
+def cmd_quant(args) -> int:
+    """The bytes-per-weight roofline: every weight format's GEMV in every level beside its read-only ceiling."""
+    threads = check_threads(args.threads)
+    model_bytes = quant_roofline.decode_weight_bytes(args.model)
+    points = quant_roofline.plan(quant_roofline.level_sizes(threads))
+    out = _output_dir(args.out)
+    if args.json:
+        check_writable(args.json)
+    runs = _run_all("quant", [Step(p.description, lambda p=p: quant_roofline.measure_point(p, threads))
+                              for p in points])
+    result = quant_roofline.section(points, runs, args.model, model_bytes, threads)
+    for table in tables.quant_tables(result):
+        stdout.print(table)
+    paths = write_quant(result, out)
+    if args.json:
+        write_result(args.json, machine_info(), [m for run in runs for m in run], quant=result)
+        paths.append(args.json)
+    stdout.print("wrote " + ", ".join(paths))
+    return 0
 
 
 def _roofline_from_asv(args) -> int:
@@ -234,8 +256,11 @@ def cmd_transformer(args) -> int:
     analysis = analyse(*shape, roofline, args.weights)
     if runs:
         analysis = with_measured(analysis, *runs[0])
-    stdout.print(tables.analysis_table(analysis))
+    by_format = tokens_per_s_by_format(shape, roofline) if analysis.mode == "decoder" else None
+    stdout.print(tables.analysis_table(analysis, by_format))
     record = analysis.to_dict()
+    if by_format:
+        record.update(tokens_per_s_by_format=by_format[0], tokens_per_s_bandwidth_only=by_format[1])
     if runs and runs[1]:
         record["reference"] = runs[1]
         stdout.print(tables.reference_line(analysis, runs[1]))
@@ -415,6 +440,21 @@ def build_parser() -> argparse.ArgumentParser:
         _threads_flag(product, "OpenMP and BLAS threads")
         _json_flag(product)
         product.set_defaults(run=run)
+
+    bytes_roof = commands.add_parser(
+        "quant", help="the bytes-per-weight roofline: GEMV of each weight format in every level, tokens/s",
+        description="Times the GEMV of each weight format (f32, bf16, q8_0, q4_0) with its weights in half of each "
+                    "cache level and in 4x the last-level cache, each beside the load kernel over the same bytes; "
+                    "reports weight GB/s, its fraction of that read-only ceiling, GFLOP/s, each format's unpack roof "
+                    "(best in-cache GFLOP/s) and the tokens/s of one decode step of --model whose weights sit in "
+                    "that level, predicted and measured; writes DIR/quant.png and DIR/quant.svg.")
+    _threads_flag(bytes_roof)
+    bytes_roof.add_argument("--model", default="tinyllama-1.1b", metavar="NAME_OR_CONFIG",
+                            help="the decoder whose weight bytes one decode step reads (default: tinyllama-1.1b)")
+    bytes_roof.add_argument("--out", default="bwbench-results", metavar="DIR",
+                            help="output folder for the figure, created if missing (default: ./bwbench-results)")
+    _json_flag(bytes_roof, "the result JSON (key `quant`, and every measurement)")
+    bytes_roof.set_defaults(run=cmd_quant)
 
     transformer = commands.add_parser(
         "transformer", help="a transformer's operations: FLOPs, bytes, intensity, predicted and measured time",

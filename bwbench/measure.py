@@ -76,6 +76,10 @@ class Measurement:
         return self.flops / self.best_s / 1e9
 
     @property
+    def median_gflops(self) -> float:
+        return self.flops / self.median_s / 1e9
+
+    @property
     def ai(self) -> float:
         """Arithmetic intensity, FLOPs per STREAM-counted byte (0 without bytes)."""
         return self.flops / self.bytes if self.bytes else 0.0
@@ -86,7 +90,8 @@ class Measurement:
         return self.best_s / self.accesses * 1e9 if self.accesses else 0.0
 
     def to_dict(self) -> dict:
-        stats = ("best_s", "median_s", "cv", "gbps", "median_gbps", "hw_gbps", "gflops", "ai", "latency_ns")
+        stats = ("best_s", "median_s", "cv", "gbps", "median_gbps", "hw_gbps", "gflops", "median_gflops", "ai",
+                 "latency_ns")
         record = asdict(self)
         record.update(samples_s=list(self.samples_s), cpus=list(self.cpus), shape=list(self.shape),
                       warmup_samples=WARMUP_SAMPLES, **{name: getattr(self, name) for name in stats})

@@ -173,6 +173,33 @@ def write_figure3(analyses: dict, seqs, out_dir: str, measured: bool) -> list:
     return _save_all(figure3(analyses, seqs, measured), out_dir, ("figure3.png", "figure3.svg"))
 
 
+def quant_figure(result: dict):
+    """Tokens/s of one decode step against bits per weight, one colour per
+    level: measured (the GEMV's weight GB/s over the model's weight bytes)
+    solid, predicted (bwbench.quant_roofline) dashed. result: the `quant` section."""
+    figure, ax = plt.subplots(figsize=(9, 6))
+    formats = result["formats"]
+    bits = [entry["bits_per_weight"] for entry in formats.values()]
+    for level in dict.fromkeys(level for entry in formats.values() for level in entry["levels"]):
+        rows = [entry["levels"][level] for entry in formats.values()]
+        line, = ax.plot(bits, [row["measured_tokens_per_s"] for row in rows], "o-", label=f"{level}: measured")
+        ax.plot(bits, [row["predicted_tokens_per_s"] for row in rows], "--", color=line.get_color(),
+                label=f"{level}: predicted")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(bits, [f"{fmt}\n{b:g}" for fmt, b in zip(formats, bits)])
+    ax.minorticks_off()
+    ax.set(yscale="log", xlabel="bits per weight", ylabel="tokens/s",
+           title=f"One {result['model']} decode step with its weights in each level, {result['threads']} "
+                 "thread(s)\n(predicted: min of read-only bandwidth / weight bytes and unpack rate / FLOPs)")
+    ax.grid(True, which="both", alpha=0.2)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    return figure
+
+
+def write_quant(result: dict, out_dir: str) -> list:
+    return _save_all(quant_figure(result), out_dir, ("quant.png", "quant.svg"))
+
+
 def compare_figure(entries, dtype: str = "float64"):
     """Several rooflines in one figure (machines or commits), one colour each;
     line style tells the memory level. entries: (label, Roofline) pairs."""

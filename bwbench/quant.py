@@ -61,14 +61,30 @@ def _tolerance(weights: np.ndarray, x: np.ndarray, fmt: str) -> np.ndarray:
     return rounding + np.abs(weights) @ steps + 2e-3 * scale
 
 
+def check_fits(m: int, n: int, fmt: str) -> int:
+    """The bytes of an m x n matrix in fmt; refuses, before allocating, one
+    whose weights (and their copy in the engine's layout) and their check
+    would not fit in available memory, or whose rows the GEMV cannot read."""
+    check_gemv_cols(fmt, n)
+    nbytes = m * row_bytes(fmt, n)
+    check_memory(2 * nbytes + 12 * m * n, f"{m}x{n} {fmt} weights and their check")
+    return nbytes
+
+
+def weight_gbps(m: Measurement, sample: str = "best") -> float:
+    """GB/s of a measured GEMV's weights alone (its traffic less x and y in
+    float32), at its "best" or "median" sample; any format, float32 too."""
+    rows, _, cols = m.shape
+    gbps = m.gbps if sample == "best" else m.median_gbps
+    return gbps * (m.working_set_bytes - 4 * (rows + cols)) / m.working_set_bytes
+
+
 def measure_gemv(m: int, n: int, fmt: str, threads: int = None, ntimes: int = MIN_SAMPLES) -> Measurement:
     """y = W x with W (m x n) random in fmt, x random float32, timed in C as
     the inference path runs it and validated against numpy."""
-    check_gemv_cols(fmt, n)
-    nbytes = m * row_bytes(fmt, n)
     threads = check_threads(threads)
     check_ntimes(ntimes)
-    check_memory(2 * nbytes + 12 * m * n, f"{m}x{n} {fmt} weights and their check")
+    nbytes = check_fits(m, n, fmt)
     rng = np.random.default_rng(2024)
     weights = quantize(rng.uniform(-1, 1, (m, n)).astype(np.float32), fmt)
     x, y = rng.uniform(-1, 1, n).astype(np.float32), np.empty(m, np.float32)

@@ -4,10 +4,12 @@ import statistics
 from rich.table import Table
 
 from bwbench.flops import ceiling_name
+from bwbench.quant import BYTES_PER_WEIGHT, weight_gbps
 from bwbench.transformer import Op
 from bwbench.units import format_bytes
 
 LEFT = {"test", "part", "series",   # interconnect, tensor-parallel and trends tables
+        "format", "bound", "at", "unpack-bound from",   # the bytes-per-weight roofline
         "kernel", "variant", "ISA", "fits in", "shape MxNxK", "level", "best kernel", "ceiling", "dtype",
         "op", "group", "machine @ commit"}
 
@@ -55,11 +57,35 @@ def quant_gemv_table(fmt: str, threads: int, measurements) -> Table:
                    ("kernel", "shape MxN", "fits in", "B/weight", "GFLOP/s", "weight GB/s", "GB/s"))
     for m in measurements:
         rows, _, cols = m.shape
-        weights = m.working_set_bytes - 4 * (rows + cols)
-        table.add_row(m.kernel, f"{rows}x{cols}", m.level, f"{weights / (rows * cols):.4f}", f"{m.gflops:.1f}",
-                      f"{m.gbps * weights / m.working_set_bytes:.1f}", f"{m.gbps:.1f}")
+        table.add_row(m.kernel, f"{rows}x{cols}", m.level, f"{BYTES_PER_WEIGHT[fmt]:.4f}", f"{m.gflops:.1f}",
+                      f"{weight_gbps(m):.1f}", f"{m.gbps:.1f}")
     table.caption = "GB/s counts the weights in their format plus x and y; weight GB/s the weights alone."
     return table
+
+
+def quant_tables(result: dict) -> list:
+    """The bytes-per-weight roofline (bwbench.quant_roofline.section): every
+    format at every level, then each format's unpack roof."""
+    table = _table(f"GEMV by weight format, {result['threads']} thread(s); tokens/s: one {result['model']} "
+                   "decode step with its weights in that level",
+                   ("format", "level", "weights", "weight GB/s", "read-only GB/s", "fraction", "GFLOP/s", "bound",
+                    "tokens/s predicted", "tokens/s measured"))
+    roofs = _table("Unpack roofs: best in-cache GFLOP/s",
+                   ("format", "bits/weight", "GFLOP/s", "at", "unpack-bound from"))
+    for fmt, entry in result["formats"].items():
+        for level, row in entry["levels"].items():
+            table.add_row(fmt, level, format_bytes(row["weight_bytes"]), f"{row['gbps']:.1f}",
+                          f"{row['ceiling_gbps']:.1f}", f"{row['fraction']:.2f}", f"{row['gflops']:.1f}", row["bound"],
+                          f"{row['predicted_tokens_per_s']:.1f}", f"{row['measured_tokens_per_s']:.1f}")
+        table.add_section()
+        roofs.add_row(fmt, f"{entry['bits_per_weight']:g}", f"{entry['unpack_gflops']:.1f}", entry["unpack_level"],
+                      entry["unpack_bound_from"] or "nowhere (memory-bound everywhere)")
+    table.caption = ("median samples; weight GB/s: the weights alone; read-only: the load kernel over the same "
+                     "bytes, the mean of right before and right after; bound: unpack where the unpack roof is below read-only GB/s "
+                     "x 2 FLOPs / bytes per weight; tokens/s predicted: min(read-only GB/s / model weight bytes, "
+                     "unpack GFLOP/s / (2 x weights))")
+    roofs.caption = "f32 unpacks nothing: its roof is its GEMV's own in-cache rate"
+    return [table, roofs]
 
 
 def roofline_tables(roofline, measurements) -> list:
@@ -99,8 +125,9 @@ def asv_rooflines_table(entries, source: str) -> Table:
     return table
 
 
-def analysis_table(analysis) -> Table:
-    """Every op, then each group's sum, then the total; measured columns when measured."""
+def analysis_table(analysis, by_format: tuple = None) -> Table:
+    """Every op, then each group's sum, then the total; measured columns when
+    measured; by_format: transformer.tokens_per_s_by_format() for the footer."""
     measured = analysis.measured_wall_s is not None
     title = (f"{analysis.model}, {analysis.mode}, seq {analysis.seq}"
              + (f", prompt {analysis.prompt}" if analysis.prompt else "")
@@ -139,6 +166,11 @@ def analysis_table(analysis) -> Table:
         if "measured_tokens_per_s" in record:
             notes.append(f"{record['measured_tokens_per_s']:.1f} tokens/s")
         notes.append(f"predicted/measured (end to end) {analysis.predicted_s / analysis.measured_wall_s:.2f}")
+    if by_format:
+        rates, bandwidth_only = by_format
+        notes.append("predicted tokens/s by weight format: " + ", ".join(
+            f"{fmt} {rate:.1f}" + (" (bandwidth only)" if fmt in bandwidth_only else "")
+            for fmt, rate in rates.items()))
     table.caption = "; ".join(notes)
     return table
 

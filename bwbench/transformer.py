@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 
 from bwbench.errors import UsageError
 from bwbench.models import load_config
-from bwbench.quant import BYTES_PER_WEIGHT
+from bwbench.quant import BYTES_PER_WEIGHT, FORMATS
 
 FIGURE_MODELS = ("bert-base", "bert-large", "gpt2")
 SOFTMAX_FLOPS, GELU_FLOPS, SILU_FLOPS, LAYERNORM_FLOPS, RMSNORM_FLOPS, ROTARY_FLOPS = 6, 9, 4, 7, 4, 3
@@ -245,6 +245,11 @@ class Analysis:
         """Tokens a decoder generates (one per step); 0 for an encoder."""
         return self.batch * self.seq if self.mode == "decoder" else 0
 
+    @property
+    def tokens_per_s(self) -> float:
+        """A decoder's predicted tokens/s; None for an encoder or without a prediction."""
+        return self.generated_tokens / self.predicted_s if self.generated_tokens and self.predicted_s else None
+
     def ceilings_used(self, min_share: float = 0.01) -> set:
         """The ceilings that bound at least min_share of the predicted time."""
         shares = {}
@@ -267,8 +272,8 @@ class Analysis:
                   "ops": [op.to_dict() for op in self.ops], "total_flops": self.total_flops,
                   "total_bytes": self.total_bytes, "ai": self.total_flops / self.total_bytes,
                   "weight_bytes": self.weight_bytes, "predicted_s": self.predicted_s}
-        if self.generated_tokens and self.predicted_s:
-            record["tokens_per_s"] = self.generated_tokens / self.predicted_s
+        if self.tokens_per_s:
+            record["tokens_per_s"] = self.tokens_per_s
         if self.measured_wall_s is not None:
             record["measured_s"] = self.measured_wall_s
             if self.generated_tokens:
@@ -344,6 +349,15 @@ def analyse(model: str, seq: int, mode: str = None, prompt: int = 0, batch: int 
             summed[op.name] = summed[op.name].plus(op) if op.name in summed else op
     return Analysis(cfg.name, mode, seq, prompt if decoder else 0, batch, e, scope, tuple(summed.values()),
                     weight_bytes, weights=weights or "")
+
+
+def tokens_per_s_by_format(shape: tuple, roofline) -> tuple:
+    """A decoder's predicted tokens/s with its linear layers' weights in each
+    format (f32, bf16, q8_0, q4_0) on the same roofline: ({format: tokens/s},
+    [the quantised formats whose unpack rate the roofline lacks, so predicted
+    from their bytes alone]). shape: analyse()'s arguments before roofline."""
+    rates = {fmt: analyse(*shape, roofline, fmt).tokens_per_s for fmt in BYTES_PER_WEIGHT}
+    return rates, [fmt for fmt in FORMATS if fmt not in roofline.extra.get("unpack", {})]
 
 
 def with_measured(analysis: Analysis, seconds: dict, wall_s: float) -> Analysis:

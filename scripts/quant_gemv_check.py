@@ -15,12 +15,6 @@ from bwbench.stream import measure_stream
 FORMATS = ("float32",) + quant.FORMATS
 
 
-def weight_gbps(m) -> float:
-    """GB/s of the weights alone, at the median sample."""
-    rows, _, cols = m.shape
-    return m.median_gbps * (m.working_set_bytes - 4 * (rows + cols)) / m.working_set_bytes
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -37,8 +31,8 @@ def main() -> None:
             rows = weights // row
             m = measure_gemv(rows, args.cols, False, fmt, threads) if fmt == "float32" else \
                 quant.measure_gemv(rows, args.cols, fmt, threads, 20)
-            rates[fmt].append((weight_gbps(m), m.flops / m.median_s / 1e9, load))
-            ratios[fmt].append(weight_gbps(m) / load)
+            rates[fmt].append((quant.weight_gbps(m, "median"), m.median_gflops, load))
+            ratios[fmt].append(quant.weight_gbps(m, "median") / load)
     print(f"GEMV, {weights >> 20} MiB of weights x {args.cols} columns, {threads} thread(s), medians over "
           f"{args.rounds} rounds")
     print(f"{'format':8} {'B/weight':>8} {'weight GB/s':>11} {'GFLOP/s':>8} {'load GB/s':>9} {'fraction':>8}")

@@ -61,6 +61,11 @@ def test_info_json(tmp_path, capsys):
     (["gemv", "--threads", "0", "--shape", "8x8"], "invalid thread count 0"),
     (["roofline", "--out", "/proc/no-such-dir"], "cannot create output folder /proc/no-such-dir"),
     (["plot", "/nonexistent/roofline.json"], "cannot read /nonexistent/roofline.json"),
+    (["quant", "--threads", "0"], "invalid thread count 0"),
+    (["quant", "--model", "bert-base"], "bert-base is an encoder"),
+    (["quant", "--model", "gpt5"], "unknown model 'gpt5'"),
+    (["quant", "--out", "/proc/no-such-dir"], "cannot create output folder /proc/no-such-dir"),
+    (["quant", "--json", "/nonexistent-dir/q.json"], "cannot write /nonexistent-dir/q.json"),
     ([], "required: COMMAND"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message, capsys):

@@ -219,3 +219,29 @@ def test_weight_formats_count_their_bytes_and_predict_with_their_unpack_rate():
     assert fast.ceiling == ("peak float32", 100.0)   # no unpack rate measured: the FMA peak, then the stream
     with pytest.raises(UsageError, match="unknown weight format 'q5_k'"):
         analyse("gpt2", 1, weights="q5_k")
+
+
+def test_a_decoders_table_and_json_give_predicted_tokens_per_s_for_every_weight_format(tmp_path, capsys):
+    from bwbench import machine_info, write_result
+    r = synthetic_roofline()
+    unpacked = Roofline(r.memory_ceilings, r.compute_ceilings, 1, extra={**r.extra, "unpack": {"q4_0": 10.0}})
+    roofline, out = tmp_path / "roofline.json", tmp_path / "t.json"
+    write_result(str(roofline), machine_info(), [], roofline=unpacked.to_dict())
+    assert cli.main(["transformer", "--model", "tinyllama-1.1b", "--mode", "decoder", "--seq", "2", "--scope", "model",
+                     "--weights", "q4_0", "--roofline", str(roofline), "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "predicted tokens/s by weight format: f32" in printed and "q8_0" in printed
+    record = json.loads(out.read_text())["transformer"]
+    rates = record["tokens_per_s_by_format"]
+    assert list(rates) == ["f32", "bf16", "q8_0", "q4_0"]
+    for fmt, rate in rates.items():
+        want = analyse("tinyllama-1.1b", 2, "decoder", 0, 1, 4, "model", unpacked, fmt).to_dict()["tokens_per_s"]
+        assert rate == pytest.approx(want)
+    assert rates["q4_0"] == pytest.approx(record["tokens_per_s"])   # the format run is the same prediction
+    assert rates["f32"] < rates["bf16"] < rates["q8_0"]   # bound by the weights' bytes: fewer bytes, more tokens
+    assert record["tokens_per_s_bandwidth_only"] == ["bf16", "q8_0"]   # q4_0's unpack rate is in the roofline
+    assert rates["q4_0"] < rates["q8_0"]   # its unpack rate (10 GFLOP/s) binds it below q8_0's bytes
+    assert cli.main(["transformer", "--model", "bert-base", "--seq", "8", "--roofline", str(roofline),
+                     "--json", str(out)]) == 0
+    assert "by weight format" not in capsys.readouterr().out
+    assert "tokens_per_s_by_format" not in json.loads(out.read_text())["transformer"]
