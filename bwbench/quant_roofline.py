@@ -26,7 +26,7 @@ of a transformer prediction is):
 
 Working sets: in each cache level half its capacity as the measuring threads
 reach it (the top of the window the roofline counts as well inside it,
-roofline.level_windows; at L3 half the last-level cache, as unpack_step);
+roofline.level_windows; at L3 half the last-level cache);
 in DRAM four times the last-level cache. Rows are whole blocks of 32 weights:
 the column count is a power of two from 32 to 4096, the float32 matrix about
 16 times wider than tall (long rows amortise each row's reduction; enough
