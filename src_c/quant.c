@@ -273,6 +273,7 @@ static void group_generic(int fmt, const char *group, const float *x, const bw_x
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
 #define PREFETCH 1024   /* bytes ahead: the hardware prefetcher alone left q4_0 further below the load */
+#define STREAMS 4
 
 /* x's bytes 4k .. 4k + 3 in every lane. */
 static inline __m256i x_chunk(const bw_xblock *x, int k)
@@ -302,45 +303,79 @@ static __m256 bf16_block_avx2(const __m256i *chunks, const float *x, __m256 acc)
     return acc;
 }
 
-static void group_avx2(int fmt, const char *group, const float *x, const bw_xblock *xq, size_t blocks, float *y)
+/* acc + one group's block (8 rows in the lanes) against x's block. */
+static inline __attribute__((always_inline)) __m256 block_avx2(int fmt, const char *g, const float *x,
+                                                               const bw_xblock *xb, __m256 acc)
 {
     const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(0x0f);
-    const size_t step = BW_GROUP * block_bytes(fmt);
-    __m256 acc = _mm256_setzero_ps();
-    for (size_t b = 0; b < blocks; b++) {
-        const char *g = group + b * step;
-        for (size_t o = 0; o < step; o += 64)
-            _mm_prefetch(g + PREFETCH + o, _MM_HINT_T0);
-        if (fmt == BW_FMT_BF16) {
-            acc = bf16_block_avx2((const __m256i *)g, x + b * BW_QK, acc);
-            continue;
+    if (fmt == BW_FMT_BF16)
+        return bf16_block_avx2((const __m256i *)g, x, acc);
+    const __m256 scales = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g)), _mm256_set1_ps(xb->d));
+    const __m256i *chunks = (const __m256i *)(g + 2 * BW_GROUP);
+    __m256i dot;
+    if (fmt == BW_FMT_Q8_0) {
+        dot = _mm256_setzero_si256();
+        for (int k = 0; k < BW_QK / 4; k++) {
+            const __m256i w = _mm256_loadu_si256(chunks + k);
+            const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x_chunk(xb, k), w));
+            dot = _mm256_add_epi32(dot, _mm256_madd_epi16(pairs, ones));
         }
-        const __m256 scales = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g)),
-                                            _mm256_set1_ps(xq[b].d));
-        const __m256i *chunks = (const __m256i *)(g + 2 * BW_GROUP);
-        __m256i dot;
-        if (fmt == BW_FMT_Q8_0) {
-            dot = _mm256_setzero_si256();
-            for (int k = 0; k < BW_QK / 4; k++) {
-                const __m256i w = _mm256_loadu_si256(chunks + k);
-                const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w),
-                                                           _mm256_sign_epi8(x_chunk(xq + b, k), w));
-                dot = _mm256_add_epi32(dot, _mm256_madd_epi16(pairs, ones));
-            }
-        } else {
-            __m256i pairs = _mm256_setzero_si256();
-            for (int k = 0; k < BW_QK / 8; k++) {   /* low nibbles: weights 4k.., high: 16 + 4k.. */
-                const __m256i w = _mm256_loadu_si256(chunks + k);
-                pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(_mm256_and_si256(w, low), x_chunk(xq + b, k)));
-                pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(w, 4), low),
-                                                                     x_chunk(xq + b, k + BW_QK / 8)));
-            }
-            dot = _mm256_sub_epi32(_mm256_madd_epi16(pairs, ones), _mm256_set1_epi32(8 * xq[b].sum));
+    } else {
+        __m256i pairs = _mm256_setzero_si256();
+        for (int k = 0; k < BW_QK / 8; k++) {   /* low nibbles: weights 4k.., high: 16 + 4k.. */
+            const __m256i w = _mm256_loadu_si256(chunks + k);
+            pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(_mm256_and_si256(w, low), x_chunk(xb, k)));
+            pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(w, 4), low),
+                                                                 x_chunk(xb, k + BW_QK / 8)));
         }
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scales, acc);
+        dot = _mm256_sub_epi32(_mm256_madd_epi16(pairs, ones), _mm256_set1_epi32(8 * xb->sum));
     }
-    _mm256_storeu_ps(y, acc);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scales, acc);
 }
+
+/* n (1 or STREAMS) groups in lockstep, block by block: n runs of memory in
+   flight a core, as the load kernel reads (one run leaves DRAM idle). */
+static inline __attribute__((always_inline)) void groups_avx2(int fmt, const int n, const char *const *group,
+                                                              const float *x, const bw_xblock *xq, size_t blocks,
+                                                              float *const *y)
+{
+    const size_t step = BW_GROUP * block_bytes(fmt);
+    __m256 acc[STREAMS];
+    for (int s = 0; s < n; s++)
+        acc[s] = _mm256_setzero_ps();
+    for (size_t b = 0; b < blocks; b++)
+        for (int s = 0; s < n; s++) {
+            const char *g = group[s] + b * step;
+            for (size_t o = 0; o < step; o += 64)
+                _mm_prefetch(g + PREFETCH + o, _MM_HINT_T0);
+            acc[s] = block_avx2(fmt, g, x + b * BW_QK, xq + b, acc[s]);
+        }
+    for (int s = 0; s < n; s++)
+        _mm256_storeu_ps(y[s], acc[s]);
+}
+
+/* Groups lo..hi: STREAMS at a time, one from each of the range's parts. */
+static void gemv_avx2(int fmt, const char *w, size_t group_bytes, size_t lo, size_t hi, const float *x,
+                      const bw_xblock *xq, size_t blocks, float *y)
+{
+    const size_t part = (hi - lo) / STREAMS;
+    for (size_t i = 0; i < part; i++) {
+        const char *group[STREAMS];
+        float *out[STREAMS];
+        for (int s = 0; s < STREAMS; s++) {
+            const size_t g = lo + s * part + i;
+            group[s] = w + g * group_bytes;
+            out[s] = y + g * BW_GROUP;
+        }
+        groups_avx2(fmt, STREAMS, group, x, xq, blocks, out);
+    }
+    for (size_t g = lo + STREAMS * part; g < hi; g++) {
+        const char *group = w + g * group_bytes;
+        float *out = y + g * BW_GROUP;
+        groups_avx2(fmt, 1, &group, x, xq, blocks, &out);
+    }
+}
+#undef STREAMS
 #undef PREFETCH
 #pragma GCC pop_options
 #endif
@@ -351,16 +386,13 @@ void bw_team_gemv_fmt(int isa, int fmt, const void *w, size_t rows, size_t cols,
     const size_t row_bytes = bw_fmt_row_bytes(fmt, cols), blocks = cols / BW_QK, groups = rows / BW_GROUP;
     size_t lo, hi;
     bw_static_range(groups, &lo, &hi);
-    for (size_t g = lo; g < hi; g++) {
-        const char *group = (const char *)w + g * BW_GROUP * row_bytes;
 #if defined(__x86_64__)
-        if (isa >= BW_AVX2) {   /* the callers checked that isa is usable, once, before any timed region */
-            group_avx2(fmt, group, x, xq, blocks, y + g * BW_GROUP);
-            continue;
-        }
+    if (isa >= BW_AVX2)   /* the callers checked that isa is usable, once, before any timed region */
+        gemv_avx2(fmt, w, BW_GROUP * row_bytes, lo, hi, x, xq, blocks, y);
+    else
 #endif
-        group_generic(fmt, group, x, xq, blocks, y + g * BW_GROUP);
-    }
+        for (size_t g = lo; g < hi; g++)
+            group_generic(fmt, (const char *)w + g * BW_GROUP * row_bytes, x, xq, blocks, y + g * BW_GROUP);
     if (omp_get_thread_num() == omp_get_num_threads() - 1)   /* the rows after the last whole group */
         rows_generic(fmt, w, row_bytes, groups * BW_GROUP, rows, x, xq, cols, y);
 }
