@@ -15,7 +15,8 @@ from bwbench.roofline import Roofline  # noqa: E402
 from bwbench.units import format_bytes  # noqa: E402
 
 AI_RANGE = (1 / 32, 256)
-GROUP_MARKERS = {"projection": "o", "attention": "s", "ffn": "^", "other": "v", "embedding": "P", "lm_head": "X"}
+GROUP_MARKERS = {"projection": "o", "attention": "s", "ffn": "^", "other": "v", "embedding": "P", "lm_head": "X",
+                 "step": "*"}
 
 
 def _save_all(figure, out_dir: str, names) -> list:

@@ -376,11 +376,24 @@ def measure(analysis: Analysis, threads: int) -> tuple:
 
 def overlay_points(models, seq: int, roofline) -> list:
     """Each model's operation groups as roofline points: intensity and
-    predicted GFLOP/s at float32, with the group and the mode for the marker."""
+    predicted GFLOP/s at float32, with the group and the mode for the marker;
+    for a decoder also its whole decode step (scope model) with the linear
+    layers' weights in each format, labelled with its predicted tokens/s:
+    fewer bytes a weight move the step right along the read-only roof."""
     points = []
     for model in models:
         analysis = analyse(model, seq, roofline=roofline)
         for group, op in analysis.group_totals().items():
             points.append({"label": f"{model} ({analysis.mode}) {group}", "ai": op.ai,
                            "gflops": op.flops / op.predicted_s / 1e9, "group": group, "mode": analysis.mode})
+        if analysis.mode != "decoder":
+            continue
+        for fmt in BYTES_PER_WEIGHT:
+            step = analyse(model, seq, "decoder", 0, 1, 4, "model", roofline, fmt)
+            note = " (bandwidth only)" if fmt in FORMATS and fmt not in roofline.extra.get("unpack", {}) else ""
+            points.append({"label": f"{model} decode step, {fmt} weights: {step.tokens_per_s:.1f} tokens/s "
+                                    f"predicted{note}",
+                           "ai": step.total_flops / step.total_bytes,
+                           "gflops": step.total_flops / step.predicted_s / 1e9,
+                           "group": "step", "mode": "decoder"})
     return points

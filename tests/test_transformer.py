@@ -245,3 +245,19 @@ def test_a_decoders_table_and_json_give_predicted_tokens_per_s_for_every_weight_
                      "--json", str(out)]) == 0
     assert "by weight format" not in capsys.readouterr().out
     assert "tokens_per_s_by_format" not in json.loads(out.read_text())["transformer"]
+
+
+def test_the_roofline_overlay_places_a_decoders_step_in_every_weight_format():
+    from bwbench.transformer import overlay_points
+    r = synthetic_roofline()
+    unpacked = Roofline(r.memory_ceilings, r.compute_ceilings, 1, extra={**r.extra, "unpack": {"q4_0": 10.0}})
+    steps = [p for p in overlay_points(["gpt2"], 4, unpacked) if p["group"] == "step"]
+    assert [p["label"].split(", ")[1].split(" ")[0] for p in steps] == ["f32", "bf16", "q8_0", "q4_0"]
+    for point in steps:
+        fmt = point["label"].split(", ")[1].split(" ")[0]
+        step = analyse("gpt2", 4, "decoder", 0, 1, 4, "model", unpacked, fmt)
+        assert point["ai"] == pytest.approx(step.total_flops / step.total_bytes)
+        assert f"{step.tokens_per_s:.1f} tokens/s predicted" in point["label"]
+        assert ("bandwidth only" in point["label"]) == (fmt in ("bf16", "q8_0"))   # no unpack rate measured
+    assert [p["ai"] for p in steps] == sorted(p["ai"] for p in steps)   # fewer bytes a weight: further right
+    assert not [p for p in overlay_points(["bert-base"], 4, unpacked) if p["group"] == "step"]
