@@ -345,12 +345,15 @@ def _gemv(int i, bint trans, real[:, ::1] a, real[::1] x, real[::1] y, int threa
 
 cdef extern from "bwbench.h" nogil:
     int bw_interleave(int fmt, const void *w, size_t rows, size_t cols, void *out)
-    int BW_NOPS, BW_FMT_F32
+    size_t bw_gemm_prepacked_bytes(int isa, size_t n, size_t k)
+    void bw_gemm_prepack_f32(int isa, const float *w, size_t n, size_t k, float *out)
+    int BW_NOPS, BW_FMT_F32, BW_SMALL_N
     ctypedef struct bw_linear:
         int fmt
         size_t rows, cols
         const void *w
         const float *bias
+        const float *packed
     ctypedef struct bw_layer:
         bw_linear q, k, v, o, gate, up, down
         const float *norm1_w, *norm1_b, *norm2_w, *norm2_b, *q_norm_w, *k_norm_w
@@ -374,6 +377,7 @@ from libc.stdlib cimport calloc, free
 ARCHS = ("bert", "gpt2", "llama")
 ACTIVATIONS = ("gelu", "silu")
 INFER_OPS = BW_NOPS
+SMALL_N = BW_SMALL_N   # passes of more tokens run the packed GEMM
 
 
 cdef const float *_f32(object array, size_t size, str what) except? NULL:
@@ -387,15 +391,26 @@ cdef const float *_f32(object array, size_t size, str what) except? NULL:
     return &view[0]
 
 
-cdef bw_linear _linear(dict weights, str name, size_t rows, size_t cols, str fmt, list keep) except *:
+cdef bw_linear _linear(dict weights, str name, size_t rows, size_t cols, str fmt, list keep, int pack_isa) except *:
     """A linear layer: float32 (out x in) weights, or uint8 rows in fmt (bwbench.quant),
-    regrouped into a copy appended to keep."""
+    regrouped into a copy appended to keep. pack_isa >= 0: float32 weights also
+    packed for that ISA's GEMM (a pass of many tokens), into a copy appended to keep."""
     cdef bw_linear l
     cdef const unsigned char[:, ::1] packed
     cdef unsigned char[:, ::1] out
-    l.rows, l.cols, l.fmt = rows, cols, FORMATS.index(fmt)
+    cdef float[::1] panels
+    l.rows, l.cols, l.fmt, l.packed = rows, cols, FORMATS.index(fmt), NULL
     if fmt == "f32":
         l.w = _f32(weights[name], rows * cols, name)
+        if pack_isa >= 0:
+            count = bw_gemm_prepacked_bytes(pack_isa, rows, cols) // 4
+            prepacked = np.empty(count + 16, dtype=np.float32)   # the GEMM loads its panels 64-byte aligned
+            start = (-prepacked.ctypes.data % 64) // 4
+            prepacked = prepacked[start:start + count]
+            panels = prepacked
+            bw_gemm_prepack_f32(pack_isa, <const float *>l.w, rows, cols, &panels[0])
+            keep.append(prepacked)
+            l.packed = &panels[0]
     else:
         if _rows_in(fmt, weights[name], cols) != <int>rows:
             raise ArgumentError(f"bwbench: {name} must hold {rows} rows of {cols} {fmt} weights")
@@ -441,15 +456,17 @@ cdef class Engine:
             raise OutOfMemoryError("bwbench: could not allocate the model")
         fmt = config.get("weights", "f32")
         self.m.weights = FORMATS.index(fmt)
+        # passes of more than BW_SMALL_N tokens run the packed GEMM: pack the weights once, here
+        pack_isa = ISAS.index(isa) if fmt == "f32" and config["max_tokens"] > BW_SMALL_N else -1
         for i, w in enumerate(layers):
-            self.layers[i].q = _linear(w, "q", dq, d, fmt, self.keep)
-            self.layers[i].k = _linear(w, "k", dkv, d, fmt, self.keep)
-            self.layers[i].v = _linear(w, "v", dkv, d, fmt, self.keep)
-            self.layers[i].o = _linear(w, "o", d, dq, fmt, self.keep)
+            self.layers[i].q = _linear(w, "q", dq, d, fmt, self.keep, pack_isa)
+            self.layers[i].k = _linear(w, "k", dkv, d, fmt, self.keep, pack_isa)
+            self.layers[i].v = _linear(w, "v", dkv, d, fmt, self.keep, pack_isa)
+            self.layers[i].o = _linear(w, "o", d, dq, fmt, self.keep, pack_isa)
             if w.get("gate") is not None:
-                self.layers[i].gate = _linear(w, "gate", f, d, fmt, self.keep)
-            self.layers[i].up = _linear(w, "up", f, d, fmt, self.keep)
-            self.layers[i].down = _linear(w, "down", d, f, fmt, self.keep)
+                self.layers[i].gate = _linear(w, "gate", f, d, fmt, self.keep, pack_isa)
+            self.layers[i].up = _linear(w, "up", f, d, fmt, self.keep, pack_isa)
+            self.layers[i].down = _linear(w, "down", d, f, fmt, self.keep, pack_isa)
             self.layers[i].norm1_w = _f32(w["norm1_w"], d, "norm1_w")
             self.layers[i].norm1_b = _f32(w.get("norm1_b"), d, "norm1_b")
             self.layers[i].norm2_w = _f32(w["norm2_w"], d, "norm2_w")
@@ -469,7 +486,7 @@ cdef class Engine:
         self.m.final_norm_w = _f32(top.get("final_norm_w"), d, "final_norm_w")
         self.m.final_norm_b = _f32(top.get("final_norm_b"), d, "final_norm_b")
         if top.get("lm_head") is not None:
-            self.m.lm_head = _linear(top, "lm_head", config["vocab"], d, fmt, self.keep)
+            self.m.lm_head = _linear(top, "lm_head", config["vocab"], d, fmt, self.keep, -1)   # one token a pass
         self.state = bw_infer_new(&self.m)
         if self.state == NULL:
             raise OutOfMemoryError("bwbench: could not allocate the key/value cache and scratch")

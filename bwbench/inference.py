@@ -103,15 +103,18 @@ def engine(cfg, layers, top, max_pos: int, max_tokens: int, isa: str = None, wei
     return _kernels.Engine(config, layers, top, isa or _kernels.best_isa())
 
 
-def model_bytes(cfg, max_pos: int, embeddings: bool, head: bool, weights: str = "f32") -> int:
-    """Weights (made in float32 first, then quantised), key/value cache and scratch of a run, in bytes."""
+def model_bytes(cfg, max_pos: int, embeddings: bool, head: bool, weights: str = "f32", max_tokens: int = 1) -> int:
+    """Weights (made in float32 first, then quantised; or packed again for the
+    GEMM when a pass takes more than SMALL_N tokens), key/value cache and
+    scratch of a run, in bytes."""
     layer = cfg.d * (2 * cfg.d_q + 2 * cfg.d_kv) + (3 if cfg.gated else 2) * cfg.d * cfg.d_ff
     tables = cfg.vocab * cfg.d * ((embeddings or head) + (head and not cfg.tied_embeddings)) + max_pos * cfg.d
     cache = 2 * cfg.layers * max_pos * cfg.d_kv
     scratch = max_pos * (4 * cfg.d + 2 * cfg.d_q + 2 * cfg.d_ff + cfg.heads * max_pos)
     packed = 0 if weights == "f32" else (cfg.layers * layer + head * cfg.vocab * cfg.d) * quant.BYTES_PER_WEIGHT[weights]
     packed *= 2   # quantised, then regrouped into the engine's layout
-    return 4 * (cfg.layers * layer + tables + cache + scratch) + int(packed)
+    gemm_packed = cfg.layers * layer if weights == "f32" and max_tokens > _kernels.SMALL_N else 0
+    return 4 * (cfg.layers * layer + gemm_packed + tables + cache + scratch) + int(packed)
 
 
 def check_run(cfg, mode: str, seq: int, scope: str, prompt: int, batch: int, bytes_per_element: float,
@@ -123,7 +126,8 @@ def check_run(cfg, mode: str, seq: int, scope: str, prompt: int, batch: int, byt
             raise UsageError(f"--weights {weights} runs decoders (one token a pass), not {mode}s")
         for width in {cfg.d, cfg.d_q, cfg.d_ff}:
             quant.check_gemv_cols(weights, width)
-    check_memory(model_bytes(cfg, seq, scope == "model", scope == "model" and mode == "decoder", weights),
+    check_memory(model_bytes(cfg, seq, scope == "model", scope == "model" and mode == "decoder", weights,
+                             1 if mode == "decoder" else seq),
                  "the model's weights, key/value cache and activations")
 
 

@@ -145,6 +145,7 @@ typedef struct {
     void *c;
     ptrdiff_t a_rs, a_cs, b_rs, b_cs, c_rs, c_cs;   /* strides between rows and columns */
     void *apack, *bpack;                           /* packing workspace shared by the threads */
+    const void *bpacked;                           /* B already packed (bw_gemm_prepack_f32), or NULL */
 } bw_gemm_ctx;
 
 typedef struct {
@@ -174,6 +175,11 @@ int bw_gemv_measure(int isa, int f32, int trans, size_t m, size_t n, const void 
 void bw_team_gemm_f32(int isa, const bw_gemm_ctx *g);
 void bw_team_gemv_t_f32(int isa, const bw_gemv_ctx *g);
 size_t bw_gemm_workspace_bytes(int which);
+/* B = W^T for a row-major W (n x k), float32, packed once as bw_team_gemm_f32's
+   GEMM packs it for isa, so a pass that reuses W skips the packing: out holds
+   bw_gemm_prepacked_bytes(isa, n, k). */
+size_t bw_gemm_prepacked_bytes(int isa, size_t n, size_t k);
+void bw_gemm_prepack_f32(int isa, const float *w, size_t n, size_t k, float *out);
 
 /* infer.c: one transformer pass (an encoder pass, a prompt, or one decode
    step) through every layer in one parallel region, threads alive across
@@ -192,6 +198,7 @@ typedef struct {        /* y = W x + bias: W is rows (out) x cols (in), row-majo
     size_t rows, cols;
     const void *w;
     const float *bias;  /* NULL: none */
+    const float *packed; /* float32 W^T packed for the GEMM of many tokens (bw_gemm_prepack_f32), or NULL */
 } bw_linear;
 
 typedef struct {

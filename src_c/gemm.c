@@ -54,9 +54,11 @@
 typedef struct {
     bw_body gemm, gemm_small, gemv_t;
     size_t (*nr)(void);
+    void (*prepack)(size_t n, size_t k, const void *w, void *out);
 } kernel_set;
 
-#define KERNEL_SET(sfx) {.gemm = gemm_##sfx, .gemm_small = gemm_small_##sfx, .gemv_t = gemv_t_##sfx, .nr = gemm_nr_##sfx}
+#define KERNEL_SET(sfx) {.gemm = gemm_##sfx, .gemm_small = gemm_small_##sfx, .gemv_t = gemv_t_##sfx, \
+                         .nr = gemm_nr_##sfx, .prepack = prepack_##sfx}
 /* [isa][float32] */
 static const kernel_set kernels[BW_NISA][2] = {
     [BW_GENERIC] = {KERNEL_SET(f64_generic), KERNEL_SET(f32_generic)},
@@ -174,9 +176,26 @@ size_t bw_gemm_workspace_bytes(int which)
     return which == 0 ? MC_MAX * KC * sizeof(float) : KC * (NC + NR_MAX) * sizeof(float);
 }
 
+/* The float32 kernels bw_team_gemm_f32 runs for isa. */
+static const kernel_set *f32_set(int isa)
+{
+    return &kernels[usable(isa) ? isa : BW_GENERIC][1];
+}
+
+size_t bw_gemm_prepacked_bytes(int isa, size_t n, size_t k)
+{
+    const size_t nr = f32_set(isa)->nr();
+    return bw_bytes(bw_bytes(k, (n + nr - 1) / nr * nr), sizeof(float));
+}
+
+void bw_gemm_prepack_f32(int isa, const float *w, size_t n, size_t k, float *out)
+{
+    f32_set(isa)->prepack(n, k, w, out);
+}
+
 void bw_team_gemm_f32(int isa, const bw_gemm_ctx *g)
 {
-    const kernel_set *set = &kernels[usable(isa) ? isa : BW_GENERIC][1];
+    const kernel_set *set = f32_set(isa);
     if (g->n <= BW_SMALL_N && g->a_cs == 1 && g->a_rs == (ptrdiff_t)g->k)
         set->gemm_small(g, 1);
     else

@@ -145,8 +145,10 @@ static void FN(gemm)(const void *p, long reps)
             for (size_t pc = 0; pc < g->k; pc += KC) {
                 size_t kc = g->k - pc < KC ? g->k - pc : KC;
                 #pragma omp barrier   /* the previous block is no longer read */
+                const T *bp = g->bpacked ? (const T *)g->bpacked + jc * g->k + pc * npanels * NR : bpack;
                 bw_static_range(npanels, &lo, &hi);
-                FN(pack_b)(kc, nc, b + pc * g->b_rs + jc * g->b_cs, g->b_rs, g->b_cs, bpack, lo, hi);
+                if (!g->bpacked)
+                    FN(pack_b)(kc, nc, b + pc * g->b_rs + jc * g->b_cs, g->b_rs, g->b_cs, bpack, lo, hi);
                 for (size_t ic = 0; ic < g->m; ic += MC) {
                     size_t mc = g->m - ic < MC ? g->m - ic : MC;
                     bw_static_range((mc + MR - 1) / MR, &lo, &hi);
@@ -156,12 +158,24 @@ static void FN(gemm)(const void *p, long reps)
                     for (size_t jr = lo * NR; jr < hi * NR && jr < nc; jr += NR)
                         for (size_t ir = 0; ir < mc; ir += MR)
                             FN(tile_any)(mc - ir < MR ? (int)(mc - ir) : MR, kc, apack + ir * kc,
-                                         bpack + jr * kc, c + (ic + ir) * g->c_rs + (jc + jr) * g->c_cs,
+                                         bp + jr * kc, c + (ic + ir) * g->c_rs + (jc + jr) * g->c_cs,
                                          g->c_rs, g->c_cs, nc - jr < NR ? nc - jr : NR, pc > 0);
                     #pragma omp barrier   /* apack is no longer read */
                 }
             }
         }
+}
+
+/* B = W^T (W row-major n x k) in gemm's packed layout, every block: block
+   (jc, pc) at jc * k + pc * (its panels) * NR, as gemm finds it. */
+static void FN(prepack)(size_t n, size_t k, const void *w, void *out)
+{
+    for (size_t jc = 0; jc < n; jc += NC) {
+        size_t nc = n - jc < NC ? n - jc : NC, npanels = (nc + NR - 1) / NR;
+        for (size_t pc = 0; pc < k; pc += KC)
+            FN(pack_b)(k - pc < KC ? k - pc : KC, nc, (const T *)w + pc + jc * k, 1, (ptrdiff_t)k,
+                       (T *)out + jc * k + pc * npanels * NR, 0, npanels);
+    }
 }
 
 /* C[0:rows, 0:cols] = A[0:rows, :] Bt[0:cols, :]^T over k: dot products of

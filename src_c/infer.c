@@ -108,9 +108,10 @@ static void linear(const pass *p, const bw_linear *l, const float *in, size_t nt
     if (ntok <= BW_SMALL_N)   /* Y^T = W X^T: W read once, as a GEMV reads it */
         g = (bw_gemm_ctx){.m = l->rows, .n = ntok, .k = l->cols, .a = l->w, .b = in, .c = out,
                           .a_rs = l->cols, .a_cs = 1, .b_rs = 1, .b_cs = l->cols, .c_rs = 1, .c_cs = l->rows};
-    else                      /* Y = X W^T: W packed through its strides as the transposed B */
+    else                      /* Y = X W^T: W as the transposed B, packed at load time if the engine did */
         g = (bw_gemm_ctx){.m = ntok, .n = l->rows, .k = l->cols, .a = in, .b = l->w, .c = out,
-                          .a_rs = l->cols, .a_cs = 1, .b_rs = 1, .b_cs = l->cols, .c_rs = l->rows, .c_cs = 1};
+                          .a_rs = l->cols, .a_cs = 1, .b_rs = 1, .b_cs = l->cols, .c_rs = l->rows, .c_cs = 1,
+                          .bpacked = l->packed};
     g.apack = p->s->apack;
     g.bpack = p->s->bpack;
     bw_team_gemm_f32(p->isa, &g);
