@@ -351,13 +351,18 @@ def analyse(model: str, seq: int, mode: str = None, prompt: int = 0, batch: int 
                     weight_bytes, weights=weights or "")
 
 
+def bandwidth_only(roofline) -> list:
+    """The quantised formats whose unpack rate the roofline lacks: predicted from their bytes alone."""
+    return [fmt for fmt in FORMATS if fmt not in roofline.extra.get("unpack", {})]
+
+
 def tokens_per_s_by_format(shape: tuple, roofline) -> tuple:
     """A decoder's predicted tokens/s with its linear layers' weights in each
     format (f32, bf16, q8_0, q4_0) on the same roofline: ({format: tokens/s},
     [the quantised formats whose unpack rate the roofline lacks, so predicted
     from their bytes alone]). shape: analyse()'s arguments before roofline."""
     rates = {fmt: analyse(*shape, roofline, fmt).tokens_per_s for fmt in BYTES_PER_WEIGHT}
-    return rates, [fmt for fmt in FORMATS if fmt not in roofline.extra.get("unpack", {})]
+    return rates, bandwidth_only(roofline)
 
 
 def with_measured(analysis: Analysis, seconds: dict, wall_s: float) -> Analysis:
@@ -390,7 +395,7 @@ def overlay_points(models, seq: int, roofline) -> list:
             continue
         for fmt in BYTES_PER_WEIGHT:
             step = analyse(model, seq, "decoder", 0, 1, 4, "model", roofline, fmt)
-            note = " (bandwidth only)" if fmt in FORMATS and fmt not in roofline.extra.get("unpack", {}) else ""
+            note = " (bandwidth only)" if fmt in bandwidth_only(roofline) else ""
             points.append({"label": f"{model} decode step, {fmt} weights: {step.tokens_per_s:.1f} tokens/s "
                                     f"predicted{note}",
                            "ai": step.total_flops / step.total_bytes,
