@@ -13,6 +13,15 @@
 /* Lets the clamps in fast_exp become vector min/max (every value here is finite). */
 #pragma GCC optimize("finite-math-only", "no-signed-zeros")
 
+/* The element-wise ops (norms, softmax, activations) in an AVX2 copy too,
+   picked at load time by the CPU: this file is built for the baseline ISA,
+   where they ran 4 floats at a time. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define ELEMENTWISE __attribute__((target_clones("avx2", "default")))
+#else
+#define ELEMENTWISE
+#endif
+
 struct bw_infer_state {
     float *k_cache, *v_cache;   /* [layer][kv head][position][head_dim] */
     float *xn, *q, *k, *v, *att, *o, *scores, *ff_a, *ff_b, *logits, *rope_cos, *rope_sin;
@@ -58,7 +67,7 @@ static void lap(const pass *p, int op, double *since)
 
 /* exp(x) to about 2e-7 relative, in plain arithmetic the compiler vectorises:
    2^r e^f with r = round(x / ln 2) and a degree-6 polynomial for e^f. */
-static inline float fast_exp(float x)
+static inline __attribute__((always_inline)) float fast_exp(float x)
 {
     x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
     float t = x * 1.44269504f;
@@ -71,13 +80,13 @@ static inline float fast_exp(float x)
     return e * scale;
 }
 
-static inline float gelu(float x)   /* tanh form; tanh(u) = 1 - 2 / (e^2u + 1) */
+static inline __attribute__((always_inline)) float gelu(float x)   /* tanh form; tanh(u) = 1 - 2 / (e^2u + 1) */
 {
     float u = 0.7978845608f * (x + 0.044715f * x * x * x);
     return 0.5f * x * (2.0f - 2.0f / (fast_exp(2.0f * u) + 1.0f));
 }
 
-static inline float silu(float x) { return x / (1.0f + fast_exp(-x)); }
+static inline __attribute__((always_inline)) float silu(float x) { return x / (1.0f + fast_exp(-x)); }
 
 static void add_bias(const bw_linear *l, size_t ntok, float *out)
 {
@@ -121,7 +130,8 @@ static void linear(const pass *p, const bw_linear *l, const float *in, size_t nt
 
 /* Each of `rows` rows of `width` values normalised: LayerNorm with beta b, or
    RMSNorm when b is NULL; gamma w of `width` values. */
-static void norm(const float *in, float *out, size_t rows, size_t width, const float *w, const float *b, float eps)
+ELEMENTWISE static void norm(const float *in, float *out, size_t rows, size_t width, const float *w,
+                             const float *b, float eps)
 {
     const span my = share(rows);
     for (size_t r = my.lo; r < my.hi; r++) {
@@ -129,10 +139,12 @@ static void norm(const float *in, float *out, size_t rows, size_t width, const f
         float *y = out + r * width;
         float mean = 0.0f, var = 0.0f;
         if (b) {
+            #pragma omp simd reduction(+ : mean)   /* sums in vector lanes: reordered, as numpy's are */
             for (size_t i = 0; i < width; i++)
                 mean += x[i];
             mean /= width;
         }
+        #pragma omp simd reduction(+ : var)
         for (size_t i = 0; i < width; i++)
             var += (x[i] - mean) * (x[i] - mean);
         float scale = 1.0f / sqrtf(var / width + eps);
@@ -176,6 +188,31 @@ static void rotary(const pass *p)
     }
 }
 
+/* Each head's score rows: softmax of scale * scores over the valid keys
+   (causal for a decoder: up to the row's own position), zeros after. */
+ELEMENTWISE static void softmax(const pass *p, float *scores, float scale, size_t ctx)
+{
+    const span my = share(p->m->heads * p->ntok);
+    for (size_t r = my.lo; r < my.hi; r++) {
+        float *row = scores + r * ctx;
+        const size_t valid = p->decoder ? p->pos0 + r % p->ntok + 1 : ctx;
+        float top = row[0] * scale, sum = 0.0f;
+        #pragma omp simd reduction(max : top)
+        for (size_t j = 1; j < valid; j++)
+            top = row[j] * scale > top ? row[j] * scale : top;
+        for (size_t j = 0; j < valid; j++)
+            row[j] = fast_exp(row[j] * scale - top);
+        #pragma omp simd reduction(+ : sum)
+        for (size_t j = 0; j < valid; j++)
+            sum += row[j];
+        const float inverse = 1.0f / sum;
+        for (size_t j = 0; j < valid; j++)
+            row[j] *= inverse;
+        for (size_t j = valid; j < ctx; j++)
+            row[j] = 0.0f;
+    }
+}
+
 /* The three attention ops over all heads: Q K^T into scores, softmax (causal
    for a decoder), scores V into att. Keys and values go to the cache first. */
 static void attention(const pass *p, int layer, double *since)
@@ -184,7 +221,7 @@ static void attention(const pass *p, int layer, double *since)
     bw_infer_state *s = p->s;
     const size_t dh = m->head_dim, group = m->heads / m->kv_heads, ctx = p->pos0 + p->ntok;
     const size_t cache = (size_t)layer * m->kv_heads * m->max_pos * dh;
-    span my = share(p->ntok * m->kv_heads);
+    const span my = share(p->ntok * m->kv_heads);
     for (size_t r = my.lo; r < my.hi; r++) {
         size_t t = r / m->kv_heads, h = r % m->kv_heads, at = cache + (h * m->max_pos + p->pos0 + t) * dh;
         memcpy(s->k_cache + at, s->k + t * d_kv(m) + h * dh, dh * sizeof(float));
@@ -205,24 +242,7 @@ static void attention(const pass *p, int layer, double *since)
     }
     lap(p, BW_OP_QK, since);
 
-    const float scale = 1.0f / sqrtf((float)dh);
-    my = share(m->heads * p->ntok);
-    for (size_t r = my.lo; r < my.hi; r++) {
-        float *row = s->scores + r * ctx;
-        const size_t valid = p->decoder ? p->pos0 + r % p->ntok + 1 : ctx;
-        float top = row[0] * scale, sum = 0.0f;
-        for (size_t j = 1; j < valid; j++)
-            top = row[j] * scale > top ? row[j] * scale : top;
-        for (size_t j = 0; j < valid; j++)
-            row[j] = fast_exp(row[j] * scale - top);
-        for (size_t j = 0; j < valid; j++)
-            sum += row[j];
-        const float inverse = 1.0f / sum;
-        for (size_t j = 0; j < valid; j++)
-            row[j] *= inverse;
-        for (size_t j = valid; j < ctx; j++)
-            row[j] = 0.0f;
-    }
+    softmax(p, s->scores, 1.0f / sqrtf((float)dh), ctx);
     lap(p, BW_OP_SOFTMAX, since);
 
     for (size_t h = 0; h < m->heads; h++) {
@@ -248,6 +268,16 @@ static void add_into(float *x, const float *y, size_t n)
         x[i] += y[i];
 }
 
+ELEMENTWISE static void activate(int act, float *a, size_t n)
+{
+    if (act == BW_ACT_SILU)
+        for (size_t i = 0; i < n; i++)
+            a[i] = silu(a[i]);
+    else
+        for (size_t i = 0; i < n; i++)
+            a[i] = gelu(a[i]);
+}
+
 static void ffn(const pass *p, const bw_layer *l, const float *in, double *since)
 {
     const bw_model *m = p->m;
@@ -259,12 +289,7 @@ static void ffn(const pass *p, const bw_layer *l, const float *in, double *since
     }
     linear(p, &l->up, in, p->ntok, m->arch == BW_ARCH_LLAMA ? b : a);
     lap(p, BW_OP_UP, since);
-    if (m->act == BW_ACT_SILU)
-        for (size_t i = my.lo; i < my.hi; i++)
-            a[i] = silu(a[i]);
-    else
-        for (size_t i = my.lo; i < my.hi; i++)
-            a[i] = gelu(a[i]);
+    activate(m->act, a + my.lo, my.hi - my.lo);
     lap(p, BW_OP_ACT, since);
     if (m->arch == BW_ARCH_LLAMA) {
         for (size_t i = my.lo; i < my.hi; i++)
