@@ -7,7 +7,9 @@ read-write for activations: what bwbench predicts), and by the single roof per
 level it used before (the fastest kernel's traffic, for every byte). With
 --reference torch, PyTorch runs the same shape right after bwbench, inside the
 same bracket. Runs alternate between the cases, --rounds times; medians of
-the per-run ratios are printed last.
+the per-run ratios are printed last, over every run and over the runs whose
+bracket stayed within the drift limit (a run whose ceilings moved more than
+that between before and after has no trustworthy prediction).
 
     python scripts/prediction_check.py [--rounds 3] [--threads N] [--cases gpt2:128,bert-base:128]
                                        [--reference torch]
@@ -21,7 +23,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from bwbench.ceilings import bracket_drift, bracketed, drift_summary
+from bwbench.ceilings import DRIFT_LIMIT, bracket_drift, bracketed, drift_summary
 from bwbench.engines import REFERENCES
 from bwbench.machine import check_threads
 from bwbench.models import load_config
@@ -54,7 +56,7 @@ def one_run(model: str, seq: int, weights: str, threads: int, quiet, reference) 
             "predicted_s": matched.predicted_s,
             "matched": matched.predicted_s / wall, "single": single.predicted_s / wall,
             "dram_read": roofline.bandwidth("DRAM", "read"), "dram_rw": roofline.bandwidth("DRAM"),
-            "drift": drift["max"], "drift_ceiling": drift["ceiling"],
+            "drift": drift["max"], "drift_ceiling": drift["ceiling"], "flagged": drift["flagged"],
             "reference_s": other["measured_s"] if other else None}
 
 
@@ -92,6 +94,9 @@ def main() -> int:
         mine = [row for row in rows if row["case"] == case]
         line = (f"{case}: median predicted/measured {statistics.median(r['matched'] for r in mine):.2f} "
                 f"(single roof: {statistics.median(r['single'] for r in mine):.2f}) over {len(mine)} runs")
+        steady = [r["matched"] for r in mine if not r["flagged"]]
+        line += (f"; within the {DRIFT_LIMIT:.0%} drift limit: {statistics.median(steady):.2f} over {len(steady)}"
+                 if steady else f"; no run within the {DRIFT_LIMIT:.0%} drift limit")
         if reference:
             line += f"; {args.reference}/bwbench time {statistics.median(r['reference_s'] / r['measured_s'] for r in mine):.2f}"
         console.print(line)
