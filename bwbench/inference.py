@@ -13,6 +13,7 @@ import numpy as np
 from bwbench import _kernels, quant
 from bwbench.errors import UsageError, ValidationError
 from bwbench.machine import check_memory, check_threads
+from bwbench.measure import median_pass
 from bwbench.models import load_config
 from bwbench.reference import Reference
 
@@ -153,9 +154,10 @@ def _check_first_layer(cfg, layers, top, decoder: bool, tokens, x, threads: int,
 
 def run_model(cfg, mode: str, seq: int, scope: str = "layers", threads: int = None, prompt: int = 0,
               batch: int = 1, bytes_per_element: float = 4, weights: str = "f32") -> tuple:
-    """Runs the model once; returns ({op name: seconds}, total seconds).
+    """Runs the model; returns ({op name: seconds}, total seconds).
     Decoder: `seq` steps from an empty prompt, each feeding back the argmax
-    of the last (scope model) or a random input (scope layers). weights: the
+    of the last (scope model) or a random input (scope layers).
+    Encoder: measure.PASSES passes over `seq` tokens, the median one. weights: the
     linear layers' format (f32 or a bwbench.quant format)."""
     check_run(cfg, mode, seq, scope, prompt, batch, bytes_per_element, weights)
     threads = check_threads(threads)
@@ -167,17 +169,25 @@ def run_model(cfg, mode: str, seq: int, scope: str = "layers", threads: int = No
     _check_first_layer(cfg, layers, top, decoder, tokens[:len(first)] if model_scope else None, first, threads,
                        weights)
     run = engine(cfg, layers, top, seq, 1 if decoder else seq, weights=weights)
-    seconds = np.zeros(_kernels.INFER_OPS)
     steps = rng.standard_normal((seq, 1, cfg.d), dtype=F32) if decoder else None   # inputs made before timing
     token = np.zeros(1, np.int32)
     # a warm-up pass, untimed (as the reference engines get): first touch of the scratch, code in cache
     run.run(threads, decoder, tokens[:len(first)] if model_scope else None, first.copy(), 0, decoder and model_scope,
             None, np.zeros(_kernels.INFER_OPS))
-    start = time.perf_counter()
-    if not decoder:
-        run.run(threads, False, tokens, first, 0, False, None, seconds)
-    for position in range(seq if decoder else 0):
-        token[0], _ = run.run(threads, True, token if model_scope else None, steps[position], position, model_scope,
-                              None, seconds)
-    wall = time.perf_counter() - start
+    if decoder:
+        seconds = np.zeros(_kernels.INFER_OPS)
+        start = time.perf_counter()
+        for position in range(seq):
+            token[0], _ = run.run(threads, True, token if model_scope else None, steps[position], position,
+                                  model_scope, None, seconds)
+        wall = time.perf_counter() - start
+    else:
+        wall, seconds = median_pass(lambda: _encoder_pass(run, threads, tokens, first))
     return {name: s for name, s in zip(op_names(cfg), seconds) if s}, wall
+
+
+def _encoder_pass(run, threads: int, tokens, first) -> tuple:
+    hidden, seconds = first.copy(), np.zeros(_kernels.INFER_OPS)   # made before the clock starts
+    start = time.perf_counter()
+    run.run(threads, False, tokens, hidden, 0, False, None, seconds)
+    return time.perf_counter() - start, seconds

@@ -7,6 +7,14 @@ from bwbench.errors import UsageError, ValidationError
 WARMUP_SAMPLES = 1  # the first sample warms caches and TLBs; statistics skip it
 MIN_SAMPLES = 10
 MIN_SAMPLE_S = 1e-3  # each sample repeats the kernel until it lasts this long
+PASSES = 5  # a whole inference pass (a tenth of a second or more) is one sample: the median of this many
+
+
+def median_pass(one_pass):
+    """Runs one_pass() PASSES times; returns the result, (seconds, detail),
+    of the pass of median time."""
+    passes = sorted((one_pass() for _ in range(PASSES)), key=lambda timed: timed[0])
+    return passes[len(passes) // 2]
 
 
 def check_ntimes(ntimes: int) -> None:

@@ -3,7 +3,7 @@ import pytest
 
 from bwbench import _kernels, measure_stream
 from bwbench.errors import UsageError, ValidationError
-from bwbench.measure import Measurement
+from bwbench.measure import PASSES, Measurement, median_pass
 
 # kernel: (STREAM bytes, hardware bytes regular, hardware bytes nt, FLOPs) per element
 COUNTS = {"copy": (16, 24, 16, 0), "scale": (16, 24, 16, 1), "add": (24, 32, 24, 1),
@@ -61,3 +61,17 @@ def test_bad_arguments_are_refused_before_allocating(kwargs, message):
     with pytest.raises(UsageError, match=message):
         measure_stream(**kwargs)
 
+
+
+def test_median_pass_runs_every_pass_and_keeps_the_median_one():
+    times = iter([0.5, 0.1, 0.9, 0.3, 0.7])
+    calls = []
+
+    def one_pass():
+        calls.append(1)
+        seconds = next(times)
+        return seconds, f"detail of {seconds}"
+
+    assert PASSES == 5
+    assert median_pass(one_pass) == (0.5, "detail of 0.5")
+    assert len(calls) == PASSES

@@ -1,7 +1,8 @@
 """PyTorch with Hugging Face transformers as the reference engine: the same
 model built from its config with random weights (nothing downloaded), run
 the way bwbench runs it: float32, batch 1, the same threads, one warm-up pass,
-torch.inference_mode, and for a decoder one step per token from token 0 with
+torch.inference_mode; an encoder pass timed as bwbench times it (the median
+of measure.PASSES), and for a decoder one step per token from token 0 with
 a key/value cache, feeding back the argmax. The whole model runs (embeddings
 and, for decoders, the LM head, as scope `model`)."""
 import inspect
@@ -9,6 +10,7 @@ import time
 
 from bwbench.engines.optional import load
 from bwbench.errors import UsageError
+from bwbench.measure import median_pass
 
 INSTALL = "install PyTorch and transformers: pip install -e '.[torch]'"
 
@@ -48,8 +50,8 @@ def hf_config(cfg, positions: int):
 
 
 def run(cfg, mode: str, seq: int, threads: int, weights: str = "f32") -> dict:
-    """Times one encoder pass over `seq` tokens, or `seq` decode steps; returns
-    the JSON record of transformer.reference."""
+    """Times an encoder pass over `seq` tokens (the median of PASSES passes),
+    or `seq` decode steps; returns the JSON record of transformer.reference."""
     torch, transformers = _modules()
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -60,9 +62,7 @@ def run(cfg, mode: str, seq: int, threads: int, weights: str = "f32") -> dict:
         if mode == "encoder":
             ids = torch.randint(0, cfg.vocab, (1, seq))
             model(input_ids=ids)   # warm-up
-            start = time.perf_counter()
-            model(input_ids=ids)
-            seconds = time.perf_counter() - start
+            seconds, _ = median_pass(lambda: _timed(model, ids))
         else:
             _decode(torch, transformers, model, 2)   # warm-up
             start = time.perf_counter()
@@ -73,6 +73,12 @@ def run(cfg, mode: str, seq: int, threads: int, weights: str = "f32") -> dict:
     if mode == "decoder":
         record["tokens_per_s"] = seq / seconds
     return record
+
+
+def _timed(model, ids) -> tuple:
+    start = time.perf_counter()
+    model(input_ids=ids)
+    return time.perf_counter() - start, None
 
 
 def _decode(torch, transformers, model, steps: int) -> None:
