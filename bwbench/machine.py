@@ -128,6 +128,24 @@ def memory_bytes(field: str = "MemTotal") -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
+def cpu_ticks(stat: str = "/proc/stat") -> tuple:
+    """(stolen, all) clock ticks of every CPU so far: time a hypervisor gave
+    this machine's CPUs to someone else counts as stolen. (0, 0) where the
+    kernel does not say (then nothing counts as stolen)."""
+    try:
+        with open(stat) as f:
+            ticks = [int(value) for value in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    return (ticks[7] if len(ticks) > 7 else 0), sum(ticks[:8])
+
+
+def stolen_fraction(before: tuple, after: tuple) -> float:
+    """The share of CPU time stolen between two cpu_ticks()."""
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total > 0 else 0.0
+
+
 def machine_info() -> dict:
     """The result JSON's `machine` object."""
     from threadpoolctl import threadpool_info

@@ -10,6 +10,8 @@ same bracket. Runs alternate between the cases, --rounds times; medians of
 the per-run ratios are printed last, over every run and over the runs whose
 bracket stayed within the drift limit (a run whose ceilings moved more than
 that between before and after has no trustworthy prediction).
+"CPU stolen" is the share of CPU time the hypervisor gave to other guests
+while bwbench ran (/proc/stat's steal): time the run could not compute.
 
     python scripts/prediction_check.py [--rounds 3] [--threads N] [--cases gpt2:128,bert-base:128]
                                        [--reference torch]
@@ -25,7 +27,7 @@ from rich.table import Table
 
 from bwbench.ceilings import DRIFT_LIMIT, bracket_drift, bracketed, drift_summary
 from bwbench.engines import REFERENCES
-from bwbench.machine import check_threads
+from bwbench.machine import check_threads, cpu_ticks, stolen_fraction
 from bwbench.models import load_config
 from bwbench.roofline import Roofline
 from bwbench.transformer import analyse, measure, with_measured
@@ -43,11 +45,13 @@ def one_run(model: str, seq: int, weights: str, threads: int, quiet, reference) 
     counted = analyse(model, seq, scope="model", weights=weights)
 
     def both():
+        ticks = cpu_ticks()
         run = measure(counted, threads)
-        return run, reference.run(load_config(model), counted.mode, seq, threads, weights or "f32") \
+        stolen = stolen_fraction(ticks, cpu_ticks())
+        return run, stolen, reference.run(load_config(model), counted.mode, seq, threads, weights or "f32") \
             if reference else None
 
-    (run, other), before, after, roofline = bracketed(both, threads, quiet, weights)
+    (run, stolen, other), before, after, roofline = bracketed(both, threads, quiet, weights)
     matched = with_measured(analyse(model, seq, scope="model", roofline=roofline, weights=weights), *run)
     single = analyse(model, seq, scope="model", roofline=SingleRoof(**roofline.__dict__), weights=weights)
     drift = drift_summary(bracket_drift(before, after), matched.ceilings_used())
@@ -57,6 +61,7 @@ def one_run(model: str, seq: int, weights: str, threads: int, quiet, reference) 
             "matched": matched.predicted_s / wall, "single": single.predicted_s / wall,
             "dram_read": roofline.bandwidth("DRAM", "read"), "dram_rw": roofline.bandwidth("DRAM"),
             "drift": drift["max"], "drift_ceiling": drift["ceiling"], "flagged": drift["flagged"],
+            "stolen": stolen,
             "reference_s": other["measured_s"] if other else None}
 
 
@@ -79,13 +84,13 @@ def main() -> int:
     console = Console(width=160)
     table = Table(title=f"predicted/measured, {threads} thread(s), scope model, ceilings bracketing each run")
     columns = ["case", "predicted ms", "measured ms", "matched ceilings", "single roof (before)",
-               "DRAM read-only GB/s", "DRAM read-write GB/s", "largest used drift"]
+               "DRAM read-only GB/s", "DRAM read-write GB/s", "largest used drift", "CPU stolen"]
     for column in columns + ([f"{args.reference} ms", f"{args.reference}/bwbench"] if reference else []):
         table.add_column(column)
     for row in rows:
         cells = [row["case"], f"{row['predicted_s'] * 1e3:.1f}", f"{row['measured_s'] * 1e3:.1f}",
                  f"{row['matched']:.2f}", f"{row['single']:.2f}", f"{row['dram_read']:.1f}", f"{row['dram_rw']:.1f}",
-                 f"{row['drift']:.1%} ({row['drift_ceiling']})"]
+                 f"{row['drift']:.1%} ({row['drift_ceiling']})", f"{row['stolen']:.1%}"]
         if reference:
             cells += [f"{row['reference_s'] * 1e3:.1f}", f"{row['reference_s'] / row['measured_s']:.2f}"]
         table.add_row(*cells)

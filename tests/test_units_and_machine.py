@@ -102,3 +102,14 @@ def test_machine_info_has_the_design_keys():
     assert {"cpu", "isa", "cores", "caches", "memory_bytes", "compiler", "cflags", "threadpools"} <= set(info)
     assert info["cores"] == len(machine.os.sched_getaffinity(0)) and "-fopenmp" in info["cflags"]
     assert info["memory_bytes"] == machine.memory_bytes("MemTotal") >= info["memory_available_bytes"]
+
+
+def test_stolen_cpu_time_is_read_from_proc_stat(tmp_path):
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 0 50 800 10 0 0 40 0 0\ncpu0 50 0 25 400 5 0 0 20 0 0\n")
+    before = machine.cpu_ticks(str(stat))
+    assert before == (40, 1000)
+    stat.write_text("cpu  130 0 50 860 10 0 0 100 0 0\n")
+    assert machine.stolen_fraction(before, machine.cpu_ticks(str(stat))) == pytest.approx(60 / 150)
+    assert machine.cpu_ticks(str(tmp_path / "absent")) == (0, 0)
+    assert machine.stolen_fraction((0, 0), (0, 0)) == 0.0
