@@ -3,7 +3,8 @@
 stream from memory as a real model's do). One C call per pass: an encoder
 pass, or one decode step through every layer; this module holds the weights,
 the key/value cache (in the C engine) and the token loop. Each op is timed in
-C, under the names bwbench.transformer uses; the wall time is the whole loop.
+C, under the names bwbench.transformer uses; the wall time is the whole token
+loop, or an encoder's median pass.
 Before timing, the first layer of the first pass is checked against the numpy
 reference (bwbench.reference)."""
 import time
@@ -12,7 +13,7 @@ import numpy as np
 
 from bwbench import _kernels, quant
 from bwbench.errors import UsageError, ValidationError
-from bwbench.machine import check_memory, check_threads
+from bwbench.machine import check_memory, check_threads, cpu_ticks, stolen_fraction
 from bwbench.measure import median_pass
 from bwbench.models import load_config
 from bwbench.reference import Reference
@@ -154,7 +155,8 @@ def _check_first_layer(cfg, layers, top, decoder: bool, tokens, x, threads: int,
 
 def run_model(cfg, mode: str, seq: int, scope: str = "layers", threads: int = None, prompt: int = 0,
               batch: int = 1, bytes_per_element: float = 4, weights: str = "f32") -> tuple:
-    """Runs the model; returns ({op name: seconds}, total seconds).
+    """Runs the model; returns ({op name: seconds}, total seconds, the share
+    of CPU time the hypervisor stole while the timed part ran).
     Decoder: `seq` steps from an empty prompt, each feeding back the argmax
     of the last (scope model) or a random input (scope layers).
     Encoder: measure.PASSES passes over `seq` tokens, the median one. weights: the
@@ -170,24 +172,23 @@ def run_model(cfg, mode: str, seq: int, scope: str = "layers", threads: int = No
                        weights)
     run = engine(cfg, layers, top, seq, 1 if decoder else seq, weights=weights)
     steps = rng.standard_normal((seq, 1, cfg.d), dtype=F32) if decoder else None   # inputs made before timing
-    token = np.zeros(1, np.int32)
     # a warm-up pass, untimed (as the reference engines get): first touch of the scratch, code in cache
     run.run(threads, decoder, tokens[:len(first)] if model_scope else None, first.copy(), 0, decoder and model_scope,
             None, np.zeros(_kernels.INFER_OPS))
+    ticks = cpu_ticks()
     if decoder:
-        seconds = np.zeros(_kernels.INFER_OPS)
+        token, seconds = np.zeros(1, np.int32), np.zeros(_kernels.INFER_OPS)
         start = time.perf_counter()
         for position in range(seq):
             token[0], _ = run.run(threads, True, token if model_scope else None, steps[position], position,
                                   model_scope, None, seconds)
         wall = time.perf_counter() - start
     else:
-        wall, seconds = median_pass(lambda: _encoder_pass(run, threads, tokens, first))
-    return {name: s for name, s in zip(op_names(cfg), seconds) if s}, wall
+        def encoder_pass(buffers):
+            hidden, seconds = buffers
+            run.run(threads, False, tokens, hidden, 0, False, None, seconds)
+            return seconds
 
+        wall, seconds = median_pass(encoder_pass, lambda: (first.copy(), np.zeros(_kernels.INFER_OPS)))
+    return {name: s for name, s in zip(op_names(cfg), seconds) if s}, wall, stolen_fraction(ticks, cpu_ticks())
 
-def _encoder_pass(run, threads: int, tokens, first) -> tuple:
-    hidden, seconds = first.copy(), np.zeros(_kernels.INFER_OPS)   # made before the clock starts
-    start = time.perf_counter()
-    run.run(threads, False, tokens, hidden, 0, False, None, seconds)
-    return time.perf_counter() - start, seconds

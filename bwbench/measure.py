@@ -1,5 +1,6 @@
 """Measurement: one kernel's timed samples and what they moved and computed."""
 import statistics
+import time
 from dataclasses import asdict, dataclass, fields
 
 from bwbench.errors import UsageError, ValidationError
@@ -10,10 +11,16 @@ MIN_SAMPLE_S = 1e-3  # each sample repeats the kernel until it lasts this long
 PASSES = 5  # a whole inference pass (a tenth of a second or more) is one sample: the median of this many
 
 
-def median_pass(one_pass):
-    """Runs one_pass() PASSES times; returns the result, (seconds, detail),
-    of the pass of median time."""
-    passes = sorted((one_pass() for _ in range(PASSES)), key=lambda timed: timed[0])
+def median_pass(run, prepare=lambda: None) -> tuple:
+    """Times run(prepare()) PASSES times, prepare() outside the clock; returns
+    (seconds, run's result) of the pass of median time."""
+    passes = []
+    for _ in range(PASSES):
+        inputs = prepare()
+        start = time.perf_counter()
+        result = run(inputs)
+        passes.append((time.perf_counter() - start, result))
+    passes.sort(key=lambda timed: timed[0])
     return passes[len(passes) // 2]
 
 

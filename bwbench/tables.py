@@ -166,6 +166,8 @@ def analysis_table(analysis, by_format: tuple = None) -> Table:
         if "measured_tokens_per_s" in record:
             notes.append(f"{record['measured_tokens_per_s']:.1f} tokens/s")
         notes.append(f"predicted/measured (end to end) {analysis.predicted_s / analysis.measured_wall_s:.2f}")
+        if analysis.measured_cpu_stolen is not None:
+            notes.append(f"CPU time stolen by the hypervisor meanwhile: {analysis.measured_cpu_stolen:.1%}")
     if by_format:
         rates, bandwidth_only = by_format
         notes.append("predicted tokens/s by weight format: " + ", ".join(

@@ -226,7 +226,8 @@ class Analysis:
     ops: tuple  # one Op per name, in the order they first run
     weight_bytes: float = 0.0  # weights one pass reads
     weights: str = ""  # the linear layers' weight format, if not bytes_per_element
-    measured_wall_s: float = None  # the whole measured run, end to end
+    measured_wall_s: float = None  # the measured run end to end: the token loop, or an encoder's median pass
+    measured_cpu_stolen: float = None  # the share of CPU time the hypervisor took while it ran
 
     @property
     def total_flops(self) -> float:
@@ -276,6 +277,7 @@ class Analysis:
             record["tokens_per_s"] = self.tokens_per_s
         if self.measured_wall_s is not None:
             record["measured_s"] = self.measured_wall_s
+            record["measured_cpu_stolen"] = self.measured_cpu_stolen
             if self.generated_tokens:
                 record["measured_tokens_per_s"] = self.generated_tokens / self.measured_wall_s
         return record
@@ -365,14 +367,15 @@ def tokens_per_s_by_format(shape: tuple, roofline) -> tuple:
     return rates, bandwidth_only(roofline)
 
 
-def with_measured(analysis: Analysis, seconds: dict, wall_s: float) -> Analysis:
-    """The analysis with each op's measured seconds ({op name: s}) and the run's wall time."""
+def with_measured(analysis: Analysis, seconds: dict, wall_s: float, stolen: float = None) -> Analysis:
+    """The analysis with each op's measured seconds ({op name: s}), the run's
+    wall time and the share of CPU time stolen from it."""
     ops = tuple(replace(op, measured_s=seconds.get(op.name, 0.0)) for op in analysis.ops)
-    return replace(analysis, ops=ops, measured_wall_s=wall_s)
+    return replace(analysis, ops=ops, measured_wall_s=wall_s, measured_cpu_stolen=stolen)
 
 
 def measure(analysis: Analysis, threads: int) -> tuple:
-    """Runs the analysed model for real (bwbench.inference): ({op name: seconds}, wall seconds)."""
+    """Runs the analysed model for real (bwbench.inference): ({op name: seconds}, wall seconds, CPU stolen)."""
     from bwbench.inference import run_model
 
     return run_model(load_config(analysis.model), analysis.mode, analysis.seq, analysis.scope, threads,

@@ -11,7 +11,8 @@ the per-run ratios are printed last, over every run and over the runs whose
 bracket stayed within the drift limit (a run whose ceilings moved more than
 that between before and after has no trustworthy prediction).
 "CPU stolen" is the share of CPU time the hypervisor gave to other guests
-while bwbench ran (/proc/stat's steal): time the run could not compute.
+while bwbench's timed run went on (/proc/stat's steal): time it could not
+compute.
 
     python scripts/prediction_check.py [--rounds 3] [--threads N] [--cases gpt2:128,bert-base:128]
                                        [--reference torch]
@@ -27,7 +28,7 @@ from rich.table import Table
 
 from bwbench.ceilings import DRIFT_LIMIT, bracket_drift, bracketed, drift_summary
 from bwbench.engines import REFERENCES
-from bwbench.machine import check_threads, cpu_ticks, stolen_fraction
+from bwbench.machine import check_threads
 from bwbench.models import load_config
 from bwbench.roofline import Roofline
 from bwbench.transformer import analyse, measure, with_measured
@@ -45,13 +46,11 @@ def one_run(model: str, seq: int, weights: str, threads: int, quiet, reference) 
     counted = analyse(model, seq, scope="model", weights=weights)
 
     def both():
-        ticks = cpu_ticks()
         run = measure(counted, threads)
-        stolen = stolen_fraction(ticks, cpu_ticks())
-        return run, stolen, reference.run(load_config(model), counted.mode, seq, threads, weights or "f32") \
+        return run, reference.run(load_config(model), counted.mode, seq, threads, weights or "f32") \
             if reference else None
 
-    (run, stolen, other), before, after, roofline = bracketed(both, threads, quiet, weights)
+    (run, other), before, after, roofline = bracketed(both, threads, quiet, weights)
     matched = with_measured(analyse(model, seq, scope="model", roofline=roofline, weights=weights), *run)
     single = analyse(model, seq, scope="model", roofline=SingleRoof(**roofline.__dict__), weights=weights)
     drift = drift_summary(bracket_drift(before, after), matched.ceilings_used())
@@ -61,7 +60,7 @@ def one_run(model: str, seq: int, weights: str, threads: int, quiet, reference) 
             "matched": matched.predicted_s / wall, "single": single.predicted_s / wall,
             "dram_read": roofline.bandwidth("DRAM", "read"), "dram_rw": roofline.bandwidth("DRAM"),
             "drift": drift["max"], "drift_ceiling": drift["ceiling"], "flagged": drift["flagged"],
-            "stolen": stolen,
+            "stolen": matched.measured_cpu_stolen,
             "reference_s": other["measured_s"] if other else None}
 
 

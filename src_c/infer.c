@@ -7,20 +7,14 @@
 #include <omp.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "bwbench.h"
 
 /* Lets the clamps in fast_exp become vector min/max (every value here is finite). */
 #pragma GCC optimize("finite-math-only", "no-signed-zeros")
-
-/* The element-wise ops (norms, softmax, activations) in an AVX2 copy too,
-   picked at load time by the CPU: this file is built for the baseline ISA,
-   where they ran 4 floats at a time. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define ELEMENTWISE __attribute__((target_clones("avx2", "default")))
-#else
-#define ELEMENTWISE
-#endif
 
 struct bw_infer_state {
     float *k_cache, *v_cache;   /* [layer][kv head][position][head_dim] */
@@ -65,28 +59,25 @@ static void lap(const pass *p, int op, double *since)
     }
 }
 
-/* exp(x) to about 2e-7 relative, in plain arithmetic the compiler vectorises:
-   2^r e^f with r = round(x / ln 2) and a degree-6 polynomial for e^f. */
-static inline __attribute__((always_inline)) float fast_exp(float x)
-{
-    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
-    float t = x * 1.44269504f;
-    float r = (t + 12582912.0f) - 12582912.0f;   /* round to nearest: 1.5 * 2^23 */
-    float f = (t - r) * 0.693147181f;
-    float e = 1.0f + f * (1.0f + f * (0.5f + f * (1.0f / 6 + f * (1.0f / 24 + f * (1.0f / 120 + f * (1.0f / 720))))));
-    int32_t bits = ((int32_t)r + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return e * scale;
-}
+#if defined(__x86_64__)
+#define BW_ISA BW_AVX2
+#include "simd_begin.h"
+#include "infer_elementwise.h"
+#include "simd_end.h"
+#endif
 
-static inline __attribute__((always_inline)) float gelu(float x)   /* tanh form; tanh(u) = 1 - 2 / (e^2u + 1) */
-{
-    float u = 0.7978845608f * (x + 0.044715f * x * x * x);
-    return 0.5f * x * (2.0f - 2.0f / (fast_exp(2.0f * u) + 1.0f));
-}
+#define BW_ISA BW_GENERIC
+#include "simd_begin.h"
+#include "infer_elementwise.h"
+#include "simd_end.h"
 
-static inline __attribute__((always_inline)) float silu(float x) { return x / (1.0f + fast_exp(-x)); }
+/* The element-wise ops in the pass's instruction set: the AVX2 copy from
+   AVX2 up (8 floats a step; the portable build ran them 4 at a time). */
+#if defined(__x86_64__)
+#define BY_ISA(isa, op, ...) ((isa) >= BW_AVX2 ? op##_avx2(__VA_ARGS__) : op##_generic(__VA_ARGS__))
+#else
+#define BY_ISA(isa, op, ...) op##_generic(__VA_ARGS__)
+#endif
 
 static void add_bias(const bw_linear *l, size_t ntok, float *out)
 {
@@ -128,31 +119,6 @@ static void linear(const pass *p, const bw_linear *l, const float *in, size_t nt
     add_bias(l, ntok, out);
 }
 
-/* Each of `rows` rows of `width` values normalised: LayerNorm with beta b, or
-   RMSNorm when b is NULL; gamma w of `width` values. */
-ELEMENTWISE static void norm(const float *in, float *out, size_t rows, size_t width, const float *w,
-                             const float *b, float eps)
-{
-    const span my = share(rows);
-    for (size_t r = my.lo; r < my.hi; r++) {
-        const float *x = in + r * width;
-        float *y = out + r * width;
-        float mean = 0.0f, var = 0.0f;
-        if (b) {
-            #pragma omp simd reduction(+ : mean)   /* sums in vector lanes: reordered, as numpy's are */
-            for (size_t i = 0; i < width; i++)
-                mean += x[i];
-            mean /= width;
-        }
-        #pragma omp simd reduction(+ : var)
-        for (size_t i = 0; i < width; i++)
-            var += (x[i] - mean) * (x[i] - mean);
-        float scale = 1.0f / sqrtf(var / width + eps);
-        for (size_t i = 0; i < width; i++)
-            y[i] = (x[i] - mean) * scale * w[i] + (b ? b[i] : 0.0f);
-    }
-}
-
 static void embed(const pass *p)
 {
     const bw_model *m = p->m;
@@ -188,31 +154,6 @@ static void rotary(const pass *p)
     }
 }
 
-/* Each head's score rows: softmax of scale * scores over the valid keys
-   (causal for a decoder: up to the row's own position), zeros after. */
-ELEMENTWISE static void softmax(const pass *p, float *scores, float scale, size_t ctx)
-{
-    const span my = share(p->m->heads * p->ntok);
-    for (size_t r = my.lo; r < my.hi; r++) {
-        float *row = scores + r * ctx;
-        const size_t valid = p->decoder ? p->pos0 + r % p->ntok + 1 : ctx;
-        float top = row[0] * scale, sum = 0.0f;
-        #pragma omp simd reduction(max : top)
-        for (size_t j = 1; j < valid; j++)
-            top = row[j] * scale > top ? row[j] * scale : top;
-        for (size_t j = 0; j < valid; j++)
-            row[j] = fast_exp(row[j] * scale - top);
-        #pragma omp simd reduction(+ : sum)
-        for (size_t j = 0; j < valid; j++)
-            sum += row[j];
-        const float inverse = 1.0f / sum;
-        for (size_t j = 0; j < valid; j++)
-            row[j] *= inverse;
-        for (size_t j = valid; j < ctx; j++)
-            row[j] = 0.0f;
-    }
-}
-
 /* The three attention ops over all heads: Q K^T into scores, softmax (causal
    for a decoder), scores V into att. Keys and values go to the cache first. */
 static void attention(const pass *p, int layer, double *since)
@@ -242,7 +183,7 @@ static void attention(const pass *p, int layer, double *since)
     }
     lap(p, BW_OP_QK, since);
 
-    softmax(p, s->scores, 1.0f / sqrtf((float)dh), ctx);
+    BY_ISA(p->isa, softmax, p, s->scores, 1.0f / sqrtf((float)dh), ctx);
     lap(p, BW_OP_SOFTMAX, since);
 
     for (size_t h = 0; h < m->heads; h++) {
@@ -268,16 +209,6 @@ static void add_into(float *x, const float *y, size_t n)
         x[i] += y[i];
 }
 
-ELEMENTWISE static void activate(int act, float *a, size_t n)
-{
-    if (act == BW_ACT_SILU)
-        for (size_t i = 0; i < n; i++)
-            a[i] = silu(a[i]);
-    else
-        for (size_t i = 0; i < n; i++)
-            a[i] = gelu(a[i]);
-}
-
 static void ffn(const pass *p, const bw_layer *l, const float *in, double *since)
 {
     const bw_model *m = p->m;
@@ -289,7 +220,7 @@ static void ffn(const pass *p, const bw_layer *l, const float *in, double *since
     }
     linear(p, &l->up, in, p->ntok, m->arch == BW_ARCH_LLAMA ? b : a);
     lap(p, BW_OP_UP, since);
-    activate(m->act, a + my.lo, my.hi - my.lo);
+    BY_ISA(p->isa, activate, m->act, a + my.lo, my.hi - my.lo);
     lap(p, BW_OP_ACT, since);
     if (m->arch == BW_ARCH_LLAMA) {
         for (size_t i = my.lo; i < my.hi; i++)
@@ -309,7 +240,7 @@ static void layer(const pass *p, int index, double *since)
     const int pre = m->arch != BW_ARCH_BERT;
     const float *in = p->x;
     if (pre) {
-        norm(p->x, s->xn, p->ntok, m->d, l->norm1_w, l->norm1_b, m->eps);
+        BY_ISA(p->isa, norm, p->x, s->xn, p->ntok, m->d, l->norm1_w, l->norm1_b, m->eps);
         lap(p, BW_OP_NORM, since);
         in = s->xn;
     }
@@ -320,8 +251,8 @@ static void layer(const pass *p, int index, double *since)
     linear(p, &l->v, in, p->ntok, s->v);
     lap(p, BW_OP_V, since);
     if (l->q_norm_w) {
-        norm(s->q, s->q, p->ntok * m->heads, m->head_dim, l->q_norm_w, NULL, m->eps);
-        norm(s->k, s->k, p->ntok * m->kv_heads, m->head_dim, l->k_norm_w, NULL, m->eps);
+        BY_ISA(p->isa, norm, s->q, s->q, p->ntok * m->heads, m->head_dim, l->q_norm_w, NULL, m->eps);
+        BY_ISA(p->isa, norm, s->k, s->k, p->ntok * m->kv_heads, m->head_dim, l->k_norm_w, NULL, m->eps);
         lap(p, BW_OP_QK_NORM, since);
     }
     if (m->arch == BW_ARCH_LLAMA) {
@@ -334,17 +265,17 @@ static void layer(const pass *p, int index, double *since)
     add_into(p->x, s->o, nd);
     lap(p, BW_OP_RESIDUAL, since);
     if (pre) {
-        norm(p->x, s->xn, p->ntok, m->d, l->norm2_w, l->norm2_b, m->eps);
+        BY_ISA(p->isa, norm, p->x, s->xn, p->ntok, m->d, l->norm2_w, l->norm2_b, m->eps);
         lap(p, BW_OP_NORM, since);
     } else {
-        norm(p->x, p->x, p->ntok, m->d, l->norm1_w, l->norm1_b, m->eps);
+        BY_ISA(p->isa, norm, p->x, p->x, p->ntok, m->d, l->norm1_w, l->norm1_b, m->eps);
         lap(p, BW_OP_NORM, since);
     }
     ffn(p, l, pre ? s->xn : p->x, since);
     add_into(p->x, s->o, nd);
     lap(p, BW_OP_RESIDUAL, since);
     if (!pre) {
-        norm(p->x, p->x, p->ntok, m->d, l->norm2_w, l->norm2_b, m->eps);
+        BY_ISA(p->isa, norm, p->x, p->x, p->ntok, m->d, l->norm2_w, l->norm2_b, m->eps);
         lap(p, BW_OP_NORM, since);
     }
 }
@@ -356,7 +287,7 @@ static void lm_head(const pass *p, double *since)
     bw_infer_state *s = p->s;
     const float *last = p->x + (p->ntok - 1) * m->d;
     if (omp_get_thread_num() == 0)
-        norm(last, s->xn, 1, m->d, m->final_norm_w, m->final_norm_b, m->eps);
+        BY_ISA(p->isa, norm, last, s->xn, 1, m->d, m->final_norm_w, m->final_norm_b, m->eps);
     lap(p, BW_OP_FINAL_NORM, since);
     linear(p, &m->lm_head, s->xn, 1, s->logits);
     #pragma omp barrier
@@ -389,7 +320,7 @@ static void pass_body(const void *ctx, long reps)
         embed(p);
         lap(p, BW_OP_EMBED, &since);
         if (p->m->emb_norm_w) {
-            norm(p->x, p->x, p->ntok, p->m->d, p->m->emb_norm_w, p->m->emb_norm_b, p->m->eps);
+            BY_ISA(p->isa, norm, p->x, p->x, p->ntok, p->m->d, p->m->emb_norm_w, p->m->emb_norm_b, p->m->eps);
             lap(p, BW_OP_EMB_NORM, &since);
         }
     }

@@ -7,6 +7,7 @@ import pytest
 from bwbench import _kernels
 from bwbench.errors import ValidationError
 from bwbench.inference import RTOL, ATOL, engine, op_names, random_weights, run_model
+from bwbench.measure import PASSES
 from bwbench.models import BUILTIN, ModelConfig, config_from_dict
 from bwbench.reference import Reference
 
@@ -19,27 +20,29 @@ TINY = {
                         tied_embeddings=True),
     "llama": config_from_dict(LLAMA, "llama"),
     "qwen2": config_from_dict({**LLAMA, "model_type": "qwen2", "tie_word_embeddings": True}, "qwen2"),
-    "qwen3": config_from_dict({**LLAMA, "model_type": "qwen3", "head_dim": 16}, "qwen3"),
+    # per-head norms 12 wide: the vector loops' remainders run too
+    "qwen3": config_from_dict({**LLAMA, "model_type": "qwen3", "head_dim": 12}, "qwen3"),
     "gemma": config_from_dict({**LLAMA, "model_type": "gemma", "num_key_value_heads": 1, "head_dim": 12}, "gemma"),
 }
 
 
-def build(cfg, max_pos=48):
+def build(cfg, max_pos=48, isa=None):
     layers, top = random_weights(cfg, np.random.default_rng(3), True, cfg.mode == "decoder", max_pos)
-    return engine(cfg, layers, top, max_pos, max_pos), Reference(cfg, layers, top, max_pos)
+    return engine(cfg, layers, top, max_pos, max_pos, isa), Reference(cfg, layers, top, max_pos)
 
 
 def close(got, want):
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
 
 
+@pytest.mark.parametrize("isa", [None, "generic"])   # this CPU's best kernels, and the plain ones
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("tokens", [5, 40])   # the weights read once per pass (up to 32 tokens), or packed
 @pytest.mark.parametrize("name", TINY)
-def test_c_path_matches_numpy_for_a_prompt_then_decode_steps(name, tokens, threads):
+def test_c_path_matches_numpy_for_a_prompt_then_decode_steps(name, tokens, threads, isa):
     cfg = TINY[name]
     decoder = cfg.mode == "decoder"
-    c, ref = build(cfg)
+    c, ref = build(cfg, isa=isa)
     rng = np.random.default_rng(5)
     prompt = rng.integers(0, cfg.vocab, tokens).astype(np.int32)
     x = np.empty((len(prompt), cfg.d), np.float32)
@@ -95,12 +98,39 @@ def test_wrong_shapes_and_positions_are_refused_before_c():
 
 def test_a_measured_run_checks_its_first_layer(monkeypatch):
     import bwbench.inference as inference
-    seconds, wall = run_model(TINY["gpt2"], "decoder", 4, "model", threads=2)
-    assert set(seconds) >= {"Q projection", "LM head", "GELU"} and wall > 0
+    seconds, wall, stolen = run_model(TINY["gpt2"], "decoder", 4, "model", threads=2)
+    assert set(seconds) >= {"Q projection", "LM head", "GELU"} and wall > 0 and 0 <= stolen <= 1
     broken = lambda *args, **kwargs: _Broken(engine(*args, **kwargs))  # noqa: E731
     monkeypatch.setattr(inference, "engine", broken)
     with pytest.raises(ValidationError, match="first layer differs from the numpy reference"):
         run_model(TINY["gpt2"], "decoder", 4, "model", threads=2)
+
+
+def test_an_encoder_is_timed_as_the_median_of_fresh_passes(monkeypatch):
+    import bwbench.inference as inference
+    engines = []
+
+    def recording(*args, **kwargs):
+        engines.append(_Recording(engine(*args, **kwargs)))
+        return engines[-1]
+
+    monkeypatch.setattr(inference, "engine", recording)
+    seconds, wall, _ = run_model(TINY["bert"], "encoder", 4, "model", threads=1)
+    inputs = engines[-1].inputs   # engines[0] checked the first layer
+    assert len(inputs) == 1 + PASSES   # a warm-up, then the timed passes
+    assert all(np.array_equal(x, inputs[0]) for x in inputs)   # each pass starts from the same input
+    assert wall >= sum(seconds.values()) * 0.99   # the ops' seconds and the wall of one pass
+
+
+class _Recording:
+    """An engine that keeps a copy of every pass's input."""
+
+    def __init__(self, engine):
+        self.engine, self.inputs = engine, []
+
+    def run(self, threads, decoder, tokens, x, *rest):
+        self.inputs.append(x.copy())
+        return self.engine.run(threads, decoder, tokens, x, *rest)
 
 
 class _Broken:

@@ -159,6 +159,7 @@ def test_measured_run_times_every_op():
     assert all(op.measured_s > 0 for op in measured.ops)
     assert measured.measured_wall_s >= sum(op.measured_s for op in measured.ops) * 0.99
     assert measured.to_dict()["measured_tokens_per_s"] == pytest.approx(2 / measured.measured_wall_s)
+    assert 0 <= measured.to_dict()["measured_cpu_stolen"] <= 1
     with pytest.raises(UsageError, match="batch 1"):
         measure(analyse("gpt2", 2, batch=2), threads=1)
 

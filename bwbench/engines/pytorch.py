@@ -62,7 +62,7 @@ def run(cfg, mode: str, seq: int, threads: int, weights: str = "f32") -> dict:
         if mode == "encoder":
             ids = torch.randint(0, cfg.vocab, (1, seq))
             model(input_ids=ids)   # warm-up
-            seconds, _ = median_pass(lambda: _timed(model, ids))
+            seconds, _ = median_pass(lambda _: model(input_ids=ids))
         else:
             _decode(torch, transformers, model, 2)   # warm-up
             start = time.perf_counter()
@@ -73,12 +73,6 @@ def run(cfg, mode: str, seq: int, threads: int, weights: str = "f32") -> dict:
     if mode == "decoder":
         record["tokens_per_s"] = seq / seconds
     return record
-
-
-def _timed(model, ids) -> tuple:
-    start = time.perf_counter()
-    model(input_ids=ids)
-    return time.perf_counter() - start, None
 
 
 def _decode(torch, transformers, model, steps: int) -> None:
