@@ -191,4 +191,3 @@ def run_model(cfg, mode: str, seq: int, scope: str = "layers", threads: int = No
 
         wall, seconds = median_pass(encoder_pass, lambda: (first.copy(), np.zeros(_kernels.INFER_OPS)))
     return {name: s for name, s in zip(op_names(cfg), seconds) if s}, wall, stolen_fraction(ticks, cpu_ticks())
-
