@@ -59,6 +59,14 @@ static void lap(const pass *p, int op, double *since)
     }
 }
 
+/* The element-wise ops of a pass, one set per instruction set
+   (infer_elementwise.h, built for each), as gemm.c's kernel sets. */
+typedef struct {
+    void (*norm)(const float *in, float *out, size_t rows, size_t width, const float *w, const float *b, float eps);
+    void (*softmax)(const pass *p, float *scores, float scale, size_t ctx);
+    void (*activate)(int act, float *a, size_t n);
+} elementwise;
+
 #if defined(__x86_64__)
 #define BW_ISA BW_AVX2
 #include "simd_begin.h"
@@ -71,13 +79,16 @@ static void lap(const pass *p, int op, double *since)
 #include "infer_elementwise.h"
 #include "simd_end.h"
 
-/* The element-wise ops in the pass's instruction set: the AVX2 copy from
-   AVX2 up (8 floats a step; the portable build ran them 4 at a time). */
+/* The pass's set: the AVX2 one from AVX2 up (8 floats a step; the portable
+   build ran them 4 at a time). */
+static const elementwise *ops(const pass *p)
+{
 #if defined(__x86_64__)
-#define BY_ISA(isa, op, ...) ((isa) >= BW_AVX2 ? op##_avx2(__VA_ARGS__) : op##_generic(__VA_ARGS__))
-#else
-#define BY_ISA(isa, op, ...) op##_generic(__VA_ARGS__)
+    if (p->isa >= BW_AVX2)
+        return &elementwise_avx2;
 #endif
+    return &elementwise_generic;
+}
 
 static void add_bias(const bw_linear *l, size_t ntok, float *out)
 {
@@ -183,7 +194,7 @@ static void attention(const pass *p, int layer, double *since)
     }
     lap(p, BW_OP_QK, since);
 
-    BY_ISA(p->isa, softmax, p, s->scores, 1.0f / sqrtf((float)dh), ctx);
+    ops(p)->softmax(p, s->scores, 1.0f / sqrtf((float)dh), ctx);
     lap(p, BW_OP_SOFTMAX, since);
 
     for (size_t h = 0; h < m->heads; h++) {
@@ -220,7 +231,7 @@ static void ffn(const pass *p, const bw_layer *l, const float *in, double *since
     }
     linear(p, &l->up, in, p->ntok, m->arch == BW_ARCH_LLAMA ? b : a);
     lap(p, BW_OP_UP, since);
-    BY_ISA(p->isa, activate, m->act, a + my.lo, my.hi - my.lo);
+    ops(p)->activate(m->act, a + my.lo, my.hi - my.lo);
     lap(p, BW_OP_ACT, since);
     if (m->arch == BW_ARCH_LLAMA) {
         for (size_t i = my.lo; i < my.hi; i++)
@@ -240,7 +251,7 @@ static void layer(const pass *p, int index, double *since)
     const int pre = m->arch != BW_ARCH_BERT;
     const float *in = p->x;
     if (pre) {
-        BY_ISA(p->isa, norm, p->x, s->xn, p->ntok, m->d, l->norm1_w, l->norm1_b, m->eps);
+        ops(p)->norm(p->x, s->xn, p->ntok, m->d, l->norm1_w, l->norm1_b, m->eps);
         lap(p, BW_OP_NORM, since);
         in = s->xn;
     }
@@ -251,8 +262,8 @@ static void layer(const pass *p, int index, double *since)
     linear(p, &l->v, in, p->ntok, s->v);
     lap(p, BW_OP_V, since);
     if (l->q_norm_w) {
-        BY_ISA(p->isa, norm, s->q, s->q, p->ntok * m->heads, m->head_dim, l->q_norm_w, NULL, m->eps);
-        BY_ISA(p->isa, norm, s->k, s->k, p->ntok * m->kv_heads, m->head_dim, l->k_norm_w, NULL, m->eps);
+        ops(p)->norm(s->q, s->q, p->ntok * m->heads, m->head_dim, l->q_norm_w, NULL, m->eps);
+        ops(p)->norm(s->k, s->k, p->ntok * m->kv_heads, m->head_dim, l->k_norm_w, NULL, m->eps);
         lap(p, BW_OP_QK_NORM, since);
     }
     if (m->arch == BW_ARCH_LLAMA) {
@@ -265,17 +276,17 @@ static void layer(const pass *p, int index, double *since)
     add_into(p->x, s->o, nd);
     lap(p, BW_OP_RESIDUAL, since);
     if (pre) {
-        BY_ISA(p->isa, norm, p->x, s->xn, p->ntok, m->d, l->norm2_w, l->norm2_b, m->eps);
+        ops(p)->norm(p->x, s->xn, p->ntok, m->d, l->norm2_w, l->norm2_b, m->eps);
         lap(p, BW_OP_NORM, since);
     } else {
-        BY_ISA(p->isa, norm, p->x, p->x, p->ntok, m->d, l->norm1_w, l->norm1_b, m->eps);
+        ops(p)->norm(p->x, p->x, p->ntok, m->d, l->norm1_w, l->norm1_b, m->eps);
         lap(p, BW_OP_NORM, since);
     }
     ffn(p, l, pre ? s->xn : p->x, since);
     add_into(p->x, s->o, nd);
     lap(p, BW_OP_RESIDUAL, since);
     if (!pre) {
-        BY_ISA(p->isa, norm, p->x, p->x, p->ntok, m->d, l->norm2_w, l->norm2_b, m->eps);
+        ops(p)->norm(p->x, p->x, p->ntok, m->d, l->norm2_w, l->norm2_b, m->eps);
         lap(p, BW_OP_NORM, since);
     }
 }
@@ -287,7 +298,7 @@ static void lm_head(const pass *p, double *since)
     bw_infer_state *s = p->s;
     const float *last = p->x + (p->ntok - 1) * m->d;
     if (omp_get_thread_num() == 0)
-        BY_ISA(p->isa, norm, last, s->xn, 1, m->d, m->final_norm_w, m->final_norm_b, m->eps);
+        ops(p)->norm(last, s->xn, 1, m->d, m->final_norm_w, m->final_norm_b, m->eps);
     lap(p, BW_OP_FINAL_NORM, since);
     linear(p, &m->lm_head, s->xn, 1, s->logits);
     #pragma omp barrier
@@ -320,7 +331,7 @@ static void pass_body(const void *ctx, long reps)
         embed(p);
         lap(p, BW_OP_EMBED, &since);
         if (p->m->emb_norm_w) {
-            BY_ISA(p->isa, norm, p->x, p->x, p->ntok, p->m->d, p->m->emb_norm_w, p->m->emb_norm_b, p->m->eps);
+            ops(p)->norm(p->x, p->x, p->ntok, p->m->d, p->m->emb_norm_w, p->m->emb_norm_b, p->m->eps);
             lap(p, BW_OP_EMB_NORM, &since);
         }
     }

@@ -1,6 +1,6 @@
 /* The element-wise ops of a pass (norms, softmax, activations) for one
    instruction set: infer.c includes this file per ISA between simd_begin.h
-   and simd_end.h, and picks the copy by the pass's ISA. Plain loops the
+   and simd_end.h, and picks the set by the pass's ISA. Plain loops the
    compiler vectorises for that ISA; their sums as SIMD reductions. */
 
 /* exp(x) to about 2e-7 relative, in plain arithmetic the compiler vectorises:
@@ -85,3 +85,5 @@ static void SFX(activate)(int act, float *a, size_t n)
         for (size_t i = 0; i < n; i++)
             a[i] = SFX(gelu)(a[i]);
 }
+
+static const elementwise SFX(elementwise) = {SFX(norm), SFX(softmax), SFX(activate)};
