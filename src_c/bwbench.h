@@ -242,8 +242,9 @@ int bw_dequantize(int fmt, const void *in, size_t n, float *x);
 /* x quantised for the block formats' GEMV: q8_0's values with a float scale and their sum. */
 typedef struct { float d; int32_t sum; int8_t qs[BW_QK]; } bw_xblock;
 size_t bw_xq_bytes(size_t cols);
-/* For a team inside a parallel region (a barrier after it): x as bw_xblocks in xq. */
-void bw_team_quantize_x(const float *x, size_t cols, void *xq);
+/* For a team inside a parallel region (a barrier after it): x as bw_xblocks in
+   xq, the same bytes on every isa (one bw_isa_usable() accepted). */
+void bw_team_quantize_x(int isa, const float *x, size_t cols, void *xq);
 /* Rows in a format in the engine's layout (same bytes: rows in groups of 8,
    interleaved); the GEMV's rows are whole blocks of BW_QK weights, bf16's too. */
 int bw_interleave(int fmt, const void *w, size_t rows, size_t cols, void *out);

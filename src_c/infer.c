@@ -107,7 +107,7 @@ static void linear(const pass *p, const bw_linear *l, const float *in, size_t nt
 {
     if (l->fmt != BW_FMT_F32) {   /* one token: the GEMV of the format */
         if (l->fmt != BW_FMT_BF16) {
-            bw_team_quantize_x(in, l->cols, p->s->xq);
+            bw_team_quantize_x(p->isa, in, l->cols, p->s->xq);
             #pragma omp barrier
         }
         bw_team_gemv_fmt(p->isa, l->fmt, l->w, l->rows, l->cols, in, p->s->xq, out);

@@ -195,21 +195,63 @@ int bw_interleave(int fmt, const void *w, size_t rows, size_t cols, void *out)
     return BW_OK;
 }
 
-void bw_team_quantize_x(const float *x, size_t cols, void *xq)
+static void quantize_x_generic(const float *x, bw_xblock *out)
+{
+    block_q8_0 q;
+    quantize_q8_0(x, &q);
+    out->d = fp16_to_f32(q.d);
+    out->sum = 0;
+    for (int j = 0; j < BW_QK; j++) {
+        out->qs[j] = q.qs[j];
+        out->sum += q.qs[j];
+    }
+}
+
+#if defined(__x86_64__)
+/* The same block as quantize_x_generic, bit for bit (roundf's ties away from
+   zero, the scale through fp16), 8 values a step: the scalar one took about
+   a tenth of a q8_0 GEMV's time in cache. */
+static __attribute__((target("avx2,f16c"))) void quantize_x_avx2(const float *x, bw_xblock *out)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+    __m256 v[4], amax = _mm256_setzero_ps();
+    for (int u = 0; u < 4; u++) {
+        v[u] = _mm256_loadu_ps(x + 8 * u);
+        amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[u]));
+    }
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float d = _mm_cvtss_f32(m) / 127, id = d ? 1.0f / d : 0.0f;
+    out->d = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
+    __m256i q[4], sum = _mm256_setzero_si256();
+    for (int u = 0; u < 4; u++) {
+        const __m256 s = _mm256_mul_ps(v[u], _mm256_set1_ps(id));
+        const __m256 t = _mm256_round_ps(s, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        const __m256 away = _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(s, t)), half, _CMP_GE_OQ);
+        q[u] = _mm256_cvttps_epi32(_mm256_add_ps(t, _mm256_and_ps(away, _mm256_or_ps(_mm256_and_ps(s, sign), one))));
+        sum = _mm256_add_epi32(sum, q[u]);
+    }
+    /* packs work within 128-bit halves: 4-byte runs come out 0 4 1 5 2 6 3 7 */
+    const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    _mm256_storeu_si256((__m256i *)out->qs, _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
+    out->sum = _mm_cvtsi128_si32(_mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1))));
+}
+#endif
+
+void bw_team_quantize_x(int isa, const float *x, size_t cols, void *xq)
 {
     size_t lo, hi;
     bw_static_range(cols / BW_QK, &lo, &hi);
-    for (size_t b = lo; b < hi; b++) {
-        block_q8_0 q;
-        quantize_q8_0(x + b * BW_QK, &q);
-        bw_xblock *out = (bw_xblock *)xq + b;
-        out->d = fp16_to_f32(q.d);
-        out->sum = 0;
-        for (int j = 0; j < BW_QK; j++) {
-            out->qs[j] = q.qs[j];
-            out->sum += q.qs[j];
-        }
-    }
+    void (*block)(const float *, bw_xblock *) = quantize_x_generic;
+#if defined(__x86_64__)
+    if (isa >= BW_AVX2)
+        block = quantize_x_avx2;
+#endif
+    for (size_t b = lo; b < hi; b++)
+        block(x + b * BW_QK, (bw_xblock *)xq + b);
 }
 
 /* w . x of one plain block (times the scales) against x's block, float32
@@ -417,7 +459,7 @@ static void qgemv_body(const void *p, long reps)
     const qgemv_ctx *g = p;
     for (long r = 0; r < reps; r++) {
         if (g->fmt != BW_FMT_BF16) {
-            bw_team_quantize_x(g->x, g->cols, g->xq);
+            bw_team_quantize_x(g->isa, g->x, g->cols, g->xq);
             #pragma omp barrier
         }
         bw_team_gemv_fmt(g->isa, g->fmt, g->w, g->rows, g->cols, g->x, g->xq, g->y);

@@ -183,6 +183,23 @@ static void test_quant(int isa, int threads)
     }
 }
 
+/* x's quantisation for the block formats: each ISA's bytes are the generic
+   one's, ties (k + 1/2 with a scale of 1) rounded away from zero as roundf. */
+static void test_quantize_x(int isa)
+{
+    float x[3 * BW_QK] = {0};   /* a block of ties, one of zeros, one ordinary */
+    for (int j = 0; j < BW_QK; j++) {
+        x[j] = j == 0 ? 127.0f : (float)(j % 2 ? j : -j) + (j % 2 ? 0.5f : -0.5f);
+        x[2 * BW_QK + j] = (float)((int)(j * 11 % 23) - 11) / 8;
+    }
+    bw_xblock got[3], want[3];
+    bw_team_quantize_x(isa, x, 3 * BW_QK, got);
+    bw_team_quantize_x(BW_GENERIC, x, 3 * BW_QK, want);
+    EXPECT(memcmp(got, want, sizeof got) == 0);
+    EXPECT(want[0].d == 1.0f && want[0].qs[1] == 2 && want[0].qs[2] == -3 && want[0].qs[31] == 32);
+    EXPECT(want[1].d == 0.0f && want[1].sum == 0);
+}
+
 /* A tiny Llama-style model through the inference path: a prompt, then decode steps. */
 static void test_infer(int isa, int threads, int weights)
 {
@@ -257,6 +274,7 @@ int main(void)
             test_flops(isa, threads);
             test_gemm(isa, threads);
             test_quant(isa, threads);
+            test_quantize_x(isa);
             for (int weights = BW_FMT_F32; weights < BW_NFMT; weights++)
                 test_infer(isa, threads, weights);
         }
