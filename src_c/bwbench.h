@@ -251,7 +251,8 @@ int bw_interleave(int fmt, const void *w, size_t rows, size_t cols, void *out);
 /* For a team inside a parallel region: y = W x, W rows x cols in fmt (block
    formats in the engine's layout); x as float32 (bf16) or quantised by
    bw_team_quantize_x in xq (q8_0, q4_0). isa: one bw_isa_usable() accepted
-   (checked by the caller, outside the timed region). */
+   (checked by the caller, outside the timed region). The team takes the
+   rows in chunks as it goes (an omp for, no barrier at its end). */
 void bw_team_gemv_fmt(int isa, int fmt, const void *w, size_t rows, size_t cols, const float *x,
                       const void *xq, float *y);
 /* Times (samples given) or runs once (samples NULL) y = W x as the inference path does. */

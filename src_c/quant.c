@@ -161,6 +161,10 @@ int bw_dequantize(int fmt, const void *in, size_t n, float *x)
    each lane, streaming one run of memory. Same bytes as llama.cpp's layout;
    rows after the last whole group stay as they are. */
 #define BW_GROUP 8
+/* Groups a thread takes at a time, from a shared counter: on this shared
+   host a static half each left one thread waiting for the other at every
+   product (q8_0 decode 5-14% slower than with chunks taken as they come). */
+#define BW_CHUNK 16
 
 static size_t block_bytes(int fmt)
 {
@@ -426,15 +430,18 @@ void bw_team_gemv_fmt(int isa, int fmt, const void *w, size_t rows, size_t cols,
                       const void *xq, float *y)
 {
     const size_t row_bytes = bw_fmt_row_bytes(fmt, cols), blocks = cols / BW_QK, groups = rows / BW_GROUP;
-    size_t lo, hi;
-    bw_static_range(groups, &lo, &hi);
+    const size_t chunks = (groups + BW_CHUNK - 1) / BW_CHUNK;
+    #pragma omp for schedule(dynamic) nowait
+    for (size_t c = 0; c < chunks; c++) {
+        const size_t lo = c * BW_CHUNK, hi = lo + BW_CHUNK < groups ? lo + BW_CHUNK : groups;
 #if defined(__x86_64__)
-    if (isa >= BW_AVX2)   /* the callers checked that isa is usable, once, before any timed region */
-        gemv_avx2(fmt, w, BW_GROUP * row_bytes, lo, hi, x, xq, blocks, y);
-    else
+        if (isa >= BW_AVX2)   /* the callers checked that isa is usable, once, before any timed region */
+            gemv_avx2(fmt, w, BW_GROUP * row_bytes, lo, hi, x, xq, blocks, y);
+        else
 #endif
-        for (size_t g = lo; g < hi; g++)
-            group_generic(fmt, (const char *)w + g * BW_GROUP * row_bytes, x, xq, blocks, y + g * BW_GROUP);
+            for (size_t g = lo; g < hi; g++)
+                group_generic(fmt, (const char *)w + g * BW_GROUP * row_bytes, x, xq, blocks, y + g * BW_GROUP);
+    }
     if (omp_get_thread_num() == omp_get_num_threads() - 1)   /* the rows after the last whole group */
         rows_generic(fmt, w, row_bytes, groups * BW_GROUP, rows, x, xq, cols, y);
 }
