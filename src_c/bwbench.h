@@ -245,9 +245,19 @@ size_t bw_xq_bytes(size_t cols);
 /* For a team inside a parallel region (a barrier after it): x as bw_xblocks in
    xq, the same bytes on every isa (one bw_isa_usable() accepted). */
 void bw_team_quantize_x(int isa, const float *x, size_t cols, void *xq);
-/* Rows in a format in the engine's layout (same bytes: rows in groups of 8,
-   interleaved); the GEMV's rows are whole blocks of BW_QK weights, bf16's too. */
+/* Rows in a format in the engine's layout (same bytes: rows in groups of
+   BW_GROUP, interleaved); the GEMV's rows are whole blocks of BW_QK weights,
+   bf16's too. A group's block: bw_group_block_bytes(fmt). */
+#define BW_GROUP 8
 int bw_interleave(int fmt, const void *w, size_t rows, size_t cols, void *out);
+size_t bw_group_block_bytes(int fmt);
+/* The SIMD kernels take BW_STREAMS groups at a time (or 1), block by block:
+   BW_STREAMS runs of memory in flight a core. quant_avx512.c: the AVX-512
+   kernel (VNNI, BF16), where bw_avx512_usable(fmt). */
+#define BW_STREAMS 4
+int bw_avx512_usable(int fmt);
+void bw_groups_avx512(int fmt, int n, const char *const *group, const float *x, const bw_xblock *xq,
+                      size_t blocks, float *const *y);
 /* For a team inside a parallel region: y = W x, W rows x cols in fmt (block
    formats in the engine's layout); x as float32 (bf16) or quantised by
    bw_team_quantize_x in xq (q8_0, q4_0). isa: one bw_isa_usable() accepted

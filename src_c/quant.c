@@ -159,8 +159,7 @@ int bw_dequantize(int fmt, const void *in, size_t n, float *x)
    weights 4 bytes at a time (chunk k of every row, then chunk k + 1), so one
    32-byte load holds 4 bytes of each of 8 rows and a GEMV keeps one row in
    each lane, streaming one run of memory. Same bytes as llama.cpp's layout;
-   rows after the last whole group stay as they are. */
-#define BW_GROUP 8
+   rows after the last whole group stay as they are (BW_GROUP in bwbench.h). */
 /* Groups a thread takes at a time, from a shared counter: on this shared
    host a static half each left one thread waiting for the other at every
    product (q8_0 decode 5-14% slower than with chunks taken as they come). */
@@ -170,6 +169,8 @@ static size_t block_bytes(int fmt)
 {
     return fmt == BW_FMT_BF16 ? 2 * BW_QK : fmt == BW_FMT_Q8_0 ? sizeof(block_q8_0) : sizeof(block_q4_0);
 }
+
+size_t bw_group_block_bytes(int fmt) { return BW_GROUP * block_bytes(fmt); }
 
 static size_t scale_bytes(int fmt) { return fmt == BW_FMT_BF16 ? 0 : 2; }
 
@@ -319,7 +320,6 @@ static void group_generic(int fmt, const char *group, const float *x, const bw_x
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
 #define PREFETCH 1024   /* bytes ahead, block formats: the hardware prefetcher alone left q4_0 and q8_0 lower */
-#define STREAMS 4
 
 /* x's bytes 4k .. 4k + 3 in every lane. */
 static inline __m256i x_chunk(const bw_xblock *x, int k)
@@ -379,14 +379,14 @@ static inline __attribute__((always_inline)) __m256 block_avx2(int fmt, const ch
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scales, acc);
 }
 
-/* n (1 or STREAMS) groups in lockstep, block by block: n runs of memory in
+/* n (1 or BW_STREAMS) groups in lockstep, block by block: n runs of memory in
    flight a core, as the load kernel reads (one run leaves DRAM idle). */
 static inline __attribute__((always_inline)) void groups_avx2(int fmt, const int n, const char *const *group,
                                                               const float *x, const bw_xblock *xq, size_t blocks,
                                                               float *const *y)
 {
     const size_t step = BW_GROUP * block_bytes(fmt);
-    __m256 acc[STREAMS];
+    __m256 acc[BW_STREAMS];
     for (int s = 0; s < n; s++)
         acc[s] = _mm256_setzero_ps();
     for (size_t b = 0; b < blocks; b++)
@@ -400,30 +400,45 @@ static inline __attribute__((always_inline)) void groups_avx2(int fmt, const int
         _mm256_storeu_ps(y[s], acc[s]);
 }
 
-/* Groups lo..hi: STREAMS at a time, one from each of the range's parts. */
-static void gemv_avx2(int fmt, const char *w, size_t group_bytes, size_t lo, size_t hi, const float *x,
-                      const bw_xblock *xq, size_t blocks, float *y)
+/* groups_avx2 for n = 1 or BW_STREAMS, each unrolled. */
+static void groups_avx2_n(int fmt, int n, const char *const *group, const float *x, const bw_xblock *xq,
+                          size_t blocks, float *const *y)
 {
-    const size_t part = (hi - lo) / STREAMS;
+    if (n == BW_STREAMS)
+        groups_avx2(fmt, BW_STREAMS, group, x, xq, blocks, y);
+    else
+        groups_avx2(fmt, 1, group, x, xq, blocks, y);
+}
+#undef PREFETCH
+#pragma GCC pop_options
+#endif
+
+#if defined(__x86_64__)
+typedef void groups_kernel(int fmt, int n, const char *const *group, const float *x, const bw_xblock *xq,
+                           size_t blocks, float *const *y);
+
+/* Groups lo..hi through a SIMD kernel: BW_STREAMS at a time, one from each
+   of the range's parts, then the rest one by one. */
+static void gemv_streams(groups_kernel *kernel, int fmt, const char *w, size_t group_bytes, size_t lo, size_t hi,
+                         const float *x, const bw_xblock *xq, size_t blocks, float *y)
+{
+    const size_t part = (hi - lo) / BW_STREAMS;
     for (size_t i = 0; i < part; i++) {
-        const char *group[STREAMS];
-        float *out[STREAMS];
-        for (int s = 0; s < STREAMS; s++) {
+        const char *group[BW_STREAMS];
+        float *out[BW_STREAMS];
+        for (int s = 0; s < BW_STREAMS; s++) {
             const size_t g = lo + s * part + i;
             group[s] = w + g * group_bytes;
             out[s] = y + g * BW_GROUP;
         }
-        groups_avx2(fmt, STREAMS, group, x, xq, blocks, out);
+        kernel(fmt, BW_STREAMS, group, x, xq, blocks, out);
     }
-    for (size_t g = lo + STREAMS * part; g < hi; g++) {
+    for (size_t g = lo + BW_STREAMS * part; g < hi; g++) {
         const char *group = w + g * group_bytes;
         float *out = y + g * BW_GROUP;
-        groups_avx2(fmt, 1, &group, x, xq, blocks, &out);
+        kernel(fmt, 1, &group, x, xq, blocks, &out);
     }
 }
-#undef STREAMS
-#undef PREFETCH
-#pragma GCC pop_options
 #endif
 
 void bw_team_gemv_fmt(int isa, int fmt, const void *w, size_t rows, size_t cols, const float *x,
@@ -435,8 +450,11 @@ void bw_team_gemv_fmt(int isa, int fmt, const void *w, size_t rows, size_t cols,
     for (size_t c = 0; c < chunks; c++) {
         const size_t lo = c * BW_CHUNK, hi = lo + BW_CHUNK < groups ? lo + BW_CHUNK : groups;
 #if defined(__x86_64__)
-        if (isa >= BW_AVX2)   /* the callers checked that isa is usable, once, before any timed region */
-            gemv_avx2(fmt, w, BW_GROUP * row_bytes, lo, hi, x, xq, blocks, y);
+        /* the callers checked that isa is usable, once, before any timed region */
+        if (isa >= BW_AVX512 && bw_avx512_usable(fmt))
+            gemv_streams(bw_groups_avx512, fmt, w, BW_GROUP * row_bytes, lo, hi, x, xq, blocks, y);
+        else if (isa >= BW_AVX2)
+            gemv_streams(groups_avx2_n, fmt, w, BW_GROUP * row_bytes, lo, hi, x, xq, blocks, y);
         else
 #endif
             for (size_t g = lo; g < hi; g++)

@@ -10,16 +10,7 @@
 #include <string.h>
 
 #include "bwbench.h"
-
-static int failures;
-
-#define EXPECT(cond)                                                          \
-    do {                                                                      \
-        if (!(cond)) {                                                        \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);            \
-            failures++;                                                       \
-        }                                                                     \
-    } while (0)
+#include "expect.h"
 
 static const size_t sizes[] = {1, 7, 64, 1023, 4099};
 #define NSIZES (sizeof sizes / sizeof sizes[0])
@@ -280,6 +271,5 @@ int main(void)
         }
     }
     test_chase();
-    printf("%s: %d failure(s)\n", failures ? "FAILED" : "ok", failures);
-    return failures != 0;
+    return report();
 }

@@ -1,0 +1,140 @@
+/* AVX-512 GEMV of the weight formats over the engine's layout (quant.c): a
+   64-byte load holds chunks k and k + 1 of a group's 8 rows, in lanes 0-7
+   and 8-15, so x's matching pieces go in as two broadcasts in one vector.
+   q8_0 and q4_0 with AVX512_VNNI's vpdpbusd (unsigned bytes times signed
+   bytes, 4 a lane summed into int32, no saturation) against x quantised to
+   q8_0 blocks, as on AVX2 and as llama.cpp does: q4_0's nibbles go in as they
+   are (0..15) and 8 * sum(x) comes off; q8_0's signed weights go in offset by
+   128 (w xor 0x80) and 128 * sum(x) comes off, so 64 bytes cost a load, one
+   or two bit ops and one or two dot products. bf16 widened to float32 in
+   registers against float32 x (AVX-512F), as on AVX2: AVX512_BF16's
+   vdpbf16ps would need x rounded to bf16, and y would then depend on the CPU.
+
+   Kept in a file of its own so that tests/c/test_avx512.c can build it with
+   SIMDe's portable versions of these intrinsics (BW_SIMDE) and check it on a
+   CPU without them; the engine runs it only where bw_avx512_usable(fmt). */
+#include <stdint.h>
+#include <string.h>
+
+#include "bwbench.h"
+
+#if defined(BW_SIMDE)
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#include <simde/x86/avx512.h>
+#include <simde/x86/f16c.h>
+#include <simde/x86/fma.h>
+#elif defined(__x86_64__)
+#include <immintrin.h>
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c,fma")
+#endif
+
+#if defined(BW_SIMDE) || defined(__x86_64__)
+int bw_avx512_usable(int fmt)
+{
+#if defined(BW_SIMDE)
+    (void)fmt;
+    return 1;
+#else
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw")
+        || !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("avx512dq"))
+        return 0;
+    return fmt == BW_FMT_BF16 || __builtin_cpu_supports("avx512vnni");
+#endif
+}
+
+/* Lanes 0-7: x's 32-bit piece 2j, lanes 8-15: piece 2j + 1, of 16 pieces in v. */
+static __m512i pieces(__m512i v, int j)
+{
+    const __m512i lo = _mm512_set1_epi32(2 * j), hi = _mm512_set1_epi32(2 * j + 1);
+    return _mm512_permutexvar_epi32(_mm512_mask_blend_epi32(0xff00, lo, hi), v);
+}
+
+/* Row r of the group in lanes r and r + 8: their sum, one row a lane. */
+static __m256i rows_i32(__m512i v)
+{
+    return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+}
+
+/* One group block of q8_0 or q4_0 (scales, then the interleaved weights):
+   acc + its 8 rows' dot products with x's block, times the scales. */
+static __m256 int_block(int fmt, const char *g, const bw_xblock *xb, __m256 acc)
+{
+    const __m512i x = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)xb->qs));
+    const char *w = g + 2 * BW_GROUP;
+    __m512i dot = _mm512_setzero_si512();
+    int offset;
+    if (fmt == BW_FMT_Q8_0) {
+        const __m512i flip = _mm512_set1_epi8((char)0x80);
+        for (int j = 0; j < BW_QK / 8; j++)
+            dot = _mm512_dpbusd_epi32(dot, _mm512_xor_si512(_mm512_loadu_si512(w + 64 * j), flip), pieces(x, j));
+        offset = 128;
+    } else {
+        const __m512i low = _mm512_set1_epi8(0x0f);
+        for (int j = 0; j < BW_QK / 16; j++) {   /* low nibbles: weights 8j.., high: 16 + 8j.. */
+            const __m512i q = _mm512_loadu_si512(w + 64 * j);
+            dot = _mm512_dpbusd_epi32(dot, _mm512_and_si512(q, low), pieces(x, j));
+            dot = _mm512_dpbusd_epi32(dot, _mm512_and_si512(_mm512_srli_epi16(q, 4), low), pieces(x, j + 2));
+        }
+        offset = 8;
+    }
+    const __m256i rows = _mm256_sub_epi32(rows_i32(dot), _mm256_set1_epi32(offset * xb->sum));
+    const __m256 scales = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g)), _mm256_set1_ps(xb->d));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(rows), scales, acc);
+}
+
+/* x's floats for load j of a bf16 block (chunks 2j and 2j + 1, weights 4j..4j + 3):
+   even[j] holds 4j in lanes 0-7 and 4j + 2 in lanes 8-15, odd[j] 4j + 1 and 4j + 3. */
+static void x_pairs(const float *x, __m512 *even, __m512 *odd)
+{
+    for (int j = 0; j < BW_QK / 4; j++) {
+        const __m512 v = _mm512_loadu_ps(x + 16 * (j / 4));
+        const __m512i at = _mm512_mask_blend_epi32(0xff00, _mm512_set1_epi32(4 * (j % 4)),
+                                                   _mm512_set1_epi32(4 * (j % 4) + 2));
+        even[j] = _mm512_permutexvar_ps(at, v);
+        odd[j] = _mm512_permutexvar_ps(_mm512_add_epi32(at, _mm512_set1_epi32(1)), v);
+    }
+}
+
+/* One group block of bf16 (8 rows x 32 weights, pairs interleaved), widened
+   in registers (the even weight of a lane is its low half, the odd the high)
+   against float32 x: acc's lanes r and r + 8 both add to row r. */
+static __m512 bf16_block(const char *g, const __m512 *even, const __m512 *odd, __m512 acc)
+{
+    const __m512i high = _mm512_set1_epi32((int)0xffff0000);
+    for (int j = 0; j < BW_QK / 4; j++) {
+        const __m512i w = _mm512_loadu_si512(g + 64 * j);
+        acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(w, 16)), even[j], acc);
+        acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(w, high)), odd[j], acc);
+    }
+    return acc;
+}
+
+/* n (1 or BW_STREAMS) groups in lockstep, block by block, as groups_avx2 in quant.c reads them. */
+void bw_groups_avx512(int fmt, int n, const char *const *group, const float *x, const bw_xblock *xq,
+                      size_t blocks, float *const *y)
+{
+    const size_t step = bw_group_block_bytes(fmt);
+    __m256 acc[BW_STREAMS];
+    __m512 pairs[BW_STREAMS];
+    for (int s = 0; s < n; s++) {
+        acc[s] = _mm256_setzero_ps();
+        pairs[s] = _mm512_setzero_ps();
+    }
+    for (size_t b = 0; b < blocks; b++) {
+        if (fmt == BW_FMT_BF16) {
+            __m512 even[BW_QK / 4], odd[BW_QK / 4];
+            x_pairs(x + b * BW_QK, even, odd);
+            for (int s = 0; s < n; s++)
+                pairs[s] = bf16_block(group[s] + b * step, even, odd, pairs[s]);
+        } else
+            for (int s = 0; s < n; s++)
+                acc[s] = int_block(fmt, group[s] + b * step, xq + b, acc[s]);
+    }
+    for (int s = 0; s < n; s++) {
+        if (fmt == BW_FMT_BF16)
+            acc[s] = _mm256_add_ps(_mm512_castps512_ps256(pairs[s]),
+                                   _mm256_castsi256_ps(_mm512_extracti64x4_epi64(_mm512_castps_si512(pairs[s]), 1)));
+        _mm256_storeu_ps(y[s], acc[s]);
+    }
+}
+#endif

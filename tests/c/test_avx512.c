@@ -1,0 +1,58 @@
+/* quant_avx512.c's kernels on a CPU that may lack AVX-512: built with
+   -DBW_SIMDE, SIMDe's portable versions of the intrinsics stand in for
+   vpdpbusd and the rest, and each format's GEMV is checked
+   against the generic one (tests/test_sanitizers.py builds and runs it).
+   Weights and x reach the ends of their ranges (q8_0's -127 and 127, q4_0's
+   0 and 15), where the offsets the kernels take off would show. Prints one
+   line per failure and exits 1 if any. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "bwbench.h"
+#include "expect.h"
+
+enum { ROWS = 5 * BW_GROUP, COLS = 3 * BW_QK };   /* BW_STREAMS groups in lockstep, then one alone */
+
+/* y by the AVX-512 kernel over the engine's layout of the rows in fmt. */
+static void gemv_avx512(int fmt, const void *rows, const float *x, float *y)
+{
+    const size_t step = bw_group_block_bytes(fmt) * (COLS / BW_QK);
+    char *grouped = bw_alloc(step * ROWS / BW_GROUP);
+    bw_xblock *xq = bw_alloc(bw_xq_bytes(COLS));
+    EXPECT(bw_interleave(fmt, rows, ROWS, COLS, grouped) == BW_OK);
+    bw_team_quantize_x(BW_GENERIC, x, COLS, xq);
+    const char *group[BW_STREAMS];
+    float *out[BW_STREAMS];
+    for (int s = 0; s < BW_STREAMS; s++) {
+        group[s] = grouped + s * step;
+        out[s] = y + s * BW_GROUP;
+    }
+    bw_groups_avx512(fmt, BW_STREAMS, group, x, xq, COLS / BW_QK, out);
+    group[0] = grouped + BW_STREAMS * step;
+    out[0] = y + BW_STREAMS * BW_GROUP;
+    bw_groups_avx512(fmt, 1, group, x, xq, COLS / BW_QK, out);
+    bw_free(grouped);
+    bw_free(xq);
+}
+
+int main(void)
+{
+    static float w[ROWS * COLS], x[COLS], y[ROWS], want[ROWS];
+    static unsigned char rows[ROWS * COLS * 2];
+    for (size_t i = 0; i < ROWS * COLS; i++)
+        w[i] = (float)((int)(i * 37 % 201) - 100) / 64;
+    for (size_t i = 0; i < COLS; i++)
+        x[i] = (float)((int)(i * 11 % 23) - 11) / 7;
+    EXPECT(bw_avx512_usable(BW_FMT_Q8_0));   /* always, emulated */
+    for (int fmt = BW_FMT_BF16; fmt < BW_NFMT; fmt++) {
+        const size_t row = bw_fmt_row_bytes(fmt, COLS);
+        for (int r = 0; r < ROWS; r++)
+            EXPECT(bw_quantize(fmt, w + r * COLS, COLS, rows + r * row) == BW_OK);
+        EXPECT(bw_qgemv_measure(BW_GENERIC, fmt, rows, ROWS, COLS, x, want, 1, 0, 0.0, NULL, NULL, NULL) == BW_OK);
+        gemv_avx512(fmt, rows, x, y);
+        for (int r = 0; r < ROWS; r++)   /* the same sums, in another order */
+            EXPECT(fabsf(y[r] - want[r]) <= 1e-5f * (1 + fabsf(want[r])));
+    }
+    return report();
+}
