@@ -349,66 +349,93 @@ static __m256 bf16_block_avx2(const __m256i *chunks, const float *x, __m256 acc)
     return acc;
 }
 
-/* acc + one group's block (8 rows in the lanes) against x's block. */
-static inline __attribute__((always_inline)) __m256 block_avx2(int fmt, const char *g, const float *x,
-                                                               const bw_xblock *xb, __m256 acc)
-{
-    const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(0x0f);
-    if (fmt == BW_FMT_BF16)
-        return bf16_block_avx2((const __m256i *)g, x, acc);
-    const __m256 scales = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g)), _mm256_set1_ps(xb->d));
-    const __m256i *chunks = (const __m256i *)(g + 2 * BW_GROUP);
-    __m256i dot;
-    if (fmt == BW_FMT_Q8_0) {
-        dot = _mm256_setzero_si256();
-        for (int k = 0; k < BW_QK / 4; k++) {
-            const __m256i w = _mm256_loadu_si256(chunks + k);
-            const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x_chunk(xb, k), w));
-            dot = _mm256_add_epi32(dot, _mm256_madd_epi16(pairs, ones));
-        }
-    } else {
-        __m256i pairs = _mm256_setzero_si256();
-        for (int k = 0; k < BW_QK / 8; k++) {   /* low nibbles: weights 4k.., high: 16 + 4k.. */
-            const __m256i w = _mm256_loadu_si256(chunks + k);
-            pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(_mm256_and_si256(w, low), x_chunk(xb, k)));
-            pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(w, 4), low),
-                                                                 x_chunk(xb, k + BW_QK / 8)));
-        }
-        dot = _mm256_sub_epi32(_mm256_madd_epi16(pairs, ones), _mm256_set1_epi32(8 * xb->sum));
-    }
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scales, acc);
-}
+/* An empty asm that keeps v in a register as it is: without it GCC regroups
+   a block's chain of integer sums into a tree, keeps all its products live
+   and spills them (the in-cache GEMV ran 30-50% slower). */
+#define KEEP(v) __asm__("" : "+x"(v))
 
 /* n (1 or BW_STREAMS) groups in lockstep, block by block: n runs of memory in
-   flight a core, as the load kernel reads (one run leaves DRAM idle). */
-static inline __attribute__((always_inline)) void groups_avx2(int fmt, const int n, const char *const *group,
+   flight a core, as the load kernel reads (one run leaves DRAM idle). The
+   block formats take x's chunk k once for all n: 8 rows of a group in the
+   lanes times 4 bytes of x broadcast, in int32 (q8_0) or int16 (q4_0). */
+static inline __attribute__((always_inline)) void groups_avx2(const int fmt, const int n, const char *const *group,
                                                               const float *x, const bw_xblock *xq, size_t blocks,
                                                               float *const *y)
 {
     const size_t step = BW_GROUP * block_bytes(fmt);
+    const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(0x0f);
     __m256 acc[BW_STREAMS];
     for (int s = 0; s < n; s++)
         acc[s] = _mm256_setzero_ps();
-    for (size_t b = 0; b < blocks; b++)
+    for (size_t b = 0; b < blocks; b++) {
+        const bw_xblock *xb = xq + b;
+        if (fmt == BW_FMT_BF16) {   /* read slower with the prefetch below */
+            for (int s = 0; s < n; s++)
+                acc[s] = bf16_block_avx2((const __m256i *)(group[s] + b * step), x + b * BW_QK, acc[s]);
+            continue;
+        }
+        __m256i dot[BW_STREAMS];
         for (int s = 0; s < n; s++) {
             const char *g = group[s] + b * step;
-            for (size_t o = 0; fmt != BW_FMT_BF16 && o < step; o += 64)   /* bf16 read slower with it */
+            for (size_t o = 0; o < step; o += 64)
                 _mm_prefetch(g + PREFETCH + o, _MM_HINT_T0);
-            acc[s] = block_avx2(fmt, g, x + b * BW_QK, xq + b, acc[s]);
+            dot[s] = _mm256_setzero_si256();
         }
+        if (fmt == BW_FMT_Q8_0)
+            for (int k = 0; k < BW_QK / 4; k++) {
+                const __m256i xk = x_chunk(xb, k);
+                for (int s = 0; s < n; s++) {
+                    const __m256i w = _mm256_loadu_si256((const __m256i *)(group[s] + b * step + 2 * BW_GROUP) + k);
+                    const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xk, w));
+                    dot[s] = _mm256_add_epi32(dot[s], _mm256_madd_epi16(pairs, ones));
+                    KEEP(dot[s]);
+                }
+            }
+        else {
+            __m256i pairs[BW_STREAMS];
+            for (int s = 0; s < n; s++)
+                pairs[s] = _mm256_setzero_si256();
+            for (int k = 0; k < BW_QK / 8; k++) {   /* low nibbles: weights 4k.., high: 16 + 4k.. */
+                const __m256i xlo = x_chunk(xb, k), xhi = x_chunk(xb, k + BW_QK / 8);
+                for (int s = 0; s < n; s++) {
+                    const __m256i w = _mm256_loadu_si256((const __m256i *)(group[s] + b * step + 2 * BW_GROUP) + k);
+                    pairs[s] = _mm256_add_epi16(pairs[s], _mm256_maddubs_epi16(_mm256_and_si256(w, low), xlo));
+                    pairs[s] = _mm256_add_epi16(pairs[s],
+                                                _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(w, 4), low), xhi));
+                    KEEP(pairs[s]);
+                }
+            }
+            for (int s = 0; s < n; s++)
+                dot[s] = _mm256_sub_epi32(_mm256_madd_epi16(pairs[s], ones), _mm256_set1_epi32(8 * xb->sum));
+        }
+        for (int s = 0; s < n; s++) {   /* the 8 scales convert in one instruction */
+            const __m256 scales = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(group[s] + b * step)));
+            acc[s] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[s]), _mm256_mul_ps(scales, _mm256_set1_ps(xb->d)), acc[s]);
+        }
+    }
     for (int s = 0; s < n; s++)
         _mm256_storeu_ps(y[s], acc[s]);
 }
 
-/* groups_avx2 for n = 1 or BW_STREAMS, each unrolled. */
+/* groups_avx2 for the format and n = 1 or BW_STREAMS. */
 static void groups_avx2_n(int fmt, int n, const char *const *group, const float *x, const bw_xblock *xq,
                           size_t blocks, float *const *y)
 {
-    if (n == BW_STREAMS)
-        groups_avx2(fmt, BW_STREAMS, group, x, xq, blocks, y);
+    /* a copy for each, its branches folded (a loop over the formats kept them: 30% slower in cache) */
+    if (fmt == BW_FMT_BF16 && n == BW_STREAMS)
+        groups_avx2(BW_FMT_BF16, BW_STREAMS, group, x, xq, blocks, y);
+    else if (fmt == BW_FMT_BF16)
+        groups_avx2(BW_FMT_BF16, 1, group, x, xq, blocks, y);
+    else if (fmt == BW_FMT_Q8_0 && n == BW_STREAMS)
+        groups_avx2(BW_FMT_Q8_0, BW_STREAMS, group, x, xq, blocks, y);
+    else if (fmt == BW_FMT_Q8_0)
+        groups_avx2(BW_FMT_Q8_0, 1, group, x, xq, blocks, y);
+    else if (n == BW_STREAMS)
+        groups_avx2(BW_FMT_Q4_0, BW_STREAMS, group, x, xq, blocks, y);
     else
-        groups_avx2(fmt, 1, group, x, xq, blocks, y);
+        groups_avx2(BW_FMT_Q4_0, 1, group, x, xq, blocks, y);
 }
+#undef KEEP
 #undef PREFETCH
 #pragma GCC pop_options
 #endif
