@@ -3,11 +3,10 @@
 stream from memory as a real model's do). One C call per pass: an encoder
 pass, or one decode step through every layer; this module holds the weights,
 the key/value cache (in the C engine) and the token loop. Each op is timed in
-C, under the names bwbench.transformer uses; the wall time is the whole token
-loop, or an encoder's median pass.
+C, under the names bwbench.transformer uses; the wall time is the median of
+measure.PASSES whole token loops, or encoder passes.
 Before timing, the first layer of the first pass is checked against the numpy
 reference (bwbench.reference)."""
-import time
 
 import numpy as np
 
@@ -158,8 +157,10 @@ def run_model(cfg, mode: str, seq: int, scope: str = "layers", threads: int = No
     """Runs the model; returns ({op name: seconds}, total seconds, the share
     of CPU time the hypervisor stole while the timed part ran).
     Decoder: `seq` steps from an empty prompt, each feeding back the argmax
-    of the last (scope model) or a random input (scope layers).
-    Encoder: measure.PASSES passes over `seq` tokens, the median one. weights: the
+    of the last (scope model) or a random input (scope layers); encoder: a
+    pass over `seq` tokens. Either way the median of measure.PASSES runs (a
+    decode of a second was one sample, a short stall of the shared host a
+    tenth of it). weights: the
     linear layers' format (f32 or a bwbench.quant format)."""
     check_run(cfg, mode, seq, scope, prompt, batch, bytes_per_element, weights)
     threads = check_threads(threads)
@@ -175,19 +176,20 @@ def run_model(cfg, mode: str, seq: int, scope: str = "layers", threads: int = No
     # a warm-up pass, untimed (as the reference engines get): first touch of the scratch, code in cache
     run.run(threads, decoder, tokens[:len(first)] if model_scope else None, first.copy(), 0, decoder and model_scope,
             None, np.zeros(_kernels.INFER_OPS))
-    ticks = cpu_ticks()
-    if decoder:
-        token, seconds = np.zeros(1, np.int32), np.zeros(_kernels.INFER_OPS)
-        start = time.perf_counter()
+    def decode(buffers):   # from position 0 each time: the key/value cache is written over
+        token, seconds = buffers
         for position in range(seq):
             token[0], _ = run.run(threads, True, token if model_scope else None, steps[position], position,
                                   model_scope, None, seconds)
-        wall = time.perf_counter() - start
-    else:
-        def encoder_pass(buffers):
-            hidden, seconds = buffers
-            run.run(threads, False, tokens, hidden, 0, False, None, seconds)
-            return seconds
+        return seconds
 
-        wall, seconds = median_pass(encoder_pass, lambda: (first.copy(), np.zeros(_kernels.INFER_OPS)))
+    def encoder_pass(buffers):
+        hidden, seconds = buffers
+        run.run(threads, False, tokens, hidden, 0, False, None, seconds)
+        return seconds
+
+    ticks = cpu_ticks()
+    wall, seconds = median_pass(decode if decoder else encoder_pass,
+                                lambda: (np.zeros(1, np.int32) if decoder else first.copy(),
+                                         np.zeros(_kernels.INFER_OPS)))
     return {name: s for name, s in zip(op_names(cfg), seconds) if s}, wall, stolen_fraction(ticks, cpu_ticks())

@@ -226,7 +226,7 @@ class Analysis:
     ops: tuple  # one Op per name, in the order they first run
     weight_bytes: float = 0.0  # weights one pass reads
     weights: str = ""  # the linear layers' weight format, if not bytes_per_element
-    measured_wall_s: float = None  # the measured run end to end: the token loop, or an encoder's median pass
+    measured_wall_s: float = None  # the measured run end to end: the median token loop or encoder pass
     measured_cpu_stolen: float = None  # the share of CPU time the hypervisor took while it ran
 
     @property

@@ -122,15 +122,34 @@ def test_an_encoder_is_timed_as_the_median_of_fresh_passes(monkeypatch):
     assert wall >= sum(seconds.values()) * 0.99   # the ops' seconds and the wall of one pass
 
 
+def test_a_decode_is_timed_as_the_median_of_whole_decodes_from_position_0(monkeypatch):
+    import bwbench.inference as inference
+    engines = []
+
+    def recording(*args, **kwargs):
+        engines.append(_Recording(engine(*args, **kwargs)))
+        return engines[-1]
+
+    monkeypatch.setattr(inference, "engine", recording)
+    seconds, wall, _ = run_model(TINY["llama"], "decoder", 3, "model", threads=2)
+    timed = engines[-1]
+    assert timed.positions == [0] + [0, 1, 2] * PASSES   # a warm-up step, then whole decodes
+    fed = [timed.tokens[1 + 3 * p:4 + 3 * p] for p in range(PASSES)]
+    assert all(tokens == fed[0] for tokens in fed)   # each decode feeds back the same tokens
+    assert wall >= sum(seconds.values()) * 0.99
+
+
 class _Recording:
-    """An engine that keeps a copy of every pass's input."""
+    """An engine that keeps a copy of every pass's input, token and position."""
 
     def __init__(self, engine):
-        self.engine, self.inputs = engine, []
+        self.engine, self.inputs, self.tokens, self.positions = engine, [], [], []
 
-    def run(self, threads, decoder, tokens, x, *rest):
+    def run(self, threads, decoder, tokens, x, position, *rest):
         self.inputs.append(x.copy())
-        return self.engine.run(threads, decoder, tokens, x, *rest)
+        self.tokens.append(None if tokens is None else tokens.tolist())
+        self.positions.append(position)
+        return self.engine.run(threads, decoder, tokens, x, position, *rest)
 
 
 class _Broken:

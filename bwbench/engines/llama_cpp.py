@@ -8,13 +8,13 @@ as in bwbench's runs; the LM head is in the weight format."""
 import contextlib
 import os
 import tempfile
-import time
 
 import numpy as np
 
 from bwbench import quant
 from bwbench.engines.optional import load
 from bwbench.errors import UsageError
+from bwbench.measure import median_pass
 
 INSTALL = "install llama-cpp-python and gguf: pip install -e '.[llama]' (builds llama.cpp, about 4 minutes)"
 GGML_TYPES = {"f32": "F32", "bf16": "BF16", "q8_0": "Q8_0", "q4_0": "Q4_0"}
@@ -88,7 +88,8 @@ def write_gguf(cfg, path: str, weights: str, positions: int) -> None:
 
 
 def run(cfg, mode: str, seq: int, threads: int, weights: str = "f32") -> dict:
-    """Times `seq` decode steps of llama.cpp on cfg's shape; the JSON record of transformer.reference."""
+    """Times `seq` decode steps of llama.cpp on cfg's shape, the median of
+    PASSES runs as bwbench's own; the JSON record of transformer.reference."""
     check(cfg, mode, weights)
     _, llama_cpp = _modules()
     with tempfile.TemporaryDirectory(prefix="bwbench-gguf-") as folder:
@@ -99,10 +100,7 @@ def run(cfg, mode: str, seq: int, threads: int, weights: str = "f32") -> dict:
             model = llama_cpp.Llama(model_path=path, n_ctx=seq + 8, n_batch=8, n_threads=threads,
                                     n_threads_batch=threads, logits_all=True, verbose=False)
         _decode(model, 2)   # warm-up
-        model.reset()
-        start = time.perf_counter()
-        _decode(model, seq)
-        seconds = time.perf_counter() - start
+        seconds, _ = median_pass(lambda _: _decode(model, seq), model.reset)
         del model
     return {"engine": "llama.cpp", "version": f"llama-cpp-python {llama_cpp.__version__}", "threads": threads,
             "weights": weights, "measured_s": seconds, "tokens_per_s": seq / seconds}

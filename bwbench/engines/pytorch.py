@@ -6,7 +6,6 @@ of measure.PASSES), and for a decoder one step per token from token 0 with
 a key/value cache, feeding back the argmax. The whole model runs (embeddings
 and, for decoders, the LM head, as scope `model`)."""
 import inspect
-import time
 
 from bwbench.engines.optional import load
 from bwbench.errors import UsageError
@@ -50,8 +49,8 @@ def hf_config(cfg, positions: int):
 
 
 def run(cfg, mode: str, seq: int, threads: int, weights: str = "f32") -> dict:
-    """Times an encoder pass over `seq` tokens (the median of PASSES passes),
-    or `seq` decode steps; returns the JSON record of transformer.reference."""
+    """Times an encoder pass over `seq` tokens or `seq` decode steps, the
+    median of PASSES runs as bwbench's own; returns the JSON record of transformer.reference."""
     torch, transformers = _modules()
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -65,9 +64,7 @@ def run(cfg, mode: str, seq: int, threads: int, weights: str = "f32") -> dict:
             seconds, _ = median_pass(lambda _: model(input_ids=ids))
         else:
             _decode(torch, transformers, model, 2)   # warm-up
-            start = time.perf_counter()
-            _decode(torch, transformers, model, seq)
-            seconds = time.perf_counter() - start
+            seconds, _ = median_pass(lambda _: _decode(torch, transformers, model, seq))
     record = {"engine": "torch", "version": f"torch {torch.__version__}, transformers {transformers.__version__}",
               "threads": threads, "measured_s": seconds}
     if mode == "decoder":
