@@ -107,14 +107,7 @@ def test_a_measured_run_checks_its_first_layer(monkeypatch):
 
 
 def test_an_encoder_is_timed_as_the_median_of_fresh_passes(monkeypatch):
-    import bwbench.inference as inference
-    engines = []
-
-    def recording(*args, **kwargs):
-        engines.append(_Recording(engine(*args, **kwargs)))
-        return engines[-1]
-
-    monkeypatch.setattr(inference, "engine", recording)
+    engines = _recorded_engines(monkeypatch)
     seconds, wall, _ = run_model(TINY["bert"], "encoder", 4, "model", threads=1)
     inputs = engines[-1].inputs   # engines[0] checked the first layer
     assert len(inputs) == 1 + PASSES   # a warm-up, then the timed passes
@@ -123,6 +116,17 @@ def test_an_encoder_is_timed_as_the_median_of_fresh_passes(monkeypatch):
 
 
 def test_a_decode_is_timed_as_the_median_of_whole_decodes_from_position_0(monkeypatch):
+    engines = _recorded_engines(monkeypatch)
+    seconds, wall, _ = run_model(TINY["llama"], "decoder", 3, "model", threads=2)
+    timed = engines[-1]
+    assert timed.positions == [0] + [0, 1, 2] * PASSES   # a warm-up step, then whole decodes
+    fed = [timed.tokens[1 + 3 * p:4 + 3 * p] for p in range(PASSES)]
+    assert all(tokens == fed[0] for tokens in fed)   # each decode feeds back the same tokens
+    assert wall >= sum(seconds.values()) * 0.99
+
+
+def _recorded_engines(monkeypatch) -> list:
+    """The engines run_model makes from now on, each a _Recording (the first checks the first layer)."""
     import bwbench.inference as inference
     engines = []
 
@@ -131,12 +135,7 @@ def test_a_decode_is_timed_as_the_median_of_whole_decodes_from_position_0(monkey
         return engines[-1]
 
     monkeypatch.setattr(inference, "engine", recording)
-    seconds, wall, _ = run_model(TINY["llama"], "decoder", 3, "model", threads=2)
-    timed = engines[-1]
-    assert timed.positions == [0] + [0, 1, 2] * PASSES   # a warm-up step, then whole decodes
-    fed = [timed.tokens[1 + 3 * p:4 + 3 * p] for p in range(PASSES)]
-    assert all(tokens == fed[0] for tokens in fed)   # each decode feeds back the same tokens
-    assert wall >= sum(seconds.values()) * 0.99
+    return engines
 
 
 class _Recording:
