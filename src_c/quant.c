@@ -329,26 +329,6 @@ static inline __m256i x_chunk(const bw_xblock *x, int k)
     return _mm256_set1_epi32(four);
 }
 
-/* bf16: 8 rows x 2 columns a load; the even column is the low half of each
-   32-bit lane, the odd the high. Eight sums: an FMA takes 4 cycles, 2 start a cycle. */
-static __m256 bf16_block_avx2(const __m256i *chunks, const float *x, __m256 acc)
-{
-    const __m256i high = _mm256_set1_epi32((int)0xffff0000);
-    __m256 even[4], odd[4];
-    for (int u = 0; u < 4; u++)
-        even[u] = odd[u] = _mm256_setzero_ps();
-    for (int k = 0; k < BW_QK / 2; k += 4)
-        for (int u = 0; u < 4; u++) {
-            const __m256i w = _mm256_loadu_si256(chunks + k + u);
-            const float *xk = x + 2 * (k + u);
-            even[u] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(w, 16)), _mm256_set1_ps(xk[0]), even[u]);
-            odd[u] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(w, high)), _mm256_set1_ps(xk[1]), odd[u]);
-        }
-    for (int u = 0; u < 4; u++)
-        acc = _mm256_add_ps(acc, _mm256_add_ps(even[u], odd[u]));
-    return acc;
-}
-
 /* An empty asm that keeps v in a register as it is: without it GCC regroups
    a block's chain of integer sums into a tree, keeps all its products live
    and spills them (the in-cache GEMV ran 30-50% slower). */
@@ -363,15 +343,21 @@ static inline __attribute__((always_inline)) void groups_avx2(const int fmt, con
                                                               float *const *y)
 {
     const size_t step = BW_GROUP * block_bytes(fmt);
-    const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(0x0f);
-    __m256 acc[BW_STREAMS];
+    const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(0x0f), high = _mm256_set1_epi32((int)0xffff0000);
+    __m256 acc[BW_STREAMS], odd[BW_STREAMS];   /* bf16: the even and the odd columns' sums */
     for (int s = 0; s < n; s++)
-        acc[s] = _mm256_setzero_ps();
+        acc[s] = odd[s] = _mm256_setzero_ps();
     for (size_t b = 0; b < blocks; b++) {
         const bw_xblock *xb = xq + b;
-        if (fmt == BW_FMT_BF16) {   /* read slower with the prefetch below */
-            for (int s = 0; s < n; s++)
-                acc[s] = bf16_block_avx2((const __m256i *)(group[s] + b * step), x + b * BW_QK, acc[s]);
+        if (fmt == BW_FMT_BF16) {   /* chunk k: columns 2k and 2k + 1 of 8 rows; no prefetch: bf16 read slower with it */
+            for (int k = 0; k < BW_QK / 2; k++) {
+                const __m256 x0 = _mm256_set1_ps(x[b * BW_QK + 2 * k]), x1 = _mm256_set1_ps(x[b * BW_QK + 2 * k + 1]);
+                for (int s = 0; s < n; s++) {
+                    const __m256i w = _mm256_loadu_si256((const __m256i *)(group[s] + b * step) + k);
+                    acc[s] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(w, 16)), x0, acc[s]);
+                    odd[s] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(w, high)), x1, odd[s]);
+                }
+            }
             continue;
         }
         __m256i dot[BW_STREAMS];
@@ -414,7 +400,7 @@ static inline __attribute__((always_inline)) void groups_avx2(const int fmt, con
         }
     }
     for (int s = 0; s < n; s++)
-        _mm256_storeu_ps(y[s], acc[s]);
+        _mm256_storeu_ps(y[s], _mm256_add_ps(acc[s], odd[s]));
 }
 
 /* groups_avx2 for the format and n = 1 or BW_STREAMS. */
