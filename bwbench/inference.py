@@ -177,9 +177,9 @@ def run_model(cfg, mode: str, seq: int, scope: str = "layers", threads: int = No
     run.run(threads, decoder, tokens[:len(first)] if model_scope else None, first.copy(), 0, decoder and model_scope,
             None, np.zeros(_kernels.INFER_OPS))
     def decode(buffers):   # from position 0 each time: the key/value cache is written over
-        token, seconds = buffers
+        token, inputs, seconds = buffers   # inputs: a fresh copy of the steps, as run() writes its output there
         for position in range(seq):
-            token[0], _ = run.run(threads, True, token if model_scope else None, steps[position], position,
+            token[0], _ = run.run(threads, True, token if model_scope else None, inputs[position], position,
                                   model_scope, None, seconds)
         return seconds
 
@@ -189,7 +189,8 @@ def run_model(cfg, mode: str, seq: int, scope: str = "layers", threads: int = No
         return seconds
 
     ticks = cpu_ticks()
-    wall, seconds = median_pass(decode if decoder else encoder_pass,
-                                lambda: (np.zeros(1, np.int32) if decoder else first.copy(),
-                                         np.zeros(_kernels.INFER_OPS)))
+    if decoder:
+        wall, seconds = median_pass(decode, lambda: (np.zeros(1, np.int32), steps.copy(), np.zeros(_kernels.INFER_OPS)))
+    else:
+        wall, seconds = median_pass(encoder_pass, lambda: (first.copy(), np.zeros(_kernels.INFER_OPS)))
     return {name: s for name, s in zip(op_names(cfg), seconds) if s}, wall, stolen_fraction(ticks, cpu_ticks())

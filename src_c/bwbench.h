@@ -253,7 +253,7 @@ int bw_interleave(int fmt, const void *w, size_t rows, size_t cols, void *out);
 size_t bw_group_block_bytes(int fmt);
 /* The SIMD kernels take BW_STREAMS groups at a time (or 1), block by block:
    BW_STREAMS runs of memory in flight a core. quant_avx512.c: the AVX-512
-   kernel (VNNI, BF16), where bw_avx512_usable(fmt). */
+   kernel (VNNI for q8_0 and q4_0, AVX-512F for bf16), where bw_avx512_usable(fmt). */
 #define BW_STREAMS 4
 int bw_avx512_usable(int fmt);
 void bw_groups_avx512(int fmt, int n, const char *const *group, const float *x, const bw_xblock *xq,

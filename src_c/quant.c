@@ -162,7 +162,7 @@ int bw_dequantize(int fmt, const void *in, size_t n, float *x)
    rows after the last whole group stay as they are (BW_GROUP in bwbench.h). */
 /* Groups a thread takes at a time, from a shared counter: on this shared
    host a static half each left one thread waiting for the other at every
-   product (q8_0 decode 5-14% slower than with chunks taken as they come). */
+   product (q8_0 decode 7-14% slower than with chunks taken as they come). */
 #define BW_CHUNK 16
 
 static size_t block_bytes(int fmt)

@@ -125,6 +125,14 @@ def test_a_decode_is_timed_as_the_median_of_whole_decodes_from_position_0(monkey
     assert wall >= sum(seconds.values()) * 0.99
 
 
+def test_every_decode_of_the_layers_starts_from_the_same_inputs(monkeypatch):
+    engines = _recorded_engines(monkeypatch)
+    run_model(TINY["gpt2"], "decoder", 3, "layers", threads=1)
+    inputs = engines[-1].inputs[1:]   # after the warm-up step
+    assert len(inputs) == 3 * PASSES
+    assert all(np.array_equal(inputs[3 * p + i], inputs[i]) for p in range(PASSES) for i in range(3))
+
+
 def _recorded_engines(monkeypatch) -> list:
     """The engines run_model makes from now on, each a _Recording (the first checks the first layer)."""
     import bwbench.inference as inference

@@ -3,7 +3,8 @@ Llama-family decoders: the same shape written as a GGUF file with random
 weights (gguf's writer; the matrices quantised by bwbench.quant, whose block
 layouts are llama.cpp's; tokenizer model "none", token ids fed directly), then
 llama.cpp's decode on the same threads, one token a step from token 0,
-feeding back the argmax, after a two-token warm-up. Embeddings stay float32,
+feeding back the argmax, after a two-token warm-up; timed as bwbench's, the
+median of measure.PASSES decodes. Embeddings stay float32,
 as in bwbench's runs; the LM head is in the weight format."""
 import contextlib
 import os

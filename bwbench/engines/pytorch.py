@@ -1,9 +1,9 @@
 """PyTorch with Hugging Face transformers as the reference engine: the same
 model built from its config with random weights (nothing downloaded), run
 the way bwbench runs it: float32, batch 1, the same threads, one warm-up pass,
-torch.inference_mode; an encoder pass timed as bwbench times it (the median
-of measure.PASSES), and for a decoder one step per token from token 0 with
-a key/value cache, feeding back the argmax. The whole model runs (embeddings
+torch.inference_mode; timed as bwbench times it, the median of
+measure.PASSES encoder passes, or of as many decodes (one step per token from
+token 0 with a fresh key/value cache, feeding back the argmax). The whole model runs (embeddings
 and, for decoders, the LM head, as scope `model`)."""
 import inspect
 

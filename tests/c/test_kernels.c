@@ -151,9 +151,9 @@ static void test_gemm(int isa, int threads)
 /* Every weight format: quantise, dequantise, and the GEMV of each ISA against the generic one. */
 static void test_quant(int isa, int threads)
 {
-    enum { ROWS = 19, COLS = 96 };   /* two groups of 8 rows and 3 after them */
-    float w[ROWS * COLS], x[COLS], back[COLS], y[ROWS], want[ROWS];
-    unsigned char rows[ROWS * COLS * 2];
+    enum { ROWS = 3 * 16 * 8 + 3, COLS = 96 };   /* three chunks of 16 groups of 8 rows (quant.c), 3 rows after them */
+    static float w[ROWS * COLS], x[COLS], back[COLS], y[ROWS], want[ROWS];
+    static unsigned char rows[ROWS * COLS * 2];
     for (size_t i = 0; i < ROWS * COLS; i++)
         w[i] = (float)((int)(i * 37 % 201) - 100) / 64;
     for (size_t i = 0; i < COLS; i++)
