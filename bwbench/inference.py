@@ -176,6 +176,7 @@ def run_model(cfg, mode: str, seq: int, scope: str = "layers", threads: int = No
     # a warm-up pass, untimed (as the reference engines get): first touch of the scratch, code in cache
     run.run(threads, decoder, tokens[:len(first)] if model_scope else None, first.copy(), 0, decoder and model_scope,
             None, np.zeros(_kernels.INFER_OPS))
+
     def decode(buffers):   # from position 0 each time: the key/value cache is written over
         token, inputs, seconds = buffers   # inputs: a fresh copy of the steps, as run() writes its output there
         for position in range(seq):

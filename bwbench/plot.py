@@ -165,8 +165,8 @@ def figure3(analyses: dict, seqs, measured: bool):
     axes[0, 0].legend(fontsize=8)
     sample = next(iter(analyses.values()))
     figure.suptitle(f"Transformer inference on this CPU, batch {sample.batch}, {sample.bytes_per_element:g} B/element, "
-                    f"scope {sample.scope} (encoders: one pass, measured as the median of five; "
-                    "gpt2: generating seq tokens)", fontsize=10)
+                    f"scope {sample.scope} (encoders: one pass; gpt2: generating seq tokens; "
+                    "each measured as the median of five runs)", fontsize=10)
     figure.tight_layout()
     return figure
 

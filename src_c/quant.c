@@ -170,6 +170,7 @@ static size_t block_bytes(int fmt)
     return fmt == BW_FMT_BF16 ? 2 * BW_QK : fmt == BW_FMT_Q8_0 ? sizeof(block_q8_0) : sizeof(block_q4_0);
 }
 
+/* For quant_avx512.c and the tests; this file uses block_bytes, which folds to a constant in each kernel copy. */
 size_t bw_group_block_bytes(int fmt) { return BW_GROUP * block_bytes(fmt); }
 
 static size_t scale_bytes(int fmt) { return fmt == BW_FMT_BF16 ? 0 : 2; }

@@ -42,11 +42,15 @@ int bw_avx512_usable(int fmt)
 #endif
 }
 
-/* Lanes 0-7: x's 32-bit piece 2j, lanes 8-15: piece 2j + 1, of 16 pieces in v. */
-static __m512i pieces(__m512i v, int j)
+/* x's block for the four 64-byte loads of a q8_0 block (or the two of q4_0,
+   whose high nibbles take pieces 2 and 3): piece j holds x's bytes 8j..8j + 3
+   in lanes 0-7 and 8j + 4..8j + 7 in lanes 8-15, made once for all groups. */
+static void x_pieces(const bw_xblock *xb, __m512i *piece)
 {
-    const __m512i lo = _mm512_set1_epi32(2 * j), hi = _mm512_set1_epi32(2 * j + 1);
-    return _mm512_permutexvar_epi32(_mm512_mask_blend_epi32(0xff00, lo, hi), v);
+    const __m512i x = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)xb->qs));
+    for (int j = 0; j < BW_QK / 8; j++)
+        piece[j] = _mm512_permutexvar_epi32(
+            _mm512_mask_blend_epi32(0xff00, _mm512_set1_epi32(2 * j), _mm512_set1_epi32(2 * j + 1)), x);
 }
 
 /* Row r of the group in lanes r and r + 8: their sum, one row a lane. */
@@ -57,23 +61,22 @@ static __m256i rows_i32(__m512i v)
 
 /* One group block of q8_0 or q4_0 (scales, then the interleaved weights):
    acc + its 8 rows' dot products with x's block, times the scales. */
-static __m256 int_block(int fmt, const char *g, const bw_xblock *xb, __m256 acc)
+static __m256 int_block(int fmt, const char *g, const __m512i *piece, const bw_xblock *xb, __m256 acc)
 {
-    const __m512i x = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)xb->qs));
     const char *w = g + 2 * BW_GROUP;
     __m512i dot = _mm512_setzero_si512();
     int offset;
     if (fmt == BW_FMT_Q8_0) {
         const __m512i flip = _mm512_set1_epi8((char)0x80);
         for (int j = 0; j < BW_QK / 8; j++)
-            dot = _mm512_dpbusd_epi32(dot, _mm512_xor_si512(_mm512_loadu_si512(w + 64 * j), flip), pieces(x, j));
+            dot = _mm512_dpbusd_epi32(dot, _mm512_xor_si512(_mm512_loadu_si512(w + 64 * j), flip), piece[j]);
         offset = 128;
     } else {
         const __m512i low = _mm512_set1_epi8(0x0f);
         for (int j = 0; j < BW_QK / 16; j++) {   /* low nibbles: weights 8j.., high: 16 + 8j.. */
             const __m512i q = _mm512_loadu_si512(w + 64 * j);
-            dot = _mm512_dpbusd_epi32(dot, _mm512_and_si512(q, low), pieces(x, j));
-            dot = _mm512_dpbusd_epi32(dot, _mm512_and_si512(_mm512_srli_epi16(q, 4), low), pieces(x, j + 2));
+            dot = _mm512_dpbusd_epi32(dot, _mm512_and_si512(q, low), piece[j]);
+            dot = _mm512_dpbusd_epi32(dot, _mm512_and_si512(_mm512_srli_epi16(q, 4), low), piece[j + 2]);
         }
         offset = 8;
     }
@@ -126,9 +129,12 @@ void bw_groups_avx512(int fmt, int n, const char *const *group, const float *x, 
             x_pairs(x + b * BW_QK, even, odd);
             for (int s = 0; s < n; s++)
                 pairs[s] = bf16_block(group[s] + b * step, even, odd, pairs[s]);
-        } else
+        } else {
+            __m512i piece[BW_QK / 8];
+            x_pieces(xq + b, piece);
             for (int s = 0; s < n; s++)
-                acc[s] = int_block(fmt, group[s] + b * step, xq + b, acc[s]);
+                acc[s] = int_block(fmt, group[s] + b * step, piece, xq + b, acc[s]);
+        }
     }
     for (int s = 0; s < n; s++) {
         if (fmt == BW_FMT_BF16)

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 
 #include "bwbench.h"
-#include "expect.h"
+#include "driver.h"
 
 enum { ROWS = 5 * BW_GROUP, COLS = 3 * BW_QK };   /* BW_STREAMS groups in lockstep, then one alone */
 
@@ -40,14 +40,10 @@ int main(void)
 {
     static float w[ROWS * COLS], x[COLS], y[ROWS], want[ROWS];
     static unsigned char rows[ROWS * COLS * 2];
-    for (size_t i = 0; i < ROWS * COLS; i++)
-        w[i] = (float)((int)(i * 37 % 201) - 100) / 64;
     for (size_t i = 0; i < COLS; i++)
         x[i] = (float)((int)(i * 11 % 23) - 11) / 7;
     for (int fmt = BW_FMT_BF16; fmt < BW_NFMT; fmt++) {
-        const size_t row = bw_fmt_row_bytes(fmt, COLS);
-        for (int r = 0; r < ROWS; r++)
-            EXPECT(bw_quantize(fmt, w + r * COLS, COLS, rows + r * row) == BW_OK);
+        test_weights(fmt, ROWS, COLS, w, rows);
         EXPECT(bw_qgemv_measure(BW_GENERIC, fmt, rows, ROWS, COLS, x, want, 1, 0, 0.0, NULL, NULL, NULL) == BW_OK);
         gemv_avx512(fmt, rows, x, y);
         for (int r = 0; r < ROWS; r++)   /* the same sums, in another order */

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "bwbench.h"
-#include "expect.h"
+#include "driver.h"
 
 static const size_t sizes[] = {1, 7, 64, 1023, 4099};
 #define NSIZES (sizeof sizes / sizeof sizes[0])
@@ -154,14 +154,10 @@ static void test_quant(int isa, int threads)
     enum { ROWS = 3 * 16 * 8 + 3, COLS = 96 };   /* three chunks of 16 groups of 8 rows (quant.c), 3 rows after them */
     static float w[ROWS * COLS], x[COLS], back[COLS], y[ROWS], want[ROWS];
     static unsigned char rows[ROWS * COLS * 2];
-    for (size_t i = 0; i < ROWS * COLS; i++)
-        w[i] = (float)((int)(i * 37 % 201) - 100) / 64;
     for (size_t i = 0; i < COLS; i++)
         x[i] = (float)((int)(i * 11 % 23) - 11) / 8;
     for (int fmt = BW_FMT_BF16; fmt < BW_NFMT; fmt++) {
-        const size_t row = bw_fmt_row_bytes(fmt, COLS);
-        for (int r = 0; r < ROWS; r++)
-            EXPECT(bw_quantize(fmt, w + r * COLS, COLS, rows + r * row) == BW_OK);
+        test_weights(fmt, ROWS, COLS, w, rows);
         EXPECT(bw_dequantize(fmt, rows, COLS, back) == BW_OK);
         for (size_t i = 0; i < COLS; i++)
             EXPECT(fabsf(back[i] - w[i]) <= 0.2f);   /* q4_0: a step of 100/64/8, where 8 clamps to 7 */
