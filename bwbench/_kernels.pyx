@@ -19,11 +19,17 @@ cdef extern from "bwbench.h" nogil:
         double s
         size_t n
         double *partial
+        int streams, prefetch
+    ctypedef struct bw_read_shape:
+        int streams, prefetch
 
     int BW_ENOMEM, BW_ETHREADS, BW_EUNSUPPORTED, BW_EARGS, BW_EAFFINITY
     int BW_PEAK_ACC, BW_PEAK_OUT
     int bw_best_isa()
     int bw_isa_supported(int isa)
+    unsigned bw_cpu_features()
+    int bw_set_read_shape(bw_read_shape shape)
+    bw_read_shape bw_read_shape_now()
     const char *bw_compiler()
     const char *bw_cflags()
     long bw_hugepage_refusals()
@@ -62,7 +68,10 @@ ctypedef fused real:
     float
     double
 
-KERNELS = ("load", "copy", "scale", "add", "triad")
+KERNELS = ("load", "copy", "scale", "add", "triad", "read")
+# bwbench.h's BW_CPU_* bits, in order
+CPU_FEATURES = ("sse2", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512vnni",
+                "avx512bf16")
 ISAS = ("generic", "sse2", "avx2", "avx512")
 
 
@@ -72,6 +81,24 @@ def best_isa():
 
 def isa_supported(str isa):
     return bool(bw_isa_supported(ISAS.index(isa)))
+
+
+def cpu_features():
+    """The CPU features the kernels test (read once by the C core at start-up)."""
+    cdef unsigned bits = bw_cpu_features()
+    return [name for i, name in enumerate(CPU_FEATURES) if bits >> i & 1]
+
+
+def set_read_shape(int streams, int prefetch):
+    """The read kernel's runs in lockstep (1, 2, 4, 8) and prefetch distance in bytes."""
+    cdef bw_read_shape shape
+    shape.streams, shape.prefetch = streams, prefetch
+    _check(bw_set_read_shape(shape))
+
+
+def read_shape():
+    cdef bw_read_shape shape = bw_read_shape_now()
+    return {"streams": shape.streams, "prefetch": shape.prefetch}
 
 
 def compiler():
@@ -152,13 +179,14 @@ def stream_fill(a, b, c, str isa, int threads):
 def stream_check(str kernel, a, double s, size_t n, double total):
     """Number of wrong elements of a (load: 1 if total is wrong) against the pattern."""
     k = KERNELS.index(kernel)
-    _expect(kernel == "load" or (a is not None and a.shape[0] >= n), f"a must hold at least {n} elements")
-    cdef double[::1] va = _vector(a, "a", a.shape[0]) if kernel != "load" else None
+    cdef bint reads_only = kernel in ("load", "read")
+    _expect(reads_only or (a is not None and a.shape[0] >= n), f"a must hold at least {n} elements")
+    cdef double[::1] va = _vector(a, "a", a.shape[0]) if not reads_only else None
     return bw_stream_check(k, _ptr(va), s, n, total)
 
 
 def stream_apply(str kernel, bint nt, str isa, a, b, c, double s, int threads):
-    """Runs one kernel once on caller's arrays; returns load's sum (else 0)."""
+    """Runs one kernel once on caller's arrays; returns load's or read's sum (else 0)."""
     cdef bw_stream_ctx ctx
     cdef double total = 0.0
     cdef int k = KERNELS.index(kernel), i = ISAS.index(isa), err
@@ -536,11 +564,33 @@ cdef extern from "bwbench.h" nogil:
     size_t bw_fmt_row_bytes(int fmt, size_t cols)
     int bw_quantize(int fmt, const float *x, size_t n, void *out)
     int bw_dequantize(int fmt, const void *inp, size_t n, float *x)
-    int bw_qgemv_measure(int isa, int fmt, const void *w, size_t rows, size_t cols, const float *x, float *y,
+    int bw_qgemv_measure(int isa, int fmt, const void *w, int grouped, size_t rows, size_t cols, const float *x, float *y,
                          int threads, int ntimes, double min_sample_s, double *samples, int *cpus, long *reps)
+    ctypedef struct bw_gemv_shape:
+        int streams, prefetch, chunk
+    int bw_gemv_path(int isa, int fmt)
+    int bw_set_gemv_shape(int fmt, int path, bw_gemv_shape shape)
+    bw_gemv_shape bw_gemv_shape_of(int fmt, int path)
 
 FORMATS = ("f32", "bf16", "q8_0", "q4_0")
 QK = BW_QK
+
+
+def gemv_path(str isa, str fmt):
+    """The ISA whose kernel y = W x in fmt runs when isa is asked for, on this CPU."""
+    return ISAS[bw_gemv_path(ISAS.index(isa), FORMATS.index(fmt))]
+
+
+def set_gemv_shape(str fmt, str path, int streams, int prefetch, int chunk):
+    """How the path's GEMV in fmt reads: runs in lockstep, prefetch bytes, groups a chunk."""
+    cdef bw_gemv_shape shape
+    shape.streams, shape.prefetch, shape.chunk = streams, prefetch, chunk
+    _check(bw_set_gemv_shape(FORMATS.index(fmt), ISAS.index(path), shape))
+
+
+def gemv_shape(str fmt, str path):
+    cdef bw_gemv_shape shape = bw_gemv_shape_of(FORMATS.index(fmt), ISAS.index(path))
+    return {"streams": shape.streams, "prefetch": shape.prefetch, "chunk": shape.chunk}
 
 
 def fmt_row_bytes(str fmt, size_t cols):
@@ -581,9 +631,21 @@ def dequantize(str fmt, object rows, size_t cols):
     return out
 
 
+def interleave(str fmt, object rows, size_t cols):
+    """Whole rows in fmt in the engine's layout (same bytes, rows in groups of 8)."""
+    cdef size_t n = _rows_in(fmt, rows, cols)
+    out = np.empty_like(rows)
+    cdef const unsigned char[:, ::1] q = rows
+    cdef unsigned char[:, ::1] o = out
+    if n:
+        _check(bw_interleave(FORMATS.index(fmt), &q[0, 0], n, cols, &o[0, 0]))
+    return out
+
+
 def qgemv_measure(str isa, str fmt, object w, size_t cols, float[::1] x, float[::1] y, int threads,
-                  int ntimes, double min_sample_s):
-    """y = W x with W's rows in fmt, timed in C (ntimes 0: run once, no timing)."""
+                  int ntimes, double min_sample_s, bint grouped=False):
+    """y = W x with W's rows in fmt (grouped: in the engine's layout), timed in
+    C (ntimes 0: run once, no timing)."""
     cdef size_t rows = _rows_in(fmt, w, cols)
     if <size_t>x.shape[0] != cols or <size_t>y.shape[0] != rows:
         raise ArgumentError("bwbench: x must hold cols values and y one per row")
@@ -591,6 +653,6 @@ def qgemv_measure(str isa, str fmt, object w, size_t cols, float[::1] x, float[:
     cdef _Timing t = _Timing(max(ntimes, 1), threads)
     cdef int i = ISAS.index(isa), f = FORMATS.index(fmt), err
     with nogil:
-        err = bw_qgemv_measure(i, f, &wv[0, 0], rows, cols, &x[0], &y[0], threads, ntimes, min_sample_s,
+        err = bw_qgemv_measure(i, f, &wv[0, 0], grouped, rows, cols, &x[0], &y[0], threads, ntimes, min_sample_s,
                                &t.s[0] if ntimes else NULL, &t.c[0], &t.reps)
     return t.result(err)

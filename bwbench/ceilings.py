@@ -194,7 +194,7 @@ def bracketed(run: Callable, threads: int, run_steps: Callable, weights: str = N
 
 def bracket_drift(before: Roofline, after: Roofline) -> list:
     """Each ceiling the prediction may use, before and after, and its drift:
-    |after - before| / their mean."""
+    abs(after - before) / their mean."""
     def rows(roofline):
         values = {(f"{c['level']} read-only", "GB/s"): c["gbps"] for c in roofline.read_ceilings}
         values.update({(f"{c['level']} read-write", "GB/s"): c["gbps"] for c in roofline.memory_ceilings})

@@ -11,7 +11,8 @@ import sys
 from rich.console import Console
 from rich.progress import Progress
 
-from bwbench import asv_results, interconnect, quant, quant_roofline, tables, tensor_parallel, trends
+from bwbench import (asv_results, choices, interconnect, quant, quant_roofline, tables, tensor_parallel, trends,
+                     tune)
 from bwbench.ceilings import (BRACKET_SAMPLE, Step, bracket_drift, bracketed, build_roofline, measure_bracket,
                                drift_summary, roofline_plan)
 from bwbench.errors import EXIT_STATUS, KernelError, UsageError, ValidationError
@@ -19,7 +20,7 @@ from bwbench.gemm import DTYPES, check_fits, measure_products, sweep_shapes
 from bwbench.link import TESTS, load_interconnect, parse_sizes, parse_tests, peak_busbw
 from bwbench.machine import check_threads, machine_info
 from bwbench.measure import MIN_SAMPLES
-from bwbench.models import load_config
+from bwbench.models import BUILTIN, load_config
 from bwbench.plot import write_compare_figures, write_figure3, write_figures, write_quant, write_trends
 from bwbench.results import check_writable, read_result, write_result
 from bwbench.roofline import Roofline
@@ -174,12 +175,17 @@ def _link_roof(path) -> dict:
     return link
 
 
+def _model_names(text) -> list:
+    """--models: comma-separated built-in model names or config.json paths."""
+    return [name.strip() for name in text.split(",")] if text else []
+
+
 def cmd_roofline(args) -> int:
     if args.from_asv:
         return _roofline_from_asv(args)
     link = _link_roof(args.interconnect)
     threads = check_threads(args.threads)
-    models = [name.strip() for name in args.models.split(",")] if args.models else []
+    models = _model_names(args.models)
     for model in models:
         analyse(model, args.seq)   # refuses an unknown model before measuring
     out = _output_dir(args.out)
@@ -205,6 +211,9 @@ def cmd_plot(args) -> int:
     document = _saved_roofline(args.result)
     if args.interconnect:
         document["interconnect"] = _link_roof(args.interconnect)
+    if args.models:   # predicted on the saved ceilings; an unknown model is refused before anything is written
+        document["overlay"] = overlay_points(_model_names(args.models), args.seq,
+                                             Roofline.from_dict(document["roofline"]))
     out = _output_dir(args.out or os.path.dirname(os.path.abspath(args.result)))
     stdout.print("wrote " + ", ".join(write_figures(document, out)))
     return 0
@@ -349,6 +358,7 @@ def cmd_trends(args) -> int:
 def cmd_info(args) -> int:
     if args.json:
         check_writable(args.json)
+    tune.apply_stored()
     info = machine_info()
     stdout.print(tables.info_table(info))
     if args.json:
@@ -358,11 +368,54 @@ def cmd_info(args) -> int:
 
 
 def _threads_flag(parser, what: str = "OpenMP threads") -> None:
+    """--threads, and the flags of every command that measures: --isa and --no-tune."""
     parser.add_argument("--threads", type=int, help=f"{what} (default: all available cores)")
+    parser.add_argument("--isa", choices=choices.ISAS,
+                        help="run every kernel with this instruction set (refused where the CPU lacks it; "
+                             "default: the tuned choice, else the widest)")
+    parser.add_argument("--no-tune", action="store_true",
+                        help="use the built-in kernel shapes, not this host's tuned ones (see `tune`)")
+
+
+def _prepare(args) -> None:
+    """Before a command measures: the ISA forced with --isa, and this host's tuned
+    kernel shapes (made now, once, if none are stored), unless --no-tune."""
+    if not hasattr(args, "isa") or not getattr(args, "measure", True):
+        return
+    choices.force_isa(args.isa)
+    if not args.no_tune:
+        tune.ensure(args.threads, say=lambda line: stderr.print(line))
+
+
+def cmd_tune(args) -> int:
+    if args.json:
+        check_writable(args.json)
+    choices.force_isa(args.isa)
+    stderr.print("bwbench: timing the kernels' variants at DRAM size (about half a minute per 100 MiB of "
+                 "last-level cache) ...")
+    profile = tune.tune(args.threads)
+    path = tune.store(profile)
+    tune.apply(profile, "tuned", path)
+    stdout.print(tables.tune_table(profile))
+    stdout.print(f"stored {path}")
+    if args.json:
+        write_result(args.json, machine_info(), [], tune=profile)
+        stdout.print(f"wrote {args.json}")
+    return 0
 
 
 def _json_flag(parser, what: str = "the result JSON (schema bwbench/1)") -> None:
     parser.add_argument("--json", metavar="PATH", help=f"also write {what}")
+
+
+MODEL_NAMES = ", ".join(BUILTIN)
+
+
+def _models_flags(parser, instead: str = "") -> None:
+    parser.add_argument("--models", metavar="NAMES_OR_PATHS",
+                        help=f"comma-separated models ({MODEL_NAMES}, or config.json paths) whose operations to "
+                             f"place on the figure{instead}, predicted at float32 on its ceilings")
+    parser.add_argument("--seq", type=int, default=128, metavar="S", help="--models: sequence length (default 128)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -399,9 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="fewer sweep points, sweep and ladder at all threads only (about 4x faster)")
     roofline.add_argument("--out", default="bwbench-results", metavar="DIR",
                           help="output folder, created if missing (default: ./bwbench-results)")
-    roofline.add_argument("--models", metavar="NAMES", help="comma-separated models (e.g. bert-base,gpt2) whose "
-                          "operations to place on the figure, predicted at float32")
-    roofline.add_argument("--seq", type=int, default=128, help="--models: sequence length (default 128)")
+    _models_flags(roofline)
     roofline.add_argument("--from-asv", metavar="RESULTS_DIR",
                           help="measure nothing: build the roofline from asv's stored results (e.g. .asv/results)")
     roofline.add_argument("--machine", action="append", metavar="NAME",
@@ -412,12 +463,14 @@ def build_parser() -> argparse.ArgumentParser:
                           "bus bandwidth as a third roof (the link is not measured here)")
     roofline.set_defaults(run=cmd_roofline)
 
-    plot = commands.add_parser("plot", help="redraw the figures of a saved roofline.json",
+    plot = commands.add_parser("plot", help="redraw the figures of a saved roofline.json, optionally with models",
                                description="Redraws roofline.png, roofline.svg and bandwidth.png "
-                                           "from a saved result without measuring.")
+                                           "from a saved result without measuring; with --models, places "
+                                           "those models' operations on the saved roofline.")
     plot.add_argument("result", metavar="ROOFLINE_JSON", help="a roofline.json written by `bwbench roofline`")
     plot.add_argument("--out", metavar="DIR", help="output folder (default: the JSON's folder)")
     plot.add_argument("--interconnect", metavar="PATH", help="a saved interconnect JSON: add its all-reduce roof")
+    _models_flags(plot, " (instead of those the JSON holds)")
     plot.set_defaults(run=cmd_plot)
 
     sweep = ("without --shape, the transformer-projection sweep: K = d, M = d or 4d for d in 768, 1024, "
@@ -465,7 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "With --figure, draws the paper's Figure 3 for bert-base, bert-large "
                     "and gpt2.")
     transformer.add_argument("--model", metavar="NAME_OR_CONFIG",
-                             help="bert-base, bert-large, gpt2, or a Hugging Face style config.json")
+                             help=f"{MODEL_NAMES}, or a Hugging Face style config.json")
     transformer.add_argument("--seq", type=int, help="tokens: processed at once (encoder) or generated (decoder)")
     transformer.add_argument("--mode", choices=("encoder", "decoder"),
                              help="default: encoder for BERT-style configs, decoder for GPT-style")
@@ -521,6 +574,17 @@ def build_parser() -> argparse.ArgumentParser:
     _json_flag(figure1, "the fits and this host's points (key `trends`)")
     figure1.set_defaults(run=cmd_trends)
 
+    tuner = commands.add_parser(
+        "tune", help="time the kernels' variants on this host and store the fastest",
+        description="Times variants of the read kernel (runs in lockstep, prefetch distance) and of each weight "
+                    "format's GEMV (runs in lockstep, prefetch distance, groups a chunk, each ISA path) at DRAM "
+                    "size, rounds alternating, validates every result, and stores the fastest per CPU model, "
+                    "CPU features and bwbench version in the user's cache folder ($BWBENCH_CACHE to choose it). "
+                    "Every measuring command loads it, or makes it on first need; --no-tune skips it.")
+    _threads_flag(tuner)
+    _json_flag(tuner, "the choice and every variant's rate as a result JSON (key `tune`)")
+    tuner.set_defaults(run=cmd_tune)
+
     info = commands.add_parser("info", help="this host: CPU, SIMD, caches, memory, compiler, thread pools",
                                description="Describes the host as the result JSON's `machine` object does.")
     _json_flag(info, "it as a result JSON (no measurements)")
@@ -531,6 +595,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        if args.run is not cmd_tune:
+            _prepare(args)
         return args.run(args)
     except UsageError as error:
         print(f"bwbench: error: {error}", file=sys.stderr)

@@ -1,5 +1,5 @@
 """How a benchmark refuses to give a number: one exception type per cause, and
-the exit status the command line gives each (cli.main).
+the exit status the command line gives each (cli.main)::
 
     0    success
     1    ValidationError: a kernel computed a wrong result, so its time is not reported

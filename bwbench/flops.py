@@ -1,5 +1,5 @@
 """Compute ceilings (peak FLOP/s) and the arithmetic-intensity ladder."""
-from bwbench import _kernels
+from bwbench import _kernels, choices
 from bwbench.errors import UsageError, ValidationError
 from bwbench.machine import check_memory, check_threads, memory_level
 from bwbench.measure import MIN_SAMPLE_S, MIN_SAMPLES, Measurement, build, check_ntimes
@@ -26,7 +26,7 @@ def measure_peak(dtype: str = "float64", kind: str = "fma", threads: int = None,
         raise UsageError(f"unknown peak kind {kind!r}: choose from {', '.join(PEAK_KINDS)}")
     threads = check_threads(threads)
     check_ntimes(ntimes)
-    isa = "generic" if kind == "scalar" else _kernels.best_isa()
+    isa = "generic" if kind == "scalar" else choices.isa()
     timing = _kernels.peak_measure(isa, kind == "fma", dtype == "float32", threads, ntimes, MIN_SAMPLE_S)
     if timing[3]:
         raise ValidationError(f"peak {kind} {dtype}: {timing[3]} lanes did not end where the steps "
@@ -46,7 +46,7 @@ def measure_ladder(flops_per_element: int, size: int, threads: int = None,
     if n < 1:
         raise UsageError(f"working set of {size} bytes is smaller than one element")
     check_memory(size)
-    isa = _kernels.best_isa()
+    isa = choices.isa()
     timing = _kernels.ladder_measure(isa, flops_per_element, n, threads, ntimes, MIN_SAMPLE_S)
     if timing[3]:
         raise ValidationError(f"ladder at {flops_per_element} FLOPs/element: {timing[3]} wrong elements of {n}")

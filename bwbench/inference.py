@@ -10,7 +10,7 @@ reference (bwbench.reference)."""
 
 import numpy as np
 
-from bwbench import _kernels, quant
+from bwbench import _kernels, choices, quant
 from bwbench.errors import UsageError, ValidationError
 from bwbench.machine import check_memory, check_threads, cpu_ticks, stolen_fraction
 from bwbench.measure import median_pass
@@ -101,7 +101,7 @@ def engine(cfg, layers, top, max_pos: int, max_tokens: int, isa: str = None, wei
     config = {"arch": cfg.arch, "act": cfg.activation, "d": cfg.d, "heads": cfg.heads, "kv_heads": cfg.kv_heads,
               "head_dim": cfg.head_dim, "d_ff": cfg.d_ff, "vocab": cfg.vocab, "eps": cfg.norm_eps,
               "rope_theta": cfg.rope_theta, "max_pos": max_pos, "max_tokens": max_tokens, "weights": weights}
-    return _kernels.Engine(config, layers, top, isa or _kernels.best_isa())
+    return _kernels.Engine(config, layers, top, isa or choices.isa(weights))
 
 
 def model_bytes(cfg, max_pos: int, embeddings: bool, head: bool, weights: str = "f32", max_tokens: int = 1) -> int:

@@ -14,6 +14,7 @@ numpy buffers and mpi4py's buffer (upper-case) calls.
   quarter of the target; this is the warm-up), then SAMPLES loops are timed;
   a sample is the slowest rank's loop time (as IMB) over the iterations; the
   best sample is reported, all are kept.
+
 mpi4py is imported where it is used: importing it starts MPI, and the other
 commands import this module too.
 """

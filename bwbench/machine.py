@@ -154,6 +154,7 @@ def machine_info() -> dict:
         "cpu": cpu_model(),
         "arch": platform.machine(),
         "isa": _kernels.best_isa(),
+        "cpu_features": _kernels.cpu_features(),
         "cores": available_cpus(),
         "caches": caches(),
         "llc_bytes": last_level_cache_bytes(),

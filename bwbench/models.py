@@ -2,6 +2,7 @@
 files, read into one ModelConfig per architecture family.
 
 Three families are told apart from `model_type` (else from `architectures`):
+
 - bert: post-LayerNorm, GELU, biases on every linear layer, learned positions
   and token types; an encoder;
 - gpt2: pre-LayerNorm, GELU, biases on every linear layer, learned positions;
@@ -10,6 +11,7 @@ Three families are told apart from `model_type` (else from `architectures`):
   K, grouped key/value heads, an explicit head_dim where the config gives one,
   Q/K/V biases where the config says so (Qwen2 always), Qwen3's RMSNorm on each
   head of Q and K.
+
 Anything else is refused: never counted as something it is not."""
 import json
 import re

@@ -10,7 +10,7 @@ import os
 import subprocess
 import time
 
-from bwbench import _kernels
+from bwbench import _kernels, choices
 from bwbench.machine import available_cpus, cpus_for
 
 _SYS = "/sys"
@@ -104,4 +104,4 @@ def provenance() -> dict:
     """The result JSON's `provenance` object."""
     return {"bwbench_version": version(), "git": git_commit(),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "hugepage_advice_refused": _kernels.hugepage_refusals(), **host()}
+            "hugepage_advice_refused": _kernels.hugepage_refusals(), "kernel_choices": choices.summary(), **host()}

@@ -6,7 +6,7 @@ A GEMV y = W x in a format counts 2 FLOPs per weight and moves W's bytes in
 that format plus x and y in float32: its `gbps` is that traffic."""
 import numpy as np
 
-from bwbench import _kernels
+from bwbench import _kernels, choices
 from bwbench.errors import UsageError, ValidationError
 from bwbench.machine import check_memory, check_threads, memory_level
 from bwbench.measure import MIN_SAMPLE_S, MIN_SAMPLES, Measurement, build, check_ntimes
@@ -49,7 +49,7 @@ def dequantize(rows: np.ndarray, fmt: str, cols: int) -> np.ndarray:
     return _kernels.dequantize(fmt, rows, cols)
 
 
-def _tolerance(weights: np.ndarray, x: np.ndarray, fmt: str) -> np.ndarray:
+def tolerance(weights: np.ndarray, x: np.ndarray, fmt: str) -> np.ndarray:
     """How far y may lie from weights @ x: float32 rounding, and for the block
     formats x's own quantisation to q8_0 (at most half a step, max|x| / 254 of
     its block) with the fp16 rounding of the scales."""
@@ -88,12 +88,12 @@ def measure_gemv(m: int, n: int, fmt: str, threads: int = None, ntimes: int = MI
     rng = np.random.default_rng(2024)
     weights = quantize(rng.uniform(-1, 1, (m, n)).astype(np.float32), fmt)
     x, y = rng.uniform(-1, 1, n).astype(np.float32), np.empty(m, np.float32)
-    isa = _kernels.best_isa()
+    isa = choices.isa(fmt)
     timing = _kernels.qgemv_measure(isa, fmt, weights, n, x, y, threads, ntimes, MIN_SAMPLE_S)
     exact = dequantize(weights, fmt, n).astype(np.float64)
-    wrong = int(np.count_nonzero(~(np.abs(y - exact @ x) <= _tolerance(exact, x, fmt))))
+    wrong = int(np.count_nonzero(~(np.abs(y - exact @ x) <= tolerance(exact, x, fmt))))
     if wrong:
         raise ValidationError(f"gemv {m}x{n} {fmt} computed {wrong} wrong elements of {m}")
     moved = nbytes + 4 * (m + n)
-    return build("gemv", fmt, isa, fmt, threads, timing, working_set=moved, bytes_per_rep=moved,
+    return build("gemv", fmt, choices.gemv_path(fmt, isa), fmt, threads, timing, working_set=moved, bytes_per_rep=moved,
                  flops_per_rep=2 * m * n, level=memory_level(moved, threads), shape=(m, 1, n))

@@ -6,6 +6,7 @@ that means for the tokens/s of one decode step.
 
 What is reported (each measurement at its median sample, as the bracket
 of a transformer prediction is):
+
 - weight GB/s: the weights' bytes alone (x and y left out); fraction: that
   over the read-only ceiling, the mean of the load kernel's GB/s over the
   same bytes before and after (ceiling_drift: how far those two differ, over

@@ -37,8 +37,13 @@ def atomic_write(path: str, mode: str = "w"):
 def write_result(path: str, machine: dict, measurements, **sections) -> None:
     """Writes the document atomically, with its provenance."""
     check_writable(path)
-    document = {"schema": SCHEMA, "machine": machine, "provenance": provenance(),
-                "measurements": [m.to_dict() for m in measurements], **sections}
+    write_document(path, {"schema": SCHEMA, "machine": machine, "provenance": provenance(),
+                          "measurements": [m.to_dict() for m in measurements], **sections})
+
+
+def write_document(path: str, document: dict) -> None:
+    """The one place a result document is written (the tests check each one
+    against the schema here, bwbench.schema)."""
     with atomic_write(path) as f:
         json.dump(document, f, indent=1)
 

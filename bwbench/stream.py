@@ -2,7 +2,7 @@
 entry point that the CLI, asv and tests share."""
 from dataclasses import dataclass
 
-from bwbench import _kernels
+from bwbench import _kernels, choices
 from bwbench.errors import UsageError, ValidationError
 from bwbench.machine import check_memory, check_threads, last_level_cache_bytes, memory_level
 from bwbench.measure import MIN_SAMPLE_S, MIN_SAMPLES, Measurement, build, check_ntimes
@@ -42,6 +42,7 @@ STREAM_KERNELS = {k.name: k for k in (
     StreamKernel("add", 3, 2, 1, "a = b + c"),
     StreamKernel("triad", 3, 2, 2, "a = b + s*c"),
     StreamKernel("load", 1, 1, 1, "sum += b"),
+    StreamKernel("read", 1, 1, 1, "sum += b, in the host's tuned runs"),
 )}
 
 
@@ -72,9 +73,7 @@ def measure_stream(kernel: str, variant: str = "regular", threads: int = None,
     if variant not in spec.variants():
         raise UsageError(f"invalid variant {variant!r} for {kernel}: choose from {', '.join(spec.variants())}")
     threads = check_threads(threads)
-    isa = isa or _kernels.best_isa()
-    if isa not in _kernels.ISAS or not _kernels.isa_supported(isa):
-        raise UsageError(f"ISA {isa!r} is not available on this host")
+    isa = choices.check_isa(isa) if isa else choices.isa()
     check_ntimes(ntimes)
     size = default_stream_size() if size is None else size
     n = size // spec.bytes_per_element()

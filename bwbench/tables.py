@@ -3,6 +3,7 @@ import statistics
 
 from rich.table import Table
 
+from bwbench import choices, tune
 from bwbench.flops import ceiling_name
 from bwbench.quant import BYTES_PER_WEIGHT, weight_gbps
 from bwbench.transformer import Op
@@ -213,11 +214,45 @@ def info_table(info: dict) -> Table:
     table.add_row("last-level cache, whole", format_bytes(info["llc_bytes"]))
     table.add_row("memory", f"{format_bytes(info['memory_bytes'])} "
                             f"({format_bytes(info['memory_available_bytes'])} available)")
+    table.add_row("cpu features", " ".join(info["cpu_features"]))
     table.add_row("compiler", info["compiler"])
     table.add_row("cflags", info["cflags"])
+    shapes = choices.summary()
+    table.add_row("kernel shapes", shapes["source"] + (f", {shapes['file']}" if shapes.get("file") else ""))
+    table.add_row("  read", _shape_text(shapes["read"]))
+    for fmt, shape in shapes["gemv"].items():
+        table.add_row(f"  gemv {fmt}", f"{shape['isa']}, {_shape_text(shape)}")
     for pool in info["threadpools"]:
         library = " ".join(filter(None, (pool["internal_api"], pool.get("version"))))
         table.add_row(f"threadpool {pool['user_api']}", f"{library}, {pool['num_threads']} threads")
+    return table
+
+
+def _shape_text(shape: dict) -> str:
+    prefetch = f"prefetch {shape['prefetch']} B" if shape["prefetch"] else "no prefetch"
+    chunk = f", {shape['chunk']} groups a chunk" if "chunk" in shape else ""
+    return f"{shape['streams']} run(s), {prefetch}{chunk}"
+
+
+def tune_table(profile: dict) -> Table:
+    """Every variant `tune` timed, GB/s at DRAM size (weight bytes for the GEMVs), the choices marked."""
+    table = Table(title=f"kernel variants at {format_bytes(profile['dram_bytes'])}, {profile['threads']} thread(s), "
+                        f"medians of {tune.ROUNDS} alternating rounds ({profile['seconds']} s); * = chosen")
+    for column in ("kernel", "isa", "runs", "prefetch B", "chunk", "GB/s", ""):
+        table.add_column(column, justify="left" if column in ("kernel", "isa") else "right")
+    read = profile["read"]
+    for v in read["variants"]:
+        chosen = (v["streams"], v["prefetch"]) == (read["choice"]["streams"], read["choice"]["prefetch"])
+        table.add_row("read", choices.isa(), str(v["streams"]), str(v["prefetch"]), "", f"{v['gbps']:.1f}",
+                      "*" if chosen else "")
+    for fmt, entry in profile["gemv"].items():
+        for v in entry["variants"]:
+            best = entry["by_isa"][v["isa"]]
+            chosen = v["isa"] == entry["isa"] and all(v[k] == best[k] for k in ("streams", "prefetch", "chunk"))
+            table.add_row(f"gemv {fmt}", v["isa"], str(v["streams"]), str(v["prefetch"]), str(v["chunk"]),
+                          f"{v['gbps']:.1f}", "*" if chosen else "")
+        for isa, best in entry["by_isa"].items():
+            table.add_row(f"gemv {fmt}", isa, "", "", "", f"in cache {best['cache_gbps']:.1f}", "")
     return table
 
 

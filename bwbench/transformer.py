@@ -3,6 +3,7 @@ on a measured Roofline.
 
 Counting follows Kim et al., "Full Stack Optimization of Transformer Inference"
 (../shared/seed/NOTES.md):
+
 - every operation reads all its inputs and weights once and writes its output
   once, with no reuse between operations; `bytes_per_element` bytes each;
 - a dot product of length K is K multiplies and K - 1 adds; a linear layer
@@ -25,6 +26,7 @@ Counting follows Kim et al., "Full Stack Optimization of Transformer Inference"
 - scope `layers`: the transformer layers only (Kim et al.); `model` adds the
   embeddings and, for decoders, the final norm and the LM head, which reads
   its d x vocab weights every step whether or not it is tied to the embedding.
+
 With 1 byte per element, scope `layers`, BERT-Base at 128 tokens gives Kim et
 al.'s Table 3: projections 7.25 GFLOPs at 192.00 FLOP/byte, attention 0.60 at
 63.62, FFN 14.50 at 211.86.

@@ -15,8 +15,11 @@
 #define BW_AVX512 3
 #define BW_NISA 4
 
-/* STREAM kernels (float64): load is a read-only sum, the rest store into a. */
-enum { BW_LOAD, BW_COPY, BW_SCALE, BW_ADD, BW_TRIAD, BW_NSTREAM };
+/* STREAM kernels (float64): load and read are read-only sums, the rest store
+   into a. load reads its share as one run, as STREAM and likwid-bench's load
+   do; read reads it as the host's tuned shape (bw_read_shape): the read
+   ceiling that the GEMVs, which read several runs at once, are held to. */
+enum { BW_LOAD, BW_COPY, BW_SCALE, BW_ADD, BW_TRIAD, BW_READ, BW_NSTREAM };
 
 /* Error codes returned by the measuring functions (0 = success); each names one
    cause, and bwbench/_kernels.pyx maps each to one Python exception type.
@@ -33,7 +36,22 @@ enum { BW_OK = 0, BW_ENOMEM = -1, BW_ETHREADS = -2, BW_EUNSUPPORTED = -3, BW_EAR
    region, it does the thread's share of the kernel `reps` times over. */
 typedef void (*bw_body)(const void *ctx, long reps);
 
+/* CPU features, read once at start-up (common.c); each ISA's kernels state
+   what they need, and bw_isa_supported(isa) is true where the CPU has it all. */
+enum { BW_CPU_SSE2 = 1 << 0, BW_CPU_AVX2 = 1 << 1, BW_CPU_FMA = 1 << 2, BW_CPU_F16C = 1 << 3,
+       BW_CPU_AVX512F = 1 << 4, BW_CPU_AVX512BW = 1 << 5, BW_CPU_AVX512VL = 1 << 6, BW_CPU_AVX512DQ = 1 << 7,
+       BW_CPU_AVX512VNNI = 1 << 8, BW_CPU_AVX512BF16 = 1 << 9 };
+#define BW_NEEDS_SSE2 BW_CPU_SSE2
+/* F16C: quant.c's AVX2 GEMV reads the fp16 scales with it */
+#define BW_NEEDS_AVX2 (BW_NEEDS_SSE2 | BW_CPU_AVX2 | BW_CPU_FMA | BW_CPU_F16C)
+/* simd_begin.h's AVX-512 code and quant_avx512.c's bf16 GEMV */
+#define BW_NEEDS_AVX512 (BW_NEEDS_AVX2 | BW_CPU_AVX512F | BW_CPU_AVX512BW | BW_CPU_AVX512VL | BW_CPU_AVX512DQ)
+/* quant_avx512.c's q8_0 and q4_0 GEMV (vpdpbusd) */
+#define BW_NEEDS_AVX512_VNNI (BW_NEEDS_AVX512 | BW_CPU_AVX512VNNI)
+
 /* common.c */
+unsigned bw_cpu_features(void);
+int bw_cpu_has(unsigned needs);
 int bw_best_isa(void);
 int bw_isa_supported(int isa);
 /* Supported, or BW_GENERIC (plain C, built on every host for what has a scalar variant). */
@@ -85,9 +103,17 @@ typedef struct {
     const double *b, *c;   /* inputs (c unused by load, copy, scale) */
     double s;              /* scalar of scale and triad */
     size_t n;              /* elements per array */
-    double *partial;       /* load: per-thread sums over all repetitions, BW_PAD apart */
+    double *partial;       /* load, read: per-thread sums over all repetitions, BW_PAD apart */
+    int streams, prefetch; /* read: its shape */
 } bw_stream_ctx;
 
+/* The read kernel's shape: runs a thread reads in lockstep (1, 2, 4 or 8) and
+   bytes ahead to prefetch (whole cache lines up to BW_MAX_PREFETCH, 0: none). */
+typedef struct { int streams, prefetch; } bw_read_shape;
+int bw_set_read_shape(bw_read_shape shape);
+bw_read_shape bw_read_shape_now(void);
+
+#define BW_MAX_PREFETCH 8192   /* bytes: the farthest software prefetch a shape asks for */
 #define BW_PAD 8           /* doubles between per-thread slots: one cache line */
 #define BW_MAX_THREADS 1024
 
@@ -251,13 +277,26 @@ void bw_team_quantize_x(int isa, const float *x, size_t cols, void *xq);
 #define BW_GROUP 8
 int bw_interleave(int fmt, const void *w, size_t rows, size_t cols, void *out);
 size_t bw_group_block_bytes(int fmt);
-/* The SIMD kernels take BW_STREAMS groups at a time (or 1), block by block:
-   BW_STREAMS runs of memory in flight a core. quant_avx512.c: the AVX-512
-   kernel (VNNI for q8_0 and q4_0, AVX-512F for bf16), where bw_avx512_usable(fmt). */
-#define BW_STREAMS 4
-int bw_avx512_usable(int fmt);
-void bw_groups_avx512(int fmt, int n, const char *const *group, const float *x, const bw_xblock *xq,
-                      size_t blocks, float *const *y);
+/* The SIMD kernels read 1, 2, 4 or 8 groups in lockstep (runs of memory in
+   flight a core), block by block: a table of copies per format and stream
+   count (gemv_kernels.h), index i reading 1 << i groups. step: a group
+   block's bytes; prefetch: bytes ahead to prefetch, 0 for none. */
+#define BW_NSTREAM_COUNTS 4
+#define BW_MAX_STREAMS 8
+typedef void bw_groups_fn(const char *const *group, const float *x, const bw_xblock *xq, size_t blocks,
+                          size_t step, int prefetch, float *const *y);
+/* quant.c: AVX2 with F16C. quant_avx512.c: AVX-512 (bf16) and AVX512_VNNI (q8_0, q4_0). */
+extern bw_groups_fn *const bw_groups_avx2[BW_NFMT][BW_NSTREAM_COUNTS];
+extern bw_groups_fn *const bw_groups_avx512[BW_NFMT][BW_NSTREAM_COUNTS];
+/* The path y = W x in fmt takes for isa: the widest kernel, at most isa, that
+   this CPU runs for fmt (an AVX-512 CPU without VNNI runs q8_0 on AVX2). */
+int bw_gemv_path(int isa, int fmt);
+/* How a path reads (bwbench.tune chooses per host; built-in defaults until
+   set): streams 1, 2, 4 or 8, prefetch 0..BW_MAX_PREFETCH bytes in whole cache
+   lines, chunk: groups a thread takes at a time from the shared counter. */
+typedef struct { int streams, prefetch, chunk; } bw_gemv_shape;
+int bw_set_gemv_shape(int fmt, int path, bw_gemv_shape shape);
+bw_gemv_shape bw_gemv_shape_of(int fmt, int path);
 /* For a team inside a parallel region: y = W x, W rows x cols in fmt (block
    formats in the engine's layout); x as float32 (bf16) or quantised by
    bw_team_quantize_x in xq (q8_0, q4_0). isa: one bw_isa_usable() accepted
@@ -265,8 +304,9 @@ void bw_groups_avx512(int fmt, int n, const char *const *group, const float *x, 
    rows in chunks as it goes (an omp for, no barrier at its end). */
 void bw_team_gemv_fmt(int isa, int fmt, const void *w, size_t rows, size_t cols, const float *x,
                       const void *xq, float *y);
-/* Times (samples given) or runs once (samples NULL) y = W x as the inference path does. */
-int bw_qgemv_measure(int isa, int fmt, const void *w, size_t rows, size_t cols, const float *x, float *y,
+/* Times (samples given) or runs once (samples NULL) y = W x as the inference
+   path does; grouped: w is already in the engine's layout (bw_interleave). */
+int bw_qgemv_measure(int isa, int fmt, const void *w, int grouped, size_t rows, size_t cols, const float *x, float *y,
                      int threads, int ntimes, double min_sample_s, double *samples, int *cpus, long *reps);
 
 /* latency.c: one thread chases `steps` dependent loads per call through a

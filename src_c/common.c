@@ -13,17 +13,39 @@
 #define BW_CFLAGS "unknown"
 #endif
 
-int bw_isa_supported(int isa)
+/* The CPU's features, read once before main(): every kernel choice tests
+   these bits, never the CPU again. */
+static unsigned cpu_features;
+
+__attribute__((constructor)) static void read_cpu_features(void)
 {
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    switch (isa) {
-    case BW_AVX512: return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-    case BW_AVX2:   /* quant.c's AVX2 GEMV also reads fp16 scales with F16C */
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-    case BW_SSE2: return 1;
-    default: return 0;   /* the generic variant is built for other hosts only */
-    }
+#define FEATURE(bit, name) cpu_features |= __builtin_cpu_supports(name) ? (bit) : 0u   /* name: a literal */
+    FEATURE(BW_CPU_SSE2, "sse2");
+    FEATURE(BW_CPU_AVX2, "avx2");
+    FEATURE(BW_CPU_FMA, "fma");
+    FEATURE(BW_CPU_F16C, "f16c");
+    FEATURE(BW_CPU_AVX512F, "avx512f");
+    FEATURE(BW_CPU_AVX512BW, "avx512bw");
+    FEATURE(BW_CPU_AVX512VL, "avx512vl");
+    FEATURE(BW_CPU_AVX512DQ, "avx512dq");
+    FEATURE(BW_CPU_AVX512VNNI, "avx512vnni");
+    FEATURE(BW_CPU_AVX512BF16, "avx512bf16");
+#undef FEATURE
+#endif
+}
+
+unsigned bw_cpu_features(void) { return cpu_features; }
+
+int bw_cpu_has(unsigned needs) { return (cpu_features & needs) == needs; }
+
+int bw_isa_supported(int isa)
+{
+#if defined(__x86_64__)
+    static const unsigned needs[BW_NISA] = {
+        [BW_SSE2] = BW_NEEDS_SSE2, [BW_AVX2] = BW_NEEDS_AVX2, [BW_AVX512] = BW_NEEDS_AVX512};
+    return isa > BW_GENERIC && isa < BW_NISA && bw_cpu_has(needs[isa]);   /* generic: for other hosts only */
 #else
     return isa == BW_GENERIC;
 #endif

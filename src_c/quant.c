@@ -160,17 +160,11 @@ int bw_dequantize(int fmt, const void *in, size_t n, float *x)
    32-byte load holds 4 bytes of each of 8 rows and a GEMV keeps one row in
    each lane, streaming one run of memory. Same bytes as llama.cpp's layout;
    rows after the last whole group stay as they are (BW_GROUP in bwbench.h). */
-/* Groups a thread takes at a time, from a shared counter: on this shared
-   host a static half each left one thread waiting for the other at every
-   product (q8_0 decode 7-14% slower than with chunks taken as they come). */
-#define BW_CHUNK 16
-
 static size_t block_bytes(int fmt)
 {
     return fmt == BW_FMT_BF16 ? 2 * BW_QK : fmt == BW_FMT_Q8_0 ? sizeof(block_q8_0) : sizeof(block_q4_0);
 }
 
-/* For quant_avx512.c and the tests; this file uses block_bytes, which folds to a constant in each kernel copy. */
 size_t bw_group_block_bytes(int fmt) { return BW_GROUP * block_bytes(fmt); }
 
 static size_t scale_bytes(int fmt) { return fmt == BW_FMT_BF16 ? 0 : 2; }
@@ -320,7 +314,6 @@ static void group_generic(int fmt, const char *group, const float *x, const bw_x
    off as 8 * sum(x) of the block. The 8 scales convert in one instruction. */
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
-#define PREFETCH 1024   /* bytes ahead, block formats: the hardware prefetcher alone left q4_0 and q8_0 lower */
 
 /* x's bytes 4k .. 4k + 3 in every lane. */
 static inline __m256i x_chunk(const bw_xblock *x, int k)
@@ -335,22 +328,24 @@ static inline __m256i x_chunk(const bw_xblock *x, int k)
    and spills them (the in-cache GEMV ran 30-50% slower). */
 #define KEEP(v) __asm__("" : "+x"(v))
 
-/* n (1 or BW_STREAMS) groups in lockstep, block by block: n runs of memory in
-   flight a core, as the load kernel reads (one run leaves DRAM idle). The
-   block formats take x's chunk k once for all n: 8 rows of a group in the
-   lanes times 4 bytes of x broadcast, in int32 (q8_0) or int16 (q4_0). */
+/* n groups in lockstep, block by block: n runs of memory in flight a core,
+   as the read kernel reads (one run can leave DRAM idle). The block formats
+   take x's chunk k once for all n: 8 rows of a group in the lanes times 4
+   bytes of x broadcast, in int32 (q8_0) or int16 (q4_0). */
 static inline __attribute__((always_inline)) void groups_avx2(const int fmt, const int n, const char *const *group,
                                                               const float *x, const bw_xblock *xq, size_t blocks,
-                                                              float *const *y)
+                                                              size_t step, int prefetch, float *const *y)
 {
-    const size_t step = BW_GROUP * block_bytes(fmt);
     const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(0x0f), high = _mm256_set1_epi32((int)0xffff0000);
-    __m256 acc[BW_STREAMS], odd[BW_STREAMS];   /* bf16: the even and the odd columns' sums */
+    __m256 acc[BW_MAX_STREAMS], odd[BW_MAX_STREAMS];   /* bf16: the even and the odd columns' sums */
     for (int s = 0; s < n; s++)
         acc[s] = odd[s] = _mm256_setzero_ps();
     for (size_t b = 0; b < blocks; b++) {
         const bw_xblock *xb = xq + b;
-        if (fmt == BW_FMT_BF16) {   /* chunk k: columns 2k and 2k + 1 of 8 rows; no prefetch: bf16 read slower with it */
+        for (int s = 0; prefetch && s < n; s++)
+            for (size_t o = 0; o < step; o += 64)
+                _mm_prefetch(group[s] + b * step + prefetch + o, _MM_HINT_T0);
+        if (fmt == BW_FMT_BF16) {   /* chunk k: columns 2k and 2k + 1 of 8 rows */
             for (int k = 0; k < BW_QK / 2; k++) {
                 const __m256 x0 = _mm256_set1_ps(x[b * BW_QK + 2 * k]), x1 = _mm256_set1_ps(x[b * BW_QK + 2 * k + 1]);
                 for (int s = 0; s < n; s++) {
@@ -361,13 +356,9 @@ static inline __attribute__((always_inline)) void groups_avx2(const int fmt, con
             }
             continue;
         }
-        __m256i dot[BW_STREAMS];
-        for (int s = 0; s < n; s++) {
-            const char *g = group[s] + b * step;
-            for (size_t o = 0; o < step; o += 64)
-                _mm_prefetch(g + PREFETCH + o, _MM_HINT_T0);
+        __m256i dot[BW_MAX_STREAMS];
+        for (int s = 0; s < n; s++)
             dot[s] = _mm256_setzero_si256();
-        }
         if (fmt == BW_FMT_Q8_0)
             for (int k = 0; k < BW_QK / 4; k++) {
                 const __m256i xk = x_chunk(xb, k);
@@ -379,7 +370,7 @@ static inline __attribute__((always_inline)) void groups_avx2(const int fmt, con
                 }
             }
         else {
-            __m256i pairs[BW_STREAMS];
+            __m256i pairs[BW_MAX_STREAMS];
             for (int s = 0; s < n; s++)
                 pairs[s] = _mm256_setzero_si256();
             for (int k = 0; k < BW_QK / 8; k++) {   /* low nibbles: weights 4k.., high: 16 + 4k.. */
@@ -404,71 +395,100 @@ static inline __attribute__((always_inline)) void groups_avx2(const int fmt, con
         _mm256_storeu_ps(y[s], _mm256_add_ps(acc[s], odd[s]));
 }
 
-/* groups_avx2 for the format and n = 1 or BW_STREAMS. */
-static void groups_avx2_n(int fmt, int n, const char *const *group, const float *x, const bw_xblock *xq,
-                          size_t blocks, float *const *y)
-{
-    /* a copy for each, its branches folded (a loop over the formats kept them: 30% slower in cache) */
-    if (fmt == BW_FMT_BF16 && n == BW_STREAMS)
-        groups_avx2(BW_FMT_BF16, BW_STREAMS, group, x, xq, blocks, y);
-    else if (fmt == BW_FMT_BF16)
-        groups_avx2(BW_FMT_BF16, 1, group, x, xq, blocks, y);
-    else if (fmt == BW_FMT_Q8_0 && n == BW_STREAMS)
-        groups_avx2(BW_FMT_Q8_0, BW_STREAMS, group, x, xq, blocks, y);
-    else if (fmt == BW_FMT_Q8_0)
-        groups_avx2(BW_FMT_Q8_0, 1, group, x, xq, blocks, y);
-    else if (n == BW_STREAMS)
-        groups_avx2(BW_FMT_Q4_0, BW_STREAMS, group, x, xq, blocks, y);
-    else
-        groups_avx2(BW_FMT_Q4_0, 1, group, x, xq, blocks, y);
-}
+#define GROUPS groups_avx2
+#define TABLE bw_groups_avx2
+#include "gemv_kernels.h"
+#undef GROUPS
+#undef TABLE
 #undef KEEP
-#undef PREFETCH
 #pragma GCC pop_options
 #endif
 
-#if defined(__x86_64__)
-typedef void groups_kernel(int fmt, int n, const char *const *group, const float *x, const bw_xblock *xq,
-                           size_t blocks, float *const *y);
+/* The built-in shape of every path, until bw_set_gemv_shape: four streams,
+   the block formats prefetching 1 KiB ahead (the hardware prefetcher alone
+   left them lower on Zen 3), bf16 not (slower with it there), 16 groups a
+   chunk (a static half each left one thread waiting for the other at every
+   product on a shared host). */
+static bw_gemv_shape shapes[BW_NFMT][BW_NISA];
 
-/* Groups lo..hi through a SIMD kernel: BW_STREAMS at a time, one from each
-   of the range's parts, then the rest one by one. */
-static void gemv_streams(groups_kernel *kernel, int fmt, const char *w, size_t group_bytes, size_t lo, size_t hi,
-                         const float *x, const bw_xblock *xq, size_t blocks, float *y)
+static bw_gemv_shape default_shape(int fmt)
 {
-    const size_t part = (hi - lo) / BW_STREAMS;
-    for (size_t i = 0; i < part; i++) {
-        const char *group[BW_STREAMS];
-        float *out[BW_STREAMS];
-        for (int s = 0; s < BW_STREAMS; s++) {
-            const size_t g = lo + s * part + i;
+    return (bw_gemv_shape){.streams = 4, .prefetch = fmt == BW_FMT_BF16 ? 0 : 1024, .chunk = 16};
+}
+
+bw_gemv_shape bw_gemv_shape_of(int fmt, int path)
+{
+    if (fmt <= BW_FMT_F32 || fmt >= BW_NFMT || path < 0 || path >= BW_NISA || !shapes[fmt][path].streams)
+        return default_shape(fmt);
+    return shapes[fmt][path];
+}
+
+int bw_set_gemv_shape(int fmt, int path, bw_gemv_shape shape)
+{
+    const int s = shape.streams;
+    if (fmt <= BW_FMT_F32 || fmt >= BW_NFMT || path < 0 || path >= BW_NISA || (s != 1 && s != 2 && s != 4 && s != 8)
+        || shape.prefetch < 0 || shape.prefetch > BW_MAX_PREFETCH || shape.prefetch % 64 || shape.chunk < 1)
+        return BW_EARGS;
+    shapes[fmt][path] = shape;
+    return BW_OK;
+}
+
+int bw_gemv_path(int isa, int fmt)
+{
+#if defined(__x86_64__)
+    if (isa >= BW_AVX512 && bw_cpu_has(fmt == BW_FMT_BF16 ? BW_NEEDS_AVX512 : BW_NEEDS_AVX512_VNNI))
+        return BW_AVX512;
+    if (isa >= BW_AVX2 && bw_isa_supported(BW_AVX2))
+        return BW_AVX2;
+#endif
+    (void)isa, (void)fmt;
+    return BW_GENERIC;
+}
+
+#if defined(__x86_64__)
+/* Groups lo..hi through a SIMD kernel table: 1 << i at a time, one from
+   each of the range's parts, then the rest one by one. */
+static void gemv_streams(bw_groups_fn *const *kernel, int i, int prefetch, const char *w, size_t group_bytes,
+                         size_t lo, size_t hi, const float *x, const bw_xblock *xq, size_t blocks, size_t step,
+                         float *y)
+{
+    const int n = 1 << i;
+    const size_t part = (hi - lo) / n;
+    for (size_t p = 0; p < part; p++) {
+        const char *group[BW_MAX_STREAMS];
+        float *out[BW_MAX_STREAMS];
+        for (int s = 0; s < n; s++) {
+            const size_t g = lo + s * part + p;
             group[s] = w + g * group_bytes;
             out[s] = y + g * BW_GROUP;
         }
-        kernel(fmt, BW_STREAMS, group, x, xq, blocks, out);
+        kernel[i](group, x, xq, blocks, step, prefetch, out);
     }
-    for (size_t g = lo + BW_STREAMS * part; g < hi; g++) {
+    for (size_t g = lo + n * part; g < hi; g++) {
         const char *group = w + g * group_bytes;
         float *out = y + g * BW_GROUP;
-        kernel(fmt, 1, &group, x, xq, blocks, &out);
+        kernel[0](&group, x, xq, blocks, step, prefetch, &out);
     }
 }
+
+static bw_groups_fn *const (*const groups_table[BW_NISA])[BW_NSTREAM_COUNTS] = {
+    [BW_AVX2] = bw_groups_avx2, [BW_AVX512] = bw_groups_avx512};
 #endif
 
 void bw_team_gemv_fmt(int isa, int fmt, const void *w, size_t rows, size_t cols, const float *x,
                       const void *xq, float *y)
 {
     const size_t row_bytes = bw_fmt_row_bytes(fmt, cols), blocks = cols / BW_QK, groups = rows / BW_GROUP;
-    const size_t chunks = (groups + BW_CHUNK - 1) / BW_CHUNK;
+    const int path = bw_gemv_path(isa, fmt);
+    const bw_gemv_shape shape = bw_gemv_shape_of(fmt, path);
+    const size_t chunk = shape.chunk, chunks = (groups + chunk - 1) / chunk;
     #pragma omp for schedule(dynamic) nowait
     for (size_t c = 0; c < chunks; c++) {
-        const size_t lo = c * BW_CHUNK, hi = lo + BW_CHUNK < groups ? lo + BW_CHUNK : groups;
+        const size_t lo = c * chunk, hi = lo + chunk < groups ? lo + chunk : groups;
 #if defined(__x86_64__)
-        /* the callers checked that isa is usable, once, before any timed region */
-        if (isa >= BW_AVX512 && bw_avx512_usable(fmt))
-            gemv_streams(bw_groups_avx512, fmt, w, BW_GROUP * row_bytes, lo, hi, x, xq, blocks, y);
-        else if (isa >= BW_AVX2)
-            gemv_streams(groups_avx2_n, fmt, w, BW_GROUP * row_bytes, lo, hi, x, xq, blocks, y);
+        if (path != BW_GENERIC)
+            gemv_streams(groups_table[path][fmt], __builtin_ctz(shape.streams), shape.prefetch, w,
+                         BW_GROUP * row_bytes, lo, hi, x, xq, blocks, bw_group_block_bytes(fmt), y);
         else
 #endif
             for (size_t g = lo; g < hi; g++)
@@ -506,7 +526,7 @@ static void qgemv_body(const void *p, long reps)
     }
 }
 
-int bw_qgemv_measure(int isa, int fmt, const void *w, size_t rows, size_t cols, const float *x, float *y,
+int bw_qgemv_measure(int isa, int fmt, const void *w, int grouped, size_t rows, size_t cols, const float *x, float *y,
                      int threads, int ntimes, double min_sample_s, double *samples, int *cpus, long *reps)
 {
     const size_t bytes = bw_bytes(rows, bw_fmt_row_bytes(fmt, cols));
@@ -514,13 +534,13 @@ int bw_qgemv_measure(int isa, int fmt, const void *w, size_t rows, size_t cols, 
         return BW_EARGS;
     if (!bw_isa_usable(isa))
         return BW_EUNSUPPORTED;
-    void *xq = bw_alloc(bw_xq_bytes(cols)), *grouped = bw_alloc(bytes);   /* the weights in the engine's layout */
-    int err = xq && grouped ? bw_interleave(fmt, w, rows, cols, grouped) : BW_ENOMEM;
-    qgemv_ctx g = {.isa = isa, .fmt = fmt, .w = grouped, .rows = rows, .cols = cols, .x = x, .xq = xq, .y = y};
+    void *xq = bw_alloc(bw_xq_bytes(cols)), *copy = grouped ? NULL : bw_alloc(bytes);   /* in the engine's layout */
+    int err = !xq || (!grouped && !copy) ? BW_ENOMEM : grouped ? BW_OK : bw_interleave(fmt, w, rows, cols, copy);
+    qgemv_ctx g = {.isa = isa, .fmt = fmt, .w = grouped ? w : copy, .rows = rows, .cols = cols, .x = x, .xq = xq, .y = y};
     if (!err)
         err = samples ? bw_time(qgemv_body, &g, threads, ntimes, min_sample_s, samples, cpus, reps)
                       : bw_run(qgemv_body, &g, threads);
     bw_free(xq);
-    bw_free(grouped);
+    bw_free(copy);
     return err;
 }

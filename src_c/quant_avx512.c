@@ -12,7 +12,7 @@
 
    Kept in a file of its own so that tests/c/test_avx512.c can build it with
    SIMDe's portable versions of these intrinsics (BW_SIMDE) and check it on a
-   CPU without them; the engine runs it only where bw_avx512_usable(fmt). */
+   CPU without them; the engine runs it only where bw_gemv_path() chose BW_AVX512. */
 #include <stdint.h>
 #include <string.h>
 
@@ -29,23 +29,10 @@
 #endif
 
 #if defined(BW_SIMDE) || defined(__x86_64__)
-int bw_avx512_usable(int fmt)
-{
-#if defined(BW_SIMDE)
-    (void)fmt;
-    return 1;
-#else
-    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw")
-        || !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("avx512dq"))
-        return 0;
-    return fmt == BW_FMT_BF16 || __builtin_cpu_supports("avx512vnni");
-#endif
-}
-
 /* x's block for the four 64-byte loads of a q8_0 block (or the two of q4_0,
    whose high nibbles take pieces 2 and 3): piece j holds x's bytes 8j..8j + 3
    in lanes 0-7 and 8j + 4..8j + 7 in lanes 8-15, made once for all groups. */
-static void x_pieces(const bw_xblock *xb, __m512i *piece)
+static inline __attribute__((always_inline)) void x_pieces(const bw_xblock *xb, __m512i *piece)
 {
     const __m512i x = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)xb->qs));
     for (int j = 0; j < BW_QK / 8; j++)
@@ -54,14 +41,14 @@ static void x_pieces(const bw_xblock *xb, __m512i *piece)
 }
 
 /* Row r of the group in lanes r and r + 8: their sum, one row a lane. */
-static __m256i rows_i32(__m512i v)
+static inline __attribute__((always_inline)) __m256i rows_i32(__m512i v)
 {
     return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
 }
 
 /* One group block of q8_0 or q4_0 (scales, then the interleaved weights):
    acc + its 8 rows' dot products with x's block, times the scales. */
-static __m256 int_block(int fmt, const char *g, const __m512i *piece, const bw_xblock *xb, __m256 acc)
+static inline __attribute__((always_inline)) __m256 int_block(int fmt, const char *g, const __m512i *piece, const bw_xblock *xb, __m256 acc)
 {
     const char *w = g + 2 * BW_GROUP;
     __m512i dot = _mm512_setzero_si512();
@@ -87,7 +74,7 @@ static __m256 int_block(int fmt, const char *g, const __m512i *piece, const bw_x
 
 /* x's floats for load j of a bf16 block (chunks 2j and 2j + 1, weights 4j..4j + 3):
    even[j] holds 4j in lanes 0-7 and 4j + 2 in lanes 8-15, odd[j] 4j + 1 and 4j + 3. */
-static void x_pairs(const float *x, __m512 *even, __m512 *odd)
+static inline __attribute__((always_inline)) void x_pairs(const float *x, __m512 *even, __m512 *odd)
 {
     for (int j = 0; j < BW_QK / 4; j++) {
         const __m512 v = _mm512_loadu_ps(x + 16 * (j / 4));
@@ -101,7 +88,7 @@ static void x_pairs(const float *x, __m512 *even, __m512 *odd)
 /* One group block of bf16 (8 rows x 32 weights, pairs interleaved), widened
    in registers (the even weight of a lane is its low half, the odd the high)
    against float32 x: acc's lanes r and r + 8 both add to row r. */
-static __m512 bf16_block(const char *g, const __m512 *even, const __m512 *odd, __m512 acc)
+static inline __attribute__((always_inline)) __m512 bf16_block(const char *g, const __m512 *even, const __m512 *odd, __m512 acc)
 {
     const __m512i high = _mm512_set1_epi32((int)0xffff0000);
     for (int j = 0; j < BW_QK / 4; j++) {
@@ -112,18 +99,21 @@ static __m512 bf16_block(const char *g, const __m512 *even, const __m512 *odd, _
     return acc;
 }
 
-/* n (1 or BW_STREAMS) groups in lockstep, block by block, as groups_avx2 in quant.c reads them. */
-void bw_groups_avx512(int fmt, int n, const char *const *group, const float *x, const bw_xblock *xq,
-                      size_t blocks, float *const *y)
+/* n groups in lockstep, block by block, as quant.c's groups_avx2 reads them. */
+static inline __attribute__((always_inline)) void groups_avx512(const int fmt, const int n, const char *const *group,
+                                                                const float *x, const bw_xblock *xq, size_t blocks,
+                                                                size_t step, int prefetch, float *const *y)
 {
-    const size_t step = bw_group_block_bytes(fmt);
-    __m256 acc[BW_STREAMS];
-    __m512 pairs[BW_STREAMS];
+    __m256 acc[BW_MAX_STREAMS];
+    __m512 pairs[BW_MAX_STREAMS];
     for (int s = 0; s < n; s++) {
         acc[s] = _mm256_setzero_ps();
         pairs[s] = _mm512_setzero_ps();
     }
     for (size_t b = 0; b < blocks; b++) {
+        for (int s = 0; prefetch && s < n; s++)
+            for (size_t o = 0; o < step; o += 64)
+                _mm_prefetch(group[s] + b * step + prefetch + o, _MM_HINT_T0);
         if (fmt == BW_FMT_BF16) {
             __m512 even[BW_QK / 4], odd[BW_QK / 4];
             x_pairs(x + b * BW_QK, even, odd);
@@ -143,4 +133,10 @@ void bw_groups_avx512(int fmt, int n, const char *const *group, const float *x, 
         _mm256_storeu_ps(y[s], acc[s]);
     }
 }
+
+#define GROUPS groups_avx512
+#define TABLE bw_groups_avx512
+#include "gemv_kernels.h"
+#undef GROUPS
+#undef TABLE
 #endif

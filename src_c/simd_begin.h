@@ -5,7 +5,7 @@
 
    vd: a vector of W doubles. SFX(name): name with the ISA's suffix.
    VLOAD/VSTORE (aligned), VSTREAM (non-temporal store), VSET1, VZERO, VADD,
-   VMUL, VFMA(a, b, c) = a*b + c, VSUM (horizontal sum), VFENCE (after
+   VMUL, VFMA(a, b, c) = a*b + c, PREFETCH(p) (a cache line into L1), VSUM (horizontal sum), VFENCE (after
    non-temporal stores), VLOADU/VSTOREU (unaligned). vf, WF (floats per
    vector) and the names ending in F: the same for floats.
    The build uses -ffp-contract=off, so VADD(VMUL()) never becomes an FMA. */
@@ -25,6 +25,7 @@
 #define VFMA _mm512_fmadd_pd
 #define VSUM _mm512_reduce_add_pd
 #define VFENCE _mm_sfence
+#define PREFETCH(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
 #define VLOADU _mm512_loadu_pd
 #define VSTOREU _mm512_storeu_pd
 #define vf __m512
@@ -55,6 +56,7 @@
 #define VFMA _mm256_fmadd_pd
 #define VSUM(v) bw_sum4(v)
 #define VFENCE _mm_sfence
+#define PREFETCH(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
 #define VLOADU _mm256_loadu_pd
 #define VSTOREU _mm256_storeu_pd
 #define vf __m256
@@ -95,6 +97,7 @@ static inline __attribute__((target("avx2"))) float bw_sum8f(__m256 v)
 #define VFMA(a, b, c) _mm_add_pd(_mm_mul_pd(a, b), c)
 #define VSUM(v) _mm_cvtsd_f64(_mm_add_sd(v, _mm_unpackhi_pd(v, v)))
 #define VFENCE _mm_sfence
+#define PREFETCH(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
 #define VLOADU _mm_loadu_pd
 #define VSTOREU _mm_storeu_pd
 #define vf __m128
@@ -132,6 +135,7 @@ static inline float bw_sum4f(__m128 v)
 #define VFMA(a, b, c) fma(a, b, c)
 #define VSUM(v) (v)
 #define VFENCE() ((void)0)
+#define PREFETCH(p) __builtin_prefetch(p)
 #define VLOADU VLOAD
 #define VSTOREU VSTORE
 #define vf float

@@ -13,6 +13,7 @@
 #undef VFMA
 #undef VSUM
 #undef VFENCE
+#undef PREFETCH
 #undef VLOADU
 #undef VSTOREU
 #undef vf

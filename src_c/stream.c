@@ -43,11 +43,28 @@ static const int vector_width[BW_NISA] = {1, 2, 4, 8};
 
 int bw_stream_arrays(int kernel)
 {
-    static const int arrays[BW_NSTREAM] = {1, 2, 2, 3, 3};
+    static const int arrays[BW_NSTREAM] = {[BW_LOAD] = 1, [BW_COPY] = 2, [BW_SCALE] = 2, [BW_ADD] = 3,
+                                           [BW_TRIAD] = 3, [BW_READ] = 1};
     return arrays[kernel];
 }
 
-int bw_stream_has_nt(int kernel) { return kernel != BW_LOAD; }
+int bw_stream_has_nt(int kernel) { return bw_stream_arrays(kernel) > 1; }
+
+/* Four runs without prefetch until tuned: one run left DRAM idle between
+   the prefetcher's requests on Zen 3 (0.5-0.8 of four). */
+static bw_read_shape read_shape = {.streams = 4, .prefetch = 0};
+
+int bw_set_read_shape(bw_read_shape shape)
+{
+    const int s = shape.streams;
+    if ((s != 1 && s != 2 && s != 4 && s != 8) || shape.prefetch < 0 || shape.prefetch > BW_MAX_PREFETCH
+        || shape.prefetch % 64)
+        return BW_EARGS;
+    read_shape = shape;
+    return BW_OK;
+}
+
+bw_read_shape bw_read_shape_now(void) { return read_shape; }
 
 /* Small integers, so every kernel's result and the load sum are exact. */
 static double pattern_b(size_t i) { return (double)(i & 1023); }
@@ -98,7 +115,7 @@ size_t bw_stream_check(int kernel, const double *a, double s, size_t n, double s
 {
     size_t bad = 0;
     double total = 0.0;
-    if (kernel == BW_LOAD) {
+    if (bw_stream_arrays(kernel) == 1) {   /* load, read */
         #pragma omp parallel for reduction(+ : total)
         for (size_t i = 0; i < n; i++)
             total += pattern_b(i);
@@ -133,6 +150,8 @@ int bw_stream_apply(int kernel, int nt, int isa, bw_stream_ctx *ctx, int threads
         return BW_EARGS;
     double partial[BW_MAX_THREADS * BW_PAD] = {0};
     ctx->partial = partial;
+    ctx->streams = read_shape.streams;
+    ctx->prefetch = read_shape.prefetch;
     int err = bw_run(kernels[isa][kernel][nt], ctx, threads);
     *sum = load_sum(partial, threads);
     return err;
@@ -156,7 +175,8 @@ int bw_stream_measure(int kernel, int nt, int isa, size_t n, int threads, int nt
     if (b && partial && (arrays < 2 || a) && (arrays < 3 || c))
         err = bw_stream_fill(a, b, c, n, isa, threads);
     if (err == BW_OK) {
-        bw_stream_ctx ctx = {.a = a, .b = b, .c = c, .s = 3.0, .n = n, .partial = partial};
+        bw_stream_ctx ctx = {.a = a, .b = b, .c = c, .s = 3.0, .n = n, .partial = partial,
+                             .streams = read_shape.streams, .prefetch = read_shape.prefetch};
         err = bw_time(kernels[isa][kernel][nt], &ctx, threads, ntimes, min_sample_s, samples, cpus, reps);
         if (!err)
             *bad = bw_stream_check(kernel, a, ctx.s, n, load_sum(partial, threads) / *reps);

@@ -46,31 +46,32 @@ STREAM_KERNEL(scale, VMUL(vs, VLOAD(k->b + i)), k->s * k->b[i])
 STREAM_KERNEL(add, VADD(VLOAD(k->b + i), VLOAD(k->c + i)), k->b[i] + k->c[i])
 STREAM_KERNEL(triad, VFMA(vs, VLOAD(k->c + i), VLOAD(k->b + i)), k->b[i] + k->s * k->c[i])
 
-/* Sum of b over all repetitions: BW_UNROLL independent accumulators hide the
-   add latency, and they are reduced once, after the last repetition. Each
-   thread reads its share as LOAD_STREAMS runs in lockstep (its quarters):
-   one run a core leaves DRAM idle between the prefetcher's requests, at
-   0.5-0.8 of what four runs read on this project's Zen 3 host, and a GEMV
-   streaming several rows at once would read faster than the "ceiling". */
-#define LOAD_STREAMS 4
-static void SFX(load)(const void *p, long reps)
+/* Sum of b over all repetitions in `streams` runs in lockstep (the thread's
+   share in that many parts), prefetching `prefetch` bytes ahead of each:
+   BW_UNROLL independent accumulators hide the add latency, and they are
+   reduced once, after the last repetition. */
+static inline __attribute__((always_inline)) void SFX(sum)(const bw_stream_ctx *k, long reps, int streams,
+                                                           int prefetch)
 {
-    const bw_stream_ctx *k = p;
     const size_t block = BW_UNROLL * W, end = k->n / block * block;
     const int last = omp_get_thread_num() == omp_get_num_threads() - 1;
     size_t lo, hi;
     bw_static_range(k->n / block, &lo, &hi);
-    const size_t part = (hi - lo) / LOAD_STREAMS;
+    const size_t part = (hi - lo) / streams;
     vd acc[BW_UNROLL];
     for (int j = 0; j < BW_UNROLL; j++)
         acc[j] = VZERO();
     double sum = 0.0;
     for (long r = 0; r < reps; r++) {
         for (size_t i = 0; i < part; i++)
-            for (int s = 0; s < LOAD_STREAMS; s++)
+            for (int s = 0; s < streams; s++) {
+                const double *b = k->b + (lo + s * part + i) * block;
+                for (size_t o = 0; prefetch && o < block * sizeof(double); o += 64)
+                    PREFETCH((const char *)b + prefetch + o);
                 for (int j = 0; j < BW_UNROLL; j++)
-                    acc[j] = VADD(acc[j], VLOAD(k->b + (lo + s * part + i) * block + j * W));
-        for (size_t i = (lo + LOAD_STREAMS * part) * block; i < hi * block; i += block)   /* the last few blocks */
+                    acc[j] = VADD(acc[j], VLOAD(b + j * W));
+            }
+        for (size_t i = (lo + streams * part) * block; i < hi * block; i += block)   /* the last few blocks */
             for (int j = 0; j < BW_UNROLL; j++)
                 acc[j] = VADD(acc[j], VLOAD(k->b + i + j * W));
         if (last) {
@@ -85,7 +86,14 @@ static void SFX(load)(const void *p, long reps)
         acc[0] = VADD(acc[0], acc[j]);
     k->partial[omp_get_thread_num() * BW_PAD] = sum + VSUM(acc[0]);
 }
-#undef LOAD_STREAMS
+
+static void SFX(load)(const void *p, long reps) { SFX(sum)(p, reps, 1, 0); }
+
+static void SFX(read)(const void *p, long reps)
+{
+    const bw_stream_ctx *k = p;
+    SFX(sum)(k, reps, k->streams, k->prefetch);
+}
 
 static const bw_body SFX(stream_kernels)[BW_NSTREAM][2] = {
     [BW_LOAD] = {SFX(load), NULL},
@@ -93,6 +101,7 @@ static const bw_body SFX(stream_kernels)[BW_NSTREAM][2] = {
     [BW_SCALE] = {SFX(scale), SFX(scale_nt)},
     [BW_ADD] = {SFX(add), SFX(add_nt)},
     [BW_TRIAD] = {SFX(triad), SFX(triad_nt)},
+    [BW_READ] = {SFX(read), NULL},
 };
 
 #undef STREAM_LOOP

@@ -1,9 +1,10 @@
+import json
 import os
 
 import numpy as np
 import pytest
 
-from bwbench import _kernels
+from bwbench import _kernels, results, schema
 
 CORES = len(os.sched_getaffinity(0))
 THREADS = [1, 2] if CORES >= 2 else [1]
@@ -23,3 +24,19 @@ def aligned(values) -> np.ndarray:
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def schema_checked_results():
+    """Every result document any test writes (through results.write_document,
+    the one writer) is validated against the bwbench/1 schema first, as a
+    reader would load it: a document that does not follow it fails the test."""
+    write = results.write_document
+
+    def validated(path, document):
+        schema.validate(json.loads(json.dumps(document)))
+        write(path, document)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(results, "write_document", validated)
+        yield

@@ -8,7 +8,13 @@ import pytest
 
 from bwbench import cli, read_result
 from bwbench.errors import UsageError
-from bwbench.results import SCHEMA
+from bwbench.machine import machine_info
+from bwbench.models import BUILTIN
+from bwbench.plot import write_figures
+from bwbench.results import SCHEMA, write_result
+from bwbench.roofline import Roofline
+from bwbench.transformer import overlay_points
+from test_transformer import synthetic_roofline
 
 SMALL = ["--size", "48KiB"]
 
@@ -147,6 +153,57 @@ def test_plot_refuses_a_bad_result(tmp_path, capsys, text, message):
     assert cli.main(["plot", str(path)]) == 2
     assert message in capsys.readouterr().err
     assert [p.name for p in tmp_path.iterdir()] == ["roofline.json"]
+
+
+def saved_roofline(folder):
+    """A roofline.json as `bwbench roofline` writes it, of test_transformer's made-up ceilings: nothing measured."""
+    path = folder / "roofline.json"
+    write_result(str(path), machine_info(), [], roofline=synthetic_roofline().to_dict())
+    return path
+
+
+def test_plot_places_models_on_a_saved_roofline_without_measuring(tmp_path, monkeypatch):
+    path, drawn = saved_roofline(tmp_path), []
+
+    def draw(document, out):
+        drawn.append(document)
+        return write_figures(document, out)
+
+    monkeypatch.setattr(cli, "write_figures", draw)
+    monkeypatch.setattr(cli, "_run_all", None)   # nothing is measured
+    config = os.path.join(os.path.dirname(__file__), "configs", "qwen3-0.6b.json")
+    out = tmp_path / "fig"
+    assert cli.main(["plot", str(path), "--models", f"tinyllama-1.1b, bert-base,{config}", "--seq", "8",
+                     "--out", str(out)]) == 0
+    assert (out / "roofline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    labels = [point["label"] for point in drawn[0]["overlay"]]
+    for model, mode in (("tinyllama-1.1b", "decoder"), ("bert-base", "encoder"), (config, "decoder")):
+        assert f"{model} ({mode}) projection" in labels
+    assert any(label.startswith("tinyllama-1.1b decode step, q4_0 weights") for label in labels)
+    assert drawn[0]["overlay"] == overlay_points(["tinyllama-1.1b", "bert-base", config], 8,
+                                                 Roofline.from_dict(read_result(str(path))["roofline"]))
+
+
+@pytest.mark.parametrize("models, message", [("tinyllama-1.1b,gpt5", "unknown model 'gpt5'"),
+                                             ("{bad}", "cannot read model config"),
+                                             ("{list}", "is not a JSON object")])
+def test_plot_refuses_an_unknown_model_or_a_bad_config_and_writes_nothing(tmp_path, capsys, models, message):
+    path = saved_roofline(tmp_path)
+    (tmp_path / "bad.json").write_text("{")
+    (tmp_path / "list.json").write_text("[]")
+    models = models.format(bad=tmp_path / "bad.json", list=tmp_path / "list.json")
+    assert cli.main(["plot", str(path), "--models", models, "--seq", "8", "--out", str(tmp_path / "fig")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json", "list.json", "roofline.json"]
+
+
+def test_transformer_model_help_names_every_built_in_model(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")   # one line per flag: argparse would break names at hyphens
+    with pytest.raises(SystemExit):
+        cli.main(["transformer", "--help"])
+    [line] = [line for line in capsys.readouterr().out.splitlines() if "Hugging Face style config.json" in line]
+    assert all(name in line for name in BUILTIN)
 
 
 def test_gemm_and_gemv_tables_and_json(tmp_path, capsys):

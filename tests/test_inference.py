@@ -10,6 +10,9 @@ from bwbench.inference import RTOL, ATOL, engine, op_names, random_weights, run_
 from bwbench.measure import PASSES
 from bwbench.models import BUILTIN, ModelConfig, config_from_dict
 from bwbench.reference import Reference
+from conftest import THREADS
+
+MOST = max(THREADS)   # the most threads the tests run: 2 where there are 2 CPUs, else 1
 
 LLAMA = {"model_type": "llama", "num_hidden_layers": 2, "hidden_size": 32, "num_attention_heads": 4,
          "num_key_value_heads": 2, "intermediate_size": 48, "vocab_size": 50}
@@ -36,7 +39,7 @@ def close(got, want):
 
 
 @pytest.mark.parametrize("isa", [None, "generic"])   # this CPU's best kernels, and the plain ones
-@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("threads", THREADS)
 @pytest.mark.parametrize("tokens", [5, 40])   # the weights read once per pass (up to 32 tokens), or packed
 @pytest.mark.parametrize("name", TINY)
 def test_c_path_matches_numpy_for_a_prompt_then_decode_steps(name, tokens, threads, isa):
@@ -76,7 +79,7 @@ def test_hidden_inputs_without_embeddings_match_too():
     c, ref = build(cfg)
     x = np.random.default_rng(0).standard_normal((3, cfg.d), dtype=np.float32)
     want = ref.forward(x.copy(), 0, True)
-    c.run(2, True, None, x, 0, False, None, np.zeros(_kernels.INFER_OPS))
+    c.run(MOST, True, None, x, 0, False, None, np.zeros(_kernels.INFER_OPS))
     close(x, want)
 
 
@@ -98,12 +101,12 @@ def test_wrong_shapes_and_positions_are_refused_before_c():
 
 def test_a_measured_run_checks_its_first_layer(monkeypatch):
     import bwbench.inference as inference
-    seconds, wall, stolen = run_model(TINY["gpt2"], "decoder", 4, "model", threads=2)
+    seconds, wall, stolen = run_model(TINY["gpt2"], "decoder", 4, "model", threads=MOST)
     assert set(seconds) >= {"Q projection", "LM head", "GELU"} and wall > 0 and 0 <= stolen <= 1
     broken = lambda *args, **kwargs: _Broken(engine(*args, **kwargs))  # noqa: E731
     monkeypatch.setattr(inference, "engine", broken)
     with pytest.raises(ValidationError, match="first layer differs from the numpy reference"):
-        run_model(TINY["gpt2"], "decoder", 4, "model", threads=2)
+        run_model(TINY["gpt2"], "decoder", 4, "model", threads=MOST)
 
 
 def test_an_encoder_is_timed_as_the_median_of_fresh_passes(monkeypatch):
@@ -117,7 +120,7 @@ def test_an_encoder_is_timed_as_the_median_of_fresh_passes(monkeypatch):
 
 def test_a_decode_is_timed_as_the_median_of_whole_decodes_from_position_0(monkeypatch):
     engines = _recorded_engines(monkeypatch)
-    seconds, wall, _ = run_model(TINY["llama"], "decoder", 3, "model", threads=2)
+    seconds, wall, _ = run_model(TINY["llama"], "decoder", 3, "model", threads=MOST)
     timed = engines[-1]
     assert timed.positions == [0] + [0, 1, 2] * PASSES   # a warm-up step, then whole decodes
     fed = [timed.tokens[1 + 3 * p:4 + 3 * p] for p in range(PASSES)]
@@ -197,12 +200,12 @@ def test_quantised_weights_decode_as_the_numpy_reference_does(name, weights):
     logits, token = np.empty(cfg.vocab, np.float32), 1
     for position in range(4):
         ids, x = np.array([token], np.int32), np.empty((1, cfg.d), np.float32)
-        token, _ = c.run(2, True, ids, x, position, True, logits, np.zeros(_kernels.INFER_OPS))
+        token, _ = c.run(MOST, True, ids, x, position, True, logits, np.zeros(_kernels.INFER_OPS))
         hidden = ref.forward(ref.embed(ids, position), position, True)
         close(x, hidden)
         close(logits, ref.logits(hidden))
     with pytest.raises(ValueError, match="not supported"):   # a prompt of several tokens: float32 only
-        c.run(2, True, np.zeros(2, np.int32), np.empty((2, cfg.d), np.float32), 4, True, None,
+        c.run(MOST, True, np.zeros(2, np.int32), np.empty((2, cfg.d), np.float32), 4, True, None,
               np.zeros(_kernels.INFER_OPS))
 
 

@@ -13,6 +13,7 @@ import pytest
 from bwbench import cli
 from bwbench.errors import UsageError
 from bwbench.link import bus_factor, curve_seconds, parse_sizes, parse_tests
+from bwbench.schema import validate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}   # CI runs as root
@@ -98,7 +99,7 @@ def test_two_ranks_json(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "pingpong" in done.stdout and "busbw GB/s" in done.stdout
     document = json.loads(path.read_text())
-    assert document["schema"] == "bwbench/1"
+    validate(document)   # written under mpiexec, past conftest's hook
     link = document["interconnect"]
     assert link["library"] and link["ranks"] == 2
     assert [p["rank"] for p in link["placement"]] == [0, 1]
@@ -126,14 +127,16 @@ def test_bad_sizes_under_mpiexec_one_line_from_rank_0(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-LINK = {"ranks": 2, "library": "test MPI", "placement": [{"rank": 0, "host": "a"}, {"rank": 1, "host": "b"}],
-        "tests": [{"test": "allreduce", "bytes": 1024, "latency_us": 4.0, "algbw_gbps": 0.256, "busbw_gbps": 0.256},
+LINK = {"ranks": 2, "library": "test MPI", "mpi4py": "4.0", "pair": [0, 1], "target_s": 0.02, "samples": 1,
+        "placement": [{"rank": 0, "host": "a", "cpus": [0]}, {"rank": 1, "host": "b", "cpus": [0]}],
+        "tests": [{"test": "allreduce", "bytes": 1024, "latency_us": 4.0, "algbw_gbps": 0.256, "busbw_gbps": 0.256,
+                   "iterations": 1, "samples_us": [4.0]},
                   {"test": "allreduce", "bytes": 1 << 20, "latency_us": 2000.0, "algbw_gbps": 0.524,
-                   "busbw_gbps": 0.524}]}
+                   "busbw_gbps": 0.524, "iterations": 1, "samples_us": [2000.0]}]}
 
 
 def test_plot_adds_the_link_as_a_third_roof(tmp_path, capsys):
-    from bwbench import write_result
+    from bwbench import machine_info, write_result
     from bwbench.plot import roofline_figure
     from bwbench.roofline import Roofline
 
@@ -144,8 +147,8 @@ def test_plot_adds_the_link_as_a_third_roof(tmp_path, capsys):
     (x0, x1), (y0, y1) = roof.get_data()
     assert y0 == pytest.approx(x0 * 0.524) and y1 == pytest.approx(100.0)   # GB/s x FLOP/byte up to the peak
     path, link = tmp_path / "roofline.json", tmp_path / "link.json"
-    write_result(str(path), {}, [], roofline=roofline.to_dict())
-    write_result(str(link), {}, [], interconnect=LINK)
+    write_result(str(path), machine_info(), [], roofline=roofline.to_dict())
+    write_result(str(link), machine_info(), [], interconnect=LINK)
     assert cli.main(["plot", str(path), "--interconnect", str(link)]) == 0
     assert (tmp_path / "roofline.png").read_bytes()[:4] == b"\x89PNG"
     assert cli.main(["plot", str(path), "--interconnect", str(path)]) == 2

@@ -9,10 +9,14 @@ from bwbench.tensor_parallel import allreduce_messages, memory_seconds, predict
 from bwbench.transformer import Analysis, Op
 
 # gpt2: 12 layers, d = 768, so one token's all-reduce is 768 x 4 = 3072 bytes
-LINK = {"ranks": 2, "library": "test MPI", "placement": [{"host": "a"}, {"host": "b"}],
-        "tests": [{"test": "allreduce", "bytes": 2048, "latency_us": 4.0, "algbw_gbps": 0.5, "busbw_gbps": 0.5},
-                  {"test": "allreduce", "bytes": 4096, "latency_us": 8.0, "algbw_gbps": 0.5, "busbw_gbps": 0.5},
-                  {"test": "bw", "bytes": 4096, "latency_us": 1.0, "algbw_gbps": 4.0}]}
+LINK = {"ranks": 2, "library": "test MPI", "mpi4py": "4.0", "pair": [0, 1], "target_s": 0.02, "samples": 1,
+        "placement": [{"rank": 0, "host": "a", "cpus": [0]}, {"rank": 1, "host": "b", "cpus": [0]}],
+        "tests": [{"test": "allreduce", "bytes": 2048, "latency_us": 4.0, "algbw_gbps": 0.5, "busbw_gbps": 0.5,
+                   "iterations": 1, "samples_us": [4.0]},
+                  {"test": "allreduce", "bytes": 4096, "latency_us": 8.0, "algbw_gbps": 0.5, "busbw_gbps": 0.5,
+                   "iterations": 1, "samples_us": [8.0]},
+                  {"test": "bw", "bytes": 4096, "latency_us": 1.0, "algbw_gbps": 4.0, "window": 64, "iterations": 1,
+                   "samples_us": [1.0]}]}
 
 
 def gpt2(seq=10, prompt=0, batch=1, mode="decoder"):
@@ -81,17 +85,17 @@ def test_measured_split_matches_the_unsplit_model(tmp_path):
     """scripts/tp_split.py over 2 ranks on a tiny GPT: its output equals the unsplit run's (--check)."""
     from test_interconnect import ROOT, run_mpi
 
-    from bwbench import write_result
+    from bwbench import machine_info, write_result
     from bwbench.roofline import Roofline
 
     config, roofline, link, out = (tmp_path / name for name in ("tiny.json", "r.json", "link.json", "out.json"))
     config.write_text(json.dumps({"model_type": "gpt2", "n_layer": 2, "n_embd": 32, "n_head": 4, "n_inner": 64,
                                   "vocab_size": 10}))
-    load = {"level": "DRAM", "gbps": 10.0, "kernel": "load", "points": 1, "threads": 1}   # the read-only roof
-    write_result(str(roofline), {}, [], roofline=Roofline(
+    load = {"level": "DRAM", "gbps": 10.0, "hw_gbps": 10.0, "kernel": "load", "points": 1, "threads": 1}   # read-only
+    write_result(str(roofline), machine_info(), [], roofline=Roofline(
         ({"level": "DRAM", "gbps": 10.0},), ({"name": "fma", "dtype": "float32", "gflops": 100.0},), 1,
         extra={"sweep_ceilings": [load]}).to_dict())
-    write_result(str(link), {}, [], interconnect=LINK)
+    write_result(str(link), machine_info(), [], interconnect=LINK)
     done = run_mpi(["--model", str(config), "--seq", "5", "--roofline", str(roofline), "--interconnect", str(link),
                     "--check", "--repeat", "1", "--json", str(out)], script=[f"{ROOT}/scripts/tp_split.py"])
     assert done.returncode == 0, done.stderr[-3000:]

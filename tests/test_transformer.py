@@ -153,18 +153,27 @@ def test_transformer_cli_prediction_and_json(tmp_path, capsys):
     assert record["total_flops"] == sum(op["flops"] for op in record["ops"]) and "measured_s" not in record
 
 
-def test_measured_run_times_every_op():
-    tiny = analyse("gpt2", 2, scope="model", roofline=synthetic_roofline())
+@pytest.fixture
+def small_gpt2(tmp_path):
+    """A GPT-2 config.json of 2 layers of width 128: runs in milliseconds (GPT-2 itself reads 0.5 GB), and its
+    1.6 MB of weights still lie beyond synthetic_roofline()'s 1 MB L2."""
+    path = tmp_path / "small-gpt2.json"
+    path.write_text(json.dumps({"model_type": "gpt2", "n_layer": 2, "n_embd": 128, "n_head": 4, "vocab_size": 1000}))
+    return str(path)
+
+
+def test_measured_run_times_every_op(small_gpt2):
+    tiny = analyse(small_gpt2, 2, scope="model", roofline=synthetic_roofline())
     measured = with_measured(tiny, *measure(tiny, threads=1))
     assert all(op.measured_s > 0 for op in measured.ops)
     assert measured.measured_wall_s >= sum(op.measured_s for op in measured.ops) * 0.99
     assert measured.to_dict()["measured_tokens_per_s"] == pytest.approx(2 / measured.measured_wall_s)
     assert 0 <= measured.to_dict()["measured_cpu_stolen"] <= 1
     with pytest.raises(UsageError, match="batch 1"):
-        measure(analyse("gpt2", 2, batch=2), threads=1)
+        measure(analyse(small_gpt2, 2, batch=2), threads=1)
 
 
-def test_measure_brackets_the_run_with_ceilings_and_reports_their_drift(tmp_path, monkeypatch, capsys):
+def test_measure_brackets_the_run_with_ceilings_and_reports_their_drift(tmp_path, monkeypatch, capsys, small_gpt2):
     slow, fast = synthetic_roofline(), synthetic_roofline()
     fast = Roofline(tuple({**c, "gbps": c["gbps"] * 1.5} for c in fast.memory_ceilings), fast.compute_ceilings, 1,
                     extra={**fast.extra, "sweep_ceilings": [{**c, "gbps": c["gbps"] * 1.5}
@@ -176,7 +185,7 @@ def test_measure_brackets_the_run_with_ceilings_and_reports_their_drift(tmp_path
         return run(), slow, fast, slow
     monkeypatch.setattr(cli, "bracketed", bracketed)
     out = tmp_path / "t.json"
-    assert cli.main(["transformer", "--model", "gpt2", "--seq", "2", "--scope", "model", "--measure",
+    assert cli.main(["transformer", "--model", small_gpt2, "--seq", "2", "--scope", "model", "--measure",
                      "--threads", "1", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "Ceilings bracketing the run" in printed and "FLAGGED" in printed and calls == [1]

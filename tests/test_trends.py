@@ -58,16 +58,16 @@ def test_trends_refuses_a_file_without_a_roofline(tmp_path, capsys):
 
 
 def test_this_hosts_peak_and_dram_from_a_roofline(tmp_path):
-    from bwbench import write_result
+    from bwbench import machine_info, write_result
     from bwbench.roofline import Roofline
     from bwbench.trends import host_points
 
-    load = {"level": "DRAM", "gbps": 25.0, "kernel": "load", "points": 3, "threads": 2}
+    load = {"level": "DRAM", "gbps": 25.0, "hw_gbps": 25.0, "kernel": "load", "points": 3, "threads": 2}
     roofline = Roofline(({"level": "DRAM", "gbps": 20.0},), ({"name": "fma", "dtype": "float32", "gflops": 200.0},
                                                              {"name": "fma", "dtype": "float64", "gflops": 100.0}),
                         2, extra={"sweep_ceilings": [load]})
     path = tmp_path / "roofline.json"
-    write_result(str(path), {"cpu": "Test CPU"}, [], roofline=roofline.to_dict())
+    write_result(str(path), {**machine_info(), "cpu": "Test CPU"}, [], roofline=roofline.to_dict())
     host = host_points(load_points(), str(path))
     assert host["flops"].value == 200e9 and host["flops"].normalised == pytest.approx(200e9 / 3.39e8)
     assert host["dram"].value == 25.0   # the read-only roof, the higher of the two

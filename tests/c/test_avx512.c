@@ -12,26 +12,27 @@
 #include "bwbench.h"
 #include "driver.h"
 
-enum { ROWS = 5 * BW_GROUP, COLS = 3 * BW_QK };   /* BW_STREAMS groups in lockstep, then one alone */
+/* Groups read 8, 4, 2 and 1 at a time: every stream count's copy. */
+enum { ROWS = 15 * BW_GROUP, COLS = 3 * BW_QK };
 
-/* y by the AVX-512 kernel over the engine's layout of the rows in fmt. */
+/* y by the AVX-512 kernels over the engine's layout of the rows in fmt. */
 static void gemv_avx512(int fmt, const void *rows, const float *x, float *y)
 {
-    const size_t step = bw_group_block_bytes(fmt) * (COLS / BW_QK);
-    char *grouped = bw_alloc(step * ROWS / BW_GROUP);
+    const size_t step = bw_group_block_bytes(fmt), group_bytes = step * (COLS / BW_QK);
+    char *grouped = bw_alloc(group_bytes * ROWS / BW_GROUP);
     bw_xblock *xq = bw_alloc(bw_xq_bytes(COLS));
     EXPECT(bw_interleave(fmt, rows, ROWS, COLS, grouped) == BW_OK);
     bw_team_quantize_x(BW_GENERIC, x, COLS, xq);
-    const char *group[BW_STREAMS];
-    float *out[BW_STREAMS];
-    for (int s = 0; s < BW_STREAMS; s++) {
-        group[s] = grouped + s * step;
-        out[s] = y + s * BW_GROUP;
+    size_t first = 0;
+    for (int i = BW_NSTREAM_COUNTS - 1; i >= 0; i--) {
+        const char *group[BW_MAX_STREAMS];
+        float *out[BW_MAX_STREAMS];
+        for (int s = 0; s < 1 << i; s++, first++) {
+            group[s] = grouped + first * group_bytes;
+            out[s] = y + first * BW_GROUP;
+        }
+        bw_groups_avx512[fmt][i](group, x, xq, COLS / BW_QK, step, i % 2 ? 64 : 0, out);   /* with and without prefetch */
     }
-    bw_groups_avx512(fmt, BW_STREAMS, group, x, xq, COLS / BW_QK, out);
-    group[0] = grouped + BW_STREAMS * step;
-    out[0] = y + BW_STREAMS * BW_GROUP;
-    bw_groups_avx512(fmt, 1, group, x, xq, COLS / BW_QK, out);
     bw_free(grouped);
     bw_free(xq);
 }
@@ -44,7 +45,7 @@ int main(void)
         x[i] = (float)((int)(i * 11 % 23) - 11) / 7;
     for (int fmt = BW_FMT_BF16; fmt < BW_NFMT; fmt++) {
         test_weights(fmt, ROWS, COLS, w, rows);
-        EXPECT(bw_qgemv_measure(BW_GENERIC, fmt, rows, ROWS, COLS, x, want, 1, 0, 0.0, NULL, NULL, NULL) == BW_OK);
+        EXPECT(bw_qgemv_measure(BW_GENERIC, fmt, rows, 0, ROWS, COLS, x, want, 1, 0, 0.0, NULL, NULL, NULL) == BW_OK);
         gemv_avx512(fmt, rows, x, y);
         for (int r = 0; r < ROWS; r++)   /* the same sums, in another order */
             EXPECT(fabsf(y[r] - want[r]) <= 1e-5f * (1 + fabsf(want[r])));

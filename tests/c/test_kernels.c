@@ -27,13 +27,24 @@ static void test_stream(int isa, int threads)
                 double sum = 0.0;
                 EXPECT(bw_stream_apply(k, nt, isa, &ctx, threads, &sum) == BW_OK);
                 EXPECT(bw_stream_check(k, a, 3.0, n, sum) == 0);
-                if (k == BW_LOAD) {
+                if (bw_stream_arrays(k) == 1) {   /* load, read: a sum */
                     EXPECT(bw_stream_check(k, a, 3.0, n, sum + 1) == 1);
                 } else {
                     a[n / 2] += 1.0;
                     EXPECT(bw_stream_check(k, a, 3.0, n, sum) == 1);
                 }
             }
+        for (int streams = 1; streams <= BW_MAX_STREAMS; streams *= 2)   /* every shape of the read kernel */
+            for (int prefetch = 0; prefetch <= 128; prefetch += 128) {
+                EXPECT(bw_set_read_shape((bw_read_shape){.streams = streams, .prefetch = prefetch}) == BW_OK);
+                EXPECT(bw_stream_fill(NULL, b, NULL, n, isa, threads) == BW_OK);
+                bw_stream_ctx ctx = {.b = b, .n = n};
+                double sum = 0.0;
+                EXPECT(bw_stream_apply(BW_READ, 0, isa, &ctx, threads, &sum) == BW_OK);
+                EXPECT(bw_stream_check(BW_READ, NULL, 3.0, n, sum) == 0);
+            }
+        EXPECT(bw_set_read_shape((bw_read_shape){.streams = 3, .prefetch = 0}) == BW_EARGS);
+        EXPECT(bw_set_read_shape((bw_read_shape){.streams = 4, .prefetch = 100}) == BW_EARGS);
         bw_free(a);
         bw_free(b);
         bw_free(c);
@@ -161,11 +172,20 @@ static void test_quant(int isa, int threads)
         EXPECT(bw_dequantize(fmt, rows, COLS, back) == BW_OK);
         for (size_t i = 0; i < COLS; i++)
             EXPECT(fabsf(back[i] - w[i]) <= 0.2f);   /* q4_0: a step of 100/64/8, where 8 clamps to 7 */
-        EXPECT(bw_qgemv_measure(isa, fmt, rows, ROWS, COLS, x, y, threads, 0, 0.0, NULL, NULL, NULL) == BW_OK);
-        EXPECT(bw_qgemv_measure(BW_GENERIC, fmt, rows, ROWS, COLS, x, want, 1, 0, 0.0, NULL, NULL, NULL) == BW_OK);
-        for (int r = 0; r < ROWS; r++)
-            EXPECT(fabsf(y[r] - want[r]) <= 1e-3f * (1 + fabsf(want[r])));
-        EXPECT(bw_qgemv_measure(isa, fmt, rows, ROWS, COLS - 1, x, y, threads, 0, 0.0, NULL, NULL, NULL)
+        EXPECT(bw_qgemv_measure(BW_GENERIC, fmt, rows, 0, ROWS, COLS, x, want, 1, 0, 0.0, NULL, NULL, NULL) == BW_OK);
+        const int path = bw_gemv_path(isa, fmt);
+        const bw_gemv_shape built_in = bw_gemv_shape_of(fmt, path);
+        for (int streams = 1; streams <= BW_MAX_STREAMS; streams *= 2)   /* every shape the tuning may choose */
+            for (int chunk = 1; chunk <= 64; chunk *= 8) {
+                bw_gemv_shape shape = {.streams = streams, .prefetch = chunk == 8 ? 0 : 256, .chunk = chunk};
+                EXPECT(bw_set_gemv_shape(fmt, path, shape) == BW_OK);
+                EXPECT(bw_qgemv_measure(isa, fmt, rows, 0, ROWS, COLS, x, y, threads, 0, 0.0, NULL, NULL, NULL) == BW_OK);
+                for (int r = 0; r < ROWS; r++)
+                    EXPECT(fabsf(y[r] - want[r]) <= 1e-3f * (1 + fabsf(want[r])));
+            }
+        EXPECT(bw_set_gemv_shape(fmt, path, (bw_gemv_shape){.streams = 3, .prefetch = 0, .chunk = 1}) == BW_EARGS);
+        EXPECT(bw_set_gemv_shape(fmt, path, built_in) == BW_OK);
+        EXPECT(bw_qgemv_measure(isa, fmt, rows, 0, ROWS, COLS - 1, x, y, threads, 0, 0.0, NULL, NULL, NULL)
                == BW_EARGS);   /* every format: rows of whole blocks */
     }
 }
