@@ -374,7 +374,8 @@ def _threads_flag(parser, what: str = "OpenMP threads") -> None:
                         help="run every kernel with this instruction set (refused where the CPU lacks it; "
                              "default: the tuned choice, else the widest)")
     parser.add_argument("--no-tune", action="store_true",
-                        help="use the built-in kernel shapes, not this host's tuned ones (see `tune`)")
+                        help="use the built-in kernel shapes, not this host's tuned ones (see `tune`; "
+                             "BWBENCH_NO_TUNE=1 does the same)")
 
 
 def _prepare(args) -> None:
@@ -383,7 +384,7 @@ def _prepare(args) -> None:
     if not hasattr(args, "isa") or not getattr(args, "measure", True):
         return
     choices.force_isa(args.isa)
-    if not args.no_tune:
+    if not (args.no_tune or os.environ.get("BWBENCH_NO_TUNE")):
         tune.ensure(args.threads, say=lambda line: stderr.print(line))
 
 

@@ -6,6 +6,10 @@ import pytest
 
 from bwbench import _kernels, results, schema
 
+# Measuring commands use the built-in kernel shapes: tuning times variants at
+# DRAM size (minutes on a large last-level cache); tests/test_tune.py tests it small.
+os.environ["BWBENCH_NO_TUNE"] = "1"
+
 CORES = len(os.sched_getaffinity(0))
 THREADS = [1, 2] if CORES >= 2 else [1]
 ISAS = [isa for isa in _kernels.ISAS if _kernels.isa_supported(isa)]
