@@ -136,10 +136,10 @@ def cmd_quant(args) -> int:
     """The bytes-per-weight roofline: every weight format's GEMV in every level beside its read-only ceiling."""
     threads = check_threads(args.threads)
     model_bytes = quant_roofline.decode_weight_bytes(args.model)
-    points = quant_roofline.plan(quant_roofline.level_sizes(threads))
-    out = _output_dir(args.out)
     if args.json:
         check_writable(args.json)
+    out = _output_dir(args.out)
+    points = quant_roofline.plan(quant_roofline.level_sizes(threads))
     runs = _run_all("quant", [Step(p.description, lambda p=p: quant_roofline.measure_point(p, threads))
                               for p in points])
     result = quant_roofline.section(points, runs, args.model, model_bytes, threads)
