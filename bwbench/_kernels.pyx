@@ -424,7 +424,6 @@ cdef bw_linear _linear(dict weights, str name, size_t rows, size_t cols, str fmt
     regrouped into a copy appended to keep. pack_isa >= 0: float32 weights also
     packed for that ISA's GEMM (a pass of many tokens), into a copy appended to keep."""
     cdef bw_linear l
-    cdef const unsigned char[:, ::1] packed
     cdef unsigned char[:, ::1] out
     cdef float[::1] panels
     l.rows, l.cols, l.fmt, l.packed = rows, cols, FORMATS.index(fmt), NULL
@@ -442,10 +441,8 @@ cdef bw_linear _linear(dict weights, str name, size_t rows, size_t cols, str fmt
     else:
         if _rows_in(fmt, weights[name], cols) != <int>rows:
             raise ArgumentError(f"bwbench: {name} must hold {rows} rows of {cols} {fmt} weights")
-        packed = weights[name]
-        regrouped = np.empty_like(weights[name])   # the engine's layout, kept alive by the Engine
+        regrouped = interleave(fmt, weights[name], cols)   # the engine's layout, kept alive by the Engine
         out = regrouped
-        _check(bw_interleave(l.fmt, &packed[0, 0], rows, cols, &out[0, 0]))
         keep.append(regrouped)
         l.w = &out[0, 0]
     l.bias = _f32(weights.get("b" + name), rows, "b" + name)

@@ -17,7 +17,8 @@ from bwbench.measure import Measurement
 from bwbench.roofline import MEMORY_LEVELS, Roofline, level_values, level_windows
 from bwbench.stream import measure_stream
 
-SWEEP_KERNELS = ("load", "copy", "triad")
+SWEEP_KERNELS = ("load", "read", "copy", "triad")
+READ_ONLY = ("load", "read")   # one run a thread (STREAM, likwid-bench), and the tuned read ceiling
 DRIFT_LIMIT = 0.15  # a bracket whose ceilings moved more than this is flagged
 # A model run lasts seconds, over which a shared host's DRAM bandwidth swings by
 # tens of percent; the best 1 ms sample overstates what such a run meets, so a
@@ -104,14 +105,14 @@ def _traffic(ceiling: dict) -> float:
 def build_roofline(measurements, threads: int, sample: str = "best") -> Roofline:
     """Memory ceilings (the read-write roof): per level, the storing kernel
     that moved the most traffic (see _traffic), as the median well inside the
-    level, at `threads` threads; the load kernel's medians stay in the sweep
-    ceilings as the read-only roof. Compute ceilings: each peak kind at
+    level, at `threads` threads; the read kernel's medians stay in the sweep
+    ceilings as the read-only roof (and load's, one run a thread, beside them). Compute ceilings: each peak kind at
     `threads`, the median of its measurements. sample: each measurement's
     "best" sample (STREAM's rule) or its "median" one."""
     sweep, unresolved = _sweep_ceilings(measurements, sample)
     memory = []
     for level in MEMORY_LEVELS:
-        candidates = [c for c in sweep if c["level"] == level and c["threads"] == threads and c["kernel"] != "load"]
+        candidates = [c for c in sweep if c["level"] == level and c["threads"] == threads and c["kernel"] not in READ_ONLY]
         if candidates:
             best = max(candidates, key=_traffic)
             memory.append({"level": level, "gbps": _traffic(best), "kernel": best["kernel"],
@@ -154,7 +155,7 @@ def unpack_step(weights: str, threads: int) -> Step:
 
 def bracket_plan(threads: int, weights: str = None) -> list:
     """The ceilings a transformer prediction uses, measured in seconds: load
-    (read-only) and copy and triad (read-write) at one working set well inside
+    and the tuned read (read-only) and copy and triad (read-write) at one working set well inside
     each level, and the FMA peaks, BRACKET_SAMPLES samples each. Run right
     before and right after a model run, the two rooflines give the prediction
     (their mean) and the drift."""

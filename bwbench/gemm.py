@@ -75,9 +75,10 @@ def _gemm(m, n, k, dtype, threads, ntimes, reference: bool) -> list:
     threads, operand = _prepare(m, n, k, dtype, threads, ntimes)
     a, b = operand(m, k), operand(k, n)
     c = np.empty((m, n), dtype=a.dtype)
-    timing = _kernels.gemm_measure(choices.isa(), a, b, c, threads, ntimes, MIN_SAMPLE_S)
+    isa = choices.isa()
+    timing = _kernels.gemm_measure(isa, a, b, c, threads, ntimes, MIN_SAMPLE_S)
     _check_close(c, a, b, f"gemm {m}x{n}x{k} {dtype}")
-    records = [_record("gemm", "regular", choices.isa(), (m, n, k), dtype, threads, timing)]
+    records = [_record("gemm", "regular", isa, (m, n, k), dtype, threads, timing)]
     if reference:
         blas = time_call(lambda: np.matmul(a, b, out=c), threads, ntimes)
         _check_close(c, a, b, f"numpy's BLAS gemm {m}x{n}x{k} {dtype}")
@@ -90,11 +91,12 @@ def _gemv(m, n, transpose, dtype, threads, ntimes, reference: bool) -> list:
     threads, operand = _prepare(m, 1, n, dtype, threads, ntimes)
     a, x = operand(m, n), operand(m if transpose else n)
     y = np.empty(n if transpose else m, dtype=a.dtype)
-    timing = _kernels.gemv_measure(choices.isa(), transpose, a, x, y, threads, ntimes, MIN_SAMPLE_S)
+    isa = choices.isa()
+    timing = _kernels.gemv_measure(isa, transpose, a, x, y, threads, ntimes, MIN_SAMPLE_S)
     matrix = a.T if transpose else a
     _check_close(y[:, None], matrix, x[:, None], f"gemv {m}x{n}{' transposed' if transpose else ''} {dtype}")
     shape, variant = ((n, 1, m), "transposed") if transpose else ((m, 1, n), "regular")
-    records = [_record("gemv", variant, choices.isa(), shape, dtype, threads, timing)]
+    records = [_record("gemv", variant, isa, shape, dtype, threads, timing)]
     if reference:
         blas = time_call(lambda: np.matmul(matrix, x, out=y), threads, ntimes)
         _check_close(y[:, None], matrix, x[:, None], f"numpy's BLAS gemv {m}x{n} {dtype}")

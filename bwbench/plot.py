@@ -103,7 +103,7 @@ def roofline_figure(roofline: Roofline, measurements, points=(), link=None):
 def bandwidth_figure(measurements, caches: dict):
     """GB/s (top) and load latency (bottom) against working set, caches marked."""
     figure, (bw, lat) = plt.subplots(2, 1, figsize=(9, 8), sharex=True)
-    series = sorted({(m.kernel, m.threads) for m in measurements if m.kernel in ("load", "copy", "triad")})
+    series = sorted({(m.kernel, m.threads) for m in measurements if m.kernel in ("load", "read", "copy", "triad")})
     for kernel, threads in series:
         points = sorted((m.working_set_bytes, m.gbps) for m in measurements
                         if (m.kernel, m.threads) == (kernel, threads))

@@ -1,6 +1,6 @@
 """The bytes-per-weight roofline (`python -m bwbench quant`): the GEMV of
 every weight format (f32, bf16, q8_0, q4_0) with its weights inside each cache
-level and in DRAM, each bracketed by the read-only ceiling (the load kernel)
+level and in DRAM, each bracketed by the read-only ceiling (the tuned read kernel)
 of the same working set, measured right before and right after it; and what
 that means for the tokens/s of one decode step.
 
@@ -8,7 +8,7 @@ What is reported (each measurement at its median sample, as the bracket
 of a transformer prediction is):
 
 - weight GB/s: the weights' bytes alone (x and y left out); fraction: that
-  over the read-only ceiling, the mean of the load kernel's GB/s over the
+  over the read-only ceiling, the mean of the read kernel's GB/s over the
   same bytes before and after (ceiling_drift: how far those two differ, over
   their mean); GFLOP/s: 2 a weight.
 - a format's unpack roof: its best in-cache (L1 to L3) GFLOP/s, the quantity
@@ -94,17 +94,17 @@ def plan(sizes: dict) -> list:
 
 
 def measure_point(point: Point, threads: int) -> tuple:
-    """(the load kernel over the weights' bytes, the GEMV, the load kernel
+    """(the read kernel over the weights' bytes, the GEMV, the read kernel
     again): validated Measurements."""
-    def load():
-        return measure_stream("load", "regular", threads, point.weight_bytes, BRACKET_SAMPLES)
+    def read():
+        return measure_stream("read", "regular", threads, point.weight_bytes, BRACKET_SAMPLES)
 
-    before = load()
+    before = read()
     if point.fmt == "f32":
         gemv = measure_gemv(point.rows, point.cols, False, "float32", threads, BRACKET_SAMPLES)
     else:
         gemv = quant.measure_gemv(point.rows, point.cols, point.fmt, threads, BRACKET_SAMPLES)
-    return before, gemv, load()
+    return before, gemv, read()
 
 
 def decode_weight_bytes(model: str) -> dict:

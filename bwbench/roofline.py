@@ -55,10 +55,12 @@ class Roofline:
 
     @property
     def read_ceilings(self) -> tuple:
-        """The read-only roof: the load kernel's median GB/s per level, at `threads` threads."""
+        """The read-only roof: the tuned read kernel's median GB/s per level, at `threads` threads
+        (in a roofline saved before the read kernel existed, the load kernel's)."""
+        mine = [c for c in self.extra.get("sweep_ceilings", ()) if c["threads"] == self.threads]
+        kernel = "read" if any(c["kernel"] == "read" for c in mine) else "load"
         return tuple({"level": c["level"], "gbps": c["gbps"], "kernel": c["kernel"], "points": c["points"]}
-                     for c in self.extra.get("sweep_ceilings", ())
-                     if c["kernel"] == "load" and c["threads"] == self.threads)
+                     for c in mine if c["kernel"] == kernel)
 
     def bandwidth(self, level: str = "DRAM", pattern: str = "readwrite") -> float:
         """GB/s of a level for an access pattern: "read" (read-only streams) or "readwrite"."""

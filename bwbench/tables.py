@@ -81,7 +81,7 @@ def quant_tables(result: dict) -> list:
         table.add_section()
         roofs.add_row(fmt, f"{entry['bits_per_weight']:g}", f"{entry['unpack_gflops']:.1f}", entry["unpack_level"],
                       entry["unpack_bound_from"] or "nowhere (memory-bound everywhere)")
-    table.caption = ("median samples; weight GB/s: the weights alone; read-only: the load kernel over the same "
+    table.caption = ("median samples; weight GB/s: the weights alone; read-only: the tuned read kernel over the same "
                      "bytes, the mean of right before and right after; bound: unpack where the unpack roof is below read-only GB/s "
                      "x 2 FLOPs / bytes per weight; tokens/s predicted: min(read-only GB/s / model weight bytes, "
                      "unpack GFLOP/s / (2 x weights))")
@@ -100,7 +100,7 @@ def roofline_tables(roofline, measurements) -> list:
         memory.add_row(c["level"], f"{c['gbps']:.1f}", c["kernel"],
                        f"{read[c['level']]:.1f}" if c["level"] in read else "-", str(c["points"]),
                        *(f"{by_level[c['level']]:.2f}" for by_level in ridges.values()))
-    memory.caption = ("read-write: copy or triad, write-allocate reads counted below L1; read-only: the load "
+    memory.caption = ("read-write: copy or triad, write-allocate reads counted below L1; read-only: the tuned read "
                       "kernel (weights and KV caches stream at it); ridge: FLOP/byte where the read-write "
                       "bandwidth meets the FMA peak")
     if roofline.unresolved_levels:

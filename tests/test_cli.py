@@ -119,7 +119,7 @@ def tiny_plan(threads, quick):
     from bwbench.flops import measure_ladder, measure_peak
     from bwbench.latency import measure_latency
     steps = [Step(f"{k} {s}", lambda k=k, s=s: cli.measure_stream(k, "regular", 1, s))
-             for k in ("load", "copy") for s in (4096, 8192)]
+             for k in ("read", "copy") for s in (4096, 8192)]
     return steps + [Step("latency", lambda: measure_latency(4096)), Step("peak", lambda: measure_peak("float64", "fma", 1)),
                     Step("ladder", lambda: measure_ladder(8, 2**14, 1))]
 
@@ -133,7 +133,7 @@ def test_roofline_writes_json_and_figures_then_plot_redraws_them(tmp_path, monke
     assert sorted(p.name for p in out.iterdir()) == ["bandwidth.png", "roofline.json", "roofline.png", "roofline.svg"]
     document = read_result(str(out / "roofline.json"))
     assert [c["level"] for c in document["roofline"]["memory_ceilings"]] == ["L1"]
-    assert [(c["level"], c["kernel"]) for c in document["roofline"]["read_ceilings"]] == [("L1", "load")]
+    assert [(c["level"], c["kernel"]) for c in document["roofline"]["read_ceilings"]] == [("L1", "read")]
     redrawn = tmp_path / "again"
     assert cli.main(["plot", str(out / "roofline.json"), "--out", str(redrawn)]) == 0
     assert sorted(p.name for p in redrawn.iterdir()) == ["bandwidth.png", "roofline.png", "roofline.svg"]

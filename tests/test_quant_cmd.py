@@ -41,9 +41,9 @@ def test_json_holds_every_format_and_level_beside_its_measurements(run):
         rows, cols = row["shape"]
         assert cols % 32 == 0 and 0 < row["weight_bytes"] <= TINY[level]
         assert row["weight_bytes"] == rows * cols * entry["bytes_per_weight"]
-        # the load kernel read the weights' bytes (in whole float64s), right before and after the GEMV
-        for load in (before, after):
-            assert (load.kernel, load.working_set_bytes) == ("load", row["weight_bytes"] // 8 * 8)
+        # the read kernel read the weights' bytes (in whole float64s), right before and after the GEMV
+        for read in (before, after):
+            assert (read.kernel, read.working_set_bytes) == ("read", row["weight_bytes"] // 8 * 8)
         assert (gemv.kernel, gemv.dtype, gemv.shape) == ("gemv", "float32" if fmt == "f32" else fmt, (rows, 1, cols))
         assert row["gbps"] == quant.weight_gbps(gemv, "median")
         assert row["ceiling_gbps"] == (before.median_gbps + after.median_gbps) / 2

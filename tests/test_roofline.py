@@ -102,7 +102,7 @@ def sweep_point(kernel, size, gbps, hw_ratio):
 
 def test_build_roofline_counts_write_allocate_below_l1(monkeypatch):
     monkeypatch.setattr(ceilings, "level_capacities", lambda threads: CAPACITIES)
-    measurements = [sweep_point(kernel, s, curve(s), ratio) for kernel, ratio in (("load", 1.0), ("copy", 1.5))
+    measurements = [sweep_point(kernel, s, curve(s), ratio) for kernel, ratio in (("read", 1.0), ("copy", 1.5))
                     for s in SIZES]
     measurements += [Measurement("peak", "fma", "avx512", "float64", 1, 0, 0, 0, 10**8, 1, (1.0, 1e-3, 1e-3))]
     r = build_roofline(measurements, 1)
@@ -111,7 +111,7 @@ def test_build_roofline_counts_write_allocate_below_l1(monkeypatch):
     assert r.bandwidth("DRAM") == pytest.approx(15.0)                     # below: copy's 1.5x traffic
     assert r.memory_ceilings[-1]["kernel"] == "copy" and r.peak() == pytest.approx(100.0)
     assert r.unresolved_levels == ()
-    # the read-only roof: load's own bandwidth at every level, never copy's
+    # the read-only roof: the read kernel's own bandwidth at every level, never copy's
     assert [c["level"] for c in r.read_ceilings] == ["L1", "L2", "L3", "DRAM"]
     assert [r.bandwidth(level, "read") for level in PLATEAUS] == pytest.approx(list(PLATEAUS.values()))
     assert Roofline.from_dict(json.loads(json.dumps(r.to_dict()))).read_ceilings == r.read_ceilings
@@ -127,10 +127,10 @@ def test_bracket_measures_every_level_once_and_its_mean_predicts(monkeypatch):
         "peak", kind, "avx512", dtype, threads, 0, 0, 0, 10**8, 1, (1.0, 1e-3, 1e-3)))
     result, first, second, mean = ceilings.bracketed(lambda: factor.append(1.2) or factor.pop(0), 1,
                                                      lambda label, steps: [s.run() for s in steps])
-    assert result == 1.0 and len(taken) == 24
-    assert sorted({kernel for kernel, _ in taken}) == ["copy", "load", "triad"]
+    assert result == 1.0 and len(taken) == 32
+    assert sorted({kernel for kernel, _ in taken}) == ["copy", "load", "read", "triad"]
     for level, (low, high) in level_windows(CAPACITIES).items():   # one working set well inside each level
-        assert sum(low <= size <= high for _, size in taken) == 6
+        assert sum(low <= size <= high for _, size in taken) == 8
     assert max(size for _, size in taken) == 12 * CAPACITIES["L3"]   # each of triad's arrays 4x the LLC
     for level, gbps in PLATEAUS.items():
         assert mean.bandwidth(level, "read") == pytest.approx(1.1 * gbps)
