@@ -1,6 +1,6 @@
 """DRAM-sized GEMV in every weight format against the read-only DRAM ceiling
-(the load kernel) measured right beside it, rounds alternating; medians of the
-per-round ratios of weight GB/s (median samples) to the load kernel's.
+(the tuned read kernel) measured right beside it, rounds alternating; medians of the
+per-round ratios of weight GB/s (median samples) to the read kernel's.
 
     python scripts/quant_gemv_check.py [--rounds 5] [--threads N] [--cols 4096]
 """
@@ -26,7 +26,7 @@ def main() -> None:
     ratios, rates = {f: [] for f in FORMATS}, {f: [] for f in FORMATS}
     for _ in range(args.rounds):
         for fmt in FORMATS:
-            load = measure_stream("load", "regular", threads, weights, 20).median_gbps
+            load = measure_stream("read", "regular", threads, weights, 20).median_gbps
             row = 4 * args.cols if fmt == "float32" else quant.row_bytes(fmt, args.cols)
             rows = weights // row
             m = measure_gemv(rows, args.cols, False, fmt, threads) if fmt == "float32" else \
@@ -35,7 +35,7 @@ def main() -> None:
             ratios[fmt].append(quant.weight_gbps(m, "median") / load)
     print(f"GEMV, {weights >> 20} MiB of weights x {args.cols} columns, {threads} thread(s), medians over "
           f"{args.rounds} rounds")
-    print(f"{'format':8} {'B/weight':>8} {'weight GB/s':>11} {'GFLOP/s':>8} {'load GB/s':>9} {'fraction':>8}")
+    print(f"{'format':8} {'B/weight':>8} {'weight GB/s':>11} {'GFLOP/s':>8} {'read GB/s':>9} {'fraction':>8}")
     for fmt in FORMATS:
         gbps, gflops, load = (statistics.median(r[i] for r in rates[fmt]) for i in range(3))
         print(f"{fmt:8} {quant.BYTES_PER_WEIGHT.get(fmt, 4.0):8.4f} {gbps:11.1f} {gflops:8.1f} {load:9.1f} "
