@@ -61,13 +61,18 @@ def tolerance(weights: np.ndarray, x: np.ndarray, fmt: str) -> np.ndarray:
     return rounding + np.abs(weights) @ steps + 2e-3 * scale
 
 
+# Rows drawn, quantised and checked at a time: float copies of a chunk, never of
+# a whole DRAM-sized matrix (12 bytes a weight would not fit beside a large cache's 4x).
+CHUNK_ROWS = 1024
+
+
 def check_fits(m: int, n: int, fmt: str) -> int:
     """The bytes of an m x n matrix in fmt; refuses, before allocating, one
-    whose weights (and their copy in the engine's layout) and their check
+    whose weights (and their copy in the engine's layout) and a chunk's check
     would not fit in available memory, or whose rows the GEMV cannot read."""
     check_gemv_cols(fmt, n)
     nbytes = m * row_bytes(fmt, n)
-    check_memory(2 * nbytes + 12 * m * n, f"{m}x{n} {fmt} weights and their check")
+    check_memory(2 * nbytes + 12 * min(m, CHUNK_ROWS) * n, f"{m}x{n} {fmt} weights and their check")
     return nbytes
 
 
@@ -86,12 +91,17 @@ def measure_gemv(m: int, n: int, fmt: str, threads: int = None, ntimes: int = MI
     check_ntimes(ntimes)
     nbytes = check_fits(m, n, fmt)
     rng = np.random.default_rng(2024)
-    weights = quantize(rng.uniform(-1, 1, (m, n)).astype(np.float32), fmt)
+    chunks = range(0, m, CHUNK_ROWS)
+    weights = np.empty((m, row_bytes(fmt, n)), np.uint8)
+    for lo in chunks:
+        weights[lo:lo + CHUNK_ROWS] = quantize(rng.uniform(-1, 1, (min(CHUNK_ROWS, m - lo), n)).astype(np.float32), fmt)
     x, y = rng.uniform(-1, 1, n).astype(np.float32), np.empty(m, np.float32)
     isa = choices.isa(fmt)
     timing = _kernels.qgemv_measure(isa, fmt, weights, n, x, y, threads, ntimes, MIN_SAMPLE_S)
-    exact = dequantize(weights, fmt, n).astype(np.float64)
-    wrong = int(np.count_nonzero(~(np.abs(y - exact @ x) <= tolerance(exact, x, fmt))))
+    wrong = 0
+    for lo in chunks:
+        exact = dequantize(weights[lo:lo + CHUNK_ROWS], fmt, n).astype(np.float64)
+        wrong += int(np.count_nonzero(~(np.abs(y[lo:lo + CHUNK_ROWS] - exact @ x) <= tolerance(exact, x, fmt))))
     if wrong:
         raise ValidationError(f"gemv {m}x{n} {fmt} computed {wrong} wrong elements of {m}")
     moved = nbytes + 4 * (m + n)
