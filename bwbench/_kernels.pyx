@@ -29,6 +29,10 @@ cdef extern from "bwbench.h" nogil:
     int bw_isa_supported(int isa)
     unsigned bw_cpu_features()
     int bw_set_read_shape(bw_read_shape shape)
+    ctypedef struct bw_gemm_blocking:
+        size_t kc, mc_tiles
+    int bw_set_gemm_blocking(bw_gemm_blocking b)
+    bw_gemm_blocking bw_gemm_blocking_now()
     bw_read_shape bw_read_shape_now()
     const char *bw_compiler()
     const char *bw_cflags()
@@ -99,6 +103,19 @@ def set_read_shape(int streams, int prefetch):
 def read_shape():
     cdef bw_read_shape shape = bw_read_shape_now()
     return {"streams": shape.streams, "prefetch": shape.prefetch}
+
+
+def set_gemm_blocking(size_t kc, size_t mc_tiles):
+    """The packed GEMM's block depth (a multiple of 16) and rows of A a block, in register tiles.
+    Engines made before keep the blocking their weights were packed with."""
+    cdef bw_gemm_blocking b
+    b.kc, b.mc_tiles = kc, mc_tiles
+    _check(bw_set_gemm_blocking(b))
+
+
+def gemm_blocking():
+    cdef bw_gemm_blocking b = bw_gemm_blocking_now()
+    return {"kc": b.kc, "mc_tiles": b.mc_tiles}
 
 
 def compiler():
@@ -374,7 +391,7 @@ def _gemv(int i, bint trans, real[:, ::1] a, real[::1] x, real[::1] y, int threa
 cdef extern from "bwbench.h" nogil:
     int bw_interleave(int fmt, const void *w, size_t rows, size_t cols, void *out)
     size_t bw_gemm_prepacked_bytes(int isa, size_t n, size_t k)
-    void bw_gemm_prepack_f32(int isa, const float *w, size_t n, size_t k, float *out)
+    size_t bw_gemm_prepack_f32(int isa, const float *w, size_t n, size_t k, float *out)
     int BW_NOPS, BW_FMT_F32, BW_SMALL_N
     ctypedef struct bw_linear:
         int fmt
@@ -392,6 +409,7 @@ cdef extern from "bwbench.h" nogil:
         const float *tok_emb, *pos_emb, *type_emb, *emb_norm_w, *emb_norm_b, *final_norm_w, *final_norm_b
         bw_linear lm_head
         const bw_layer *layers
+        size_t packed_kc
     ctypedef struct bw_infer_state:
         pass
     bw_infer_state *bw_infer_new(const bw_model *m)
@@ -419,10 +437,12 @@ cdef const float *_f32(object array, size_t size, str what) except? NULL:
     return &view[0]
 
 
-cdef bw_linear _linear(dict weights, str name, size_t rows, size_t cols, str fmt, list keep, int pack_isa) except *:
+cdef bw_linear _linear(dict weights, str name, size_t rows, size_t cols, str fmt, list keep, int pack_isa,
+                      size_t *packed_kc) except *:
     """A linear layer: float32 (out x in) weights, or uint8 rows in fmt (bwbench.quant),
     regrouped into a copy appended to keep. pack_isa >= 0: float32 weights also
-    packed for that ISA's GEMM (a pass of many tokens), into a copy appended to keep."""
+    packed for that ISA's GEMM (a pass of many tokens), into a copy appended to
+    keep, with the blocking's KC, put in packed_kc."""
     cdef bw_linear l
     cdef unsigned char[:, ::1] out
     cdef float[::1] panels
@@ -435,7 +455,7 @@ cdef bw_linear _linear(dict weights, str name, size_t rows, size_t cols, str fmt
             start = (-prepacked.ctypes.data % 64) // 4
             prepacked = prepacked[start:start + count]
             panels = prepacked
-            bw_gemm_prepack_f32(pack_isa, <const float *>l.w, rows, cols, &panels[0])
+            packed_kc[0] = bw_gemm_prepack_f32(pack_isa, <const float *>l.w, rows, cols, &panels[0])
             keep.append(prepacked)
             l.packed = &panels[0]
     else:
@@ -484,14 +504,14 @@ cdef class Engine:
         # passes of more than BW_SMALL_N tokens run the packed GEMM: pack the weights once, here
         pack_isa = ISAS.index(isa) if fmt == "f32" and config["max_tokens"] > BW_SMALL_N else -1
         for i, w in enumerate(layers):
-            self.layers[i].q = _linear(w, "q", dq, d, fmt, self.keep, pack_isa)
-            self.layers[i].k = _linear(w, "k", dkv, d, fmt, self.keep, pack_isa)
-            self.layers[i].v = _linear(w, "v", dkv, d, fmt, self.keep, pack_isa)
-            self.layers[i].o = _linear(w, "o", d, dq, fmt, self.keep, pack_isa)
+            self.layers[i].q = _linear(w, "q", dq, d, fmt, self.keep, pack_isa, &self.m.packed_kc)
+            self.layers[i].k = _linear(w, "k", dkv, d, fmt, self.keep, pack_isa, &self.m.packed_kc)
+            self.layers[i].v = _linear(w, "v", dkv, d, fmt, self.keep, pack_isa, &self.m.packed_kc)
+            self.layers[i].o = _linear(w, "o", d, dq, fmt, self.keep, pack_isa, &self.m.packed_kc)
             if w.get("gate") is not None:
-                self.layers[i].gate = _linear(w, "gate", f, d, fmt, self.keep, pack_isa)
-            self.layers[i].up = _linear(w, "up", f, d, fmt, self.keep, pack_isa)
-            self.layers[i].down = _linear(w, "down", d, f, fmt, self.keep, pack_isa)
+                self.layers[i].gate = _linear(w, "gate", f, d, fmt, self.keep, pack_isa, &self.m.packed_kc)
+            self.layers[i].up = _linear(w, "up", f, d, fmt, self.keep, pack_isa, &self.m.packed_kc)
+            self.layers[i].down = _linear(w, "down", d, f, fmt, self.keep, pack_isa, &self.m.packed_kc)
             self.layers[i].norm1_w = _f32(w["norm1_w"], d, "norm1_w")
             self.layers[i].norm1_b = _f32(w.get("norm1_b"), d, "norm1_b")
             self.layers[i].norm2_w = _f32(w["norm2_w"], d, "norm2_w")
@@ -511,7 +531,7 @@ cdef class Engine:
         self.m.final_norm_w = _f32(top.get("final_norm_w"), d, "final_norm_w")
         self.m.final_norm_b = _f32(top.get("final_norm_b"), d, "final_norm_b")
         if top.get("lm_head") is not None:
-            self.m.lm_head = _linear(top, "lm_head", config["vocab"], d, fmt, self.keep, -1)   # one token a pass
+            self.m.lm_head = _linear(top, "lm_head", config["vocab"], d, fmt, self.keep, -1, &self.m.packed_kc)   # one token a pass
         self.state = bw_infer_new(&self.m)
         if self.state == NULL:
             raise OutOfMemoryError("bwbench: could not allocate the key/value cache and scratch")

@@ -56,6 +56,6 @@ def note_shapes(summary: dict, tuned_isa: dict) -> None:
 
 def summary() -> dict:
     """The choices in force, for provenance and `info`."""
-    return {**_shapes, "forced_isa": _forced, "read": _kernels.read_shape(),
+    return {**_shapes, "forced_isa": _forced, "read": _kernels.read_shape(), "gemm": _kernels.gemm_blocking(),
             "gemv": {fmt: {"isa": gemv_path(fmt), **_kernels.gemv_shape(fmt, gemv_path(fmt))}
                      for fmt in _kernels.FORMATS[1:]}}

@@ -398,6 +398,7 @@ def cmd_tune(args) -> int:
     path = tune.store(profile)
     tune.apply(profile, "tuned", path)
     stdout.print(tables.tune_table(profile))
+    stdout.print(tables.tune_gemm_table(profile))
     stdout.print(f"stored {path}")
     if args.json:
         write_result(args.json, machine_info(), [], tune=profile)

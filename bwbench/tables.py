@@ -222,10 +222,15 @@ def info_table(info: dict) -> Table:
     table.add_row("  read", _shape_text(shapes["read"]))
     for fmt, shape in shapes["gemv"].items():
         table.add_row(f"  gemv {fmt}", f"{shape['isa']}, {_shape_text(shape)}")
+    table.add_row("  gemm float32", _blocking_text(shapes["gemm"]))
     for pool in info["threadpools"]:
         library = " ".join(filter(None, (pool["internal_api"], pool.get("version"))))
         table.add_row(f"threadpool {pool['user_api']}", f"{library}, {pool['num_threads']} threads")
     return table
+
+
+def _blocking_text(blocking: dict) -> str:
+    return f"blocks {blocking['kc']} deep, {blocking['mc_tiles']} register tiles of A"
 
 
 def _shape_text(shape: dict) -> str:
@@ -253,6 +258,20 @@ def tune_table(profile: dict) -> Table:
                           f"{v['gbps']:.1f}", "*" if chosen else "")
         for isa, best in entry["by_isa"].items():
             table.add_row(f"gemv {fmt}", isa, "", "", "", f"in cache {best['cache_gbps']:.1f}", "")
+    return table
+
+
+def tune_gemm_table(profile: dict) -> Table:
+    """The float32 GEMM's blockings `tune` timed, GFLOP/s over its shapes together, the choice marked."""
+    gemm = profile["gemm"]
+    shapes = ", ".join("x".join(map(str, shape)) for shape in gemm["shapes"])
+    table = Table(title=f"float32 GEMM blockings at {shapes} (tokens x out x in), {profile['threads']} thread(s), "
+                        f"medians of {tune.ROUNDS} alternating rounds; * = chosen")
+    for column in ("KC", "tiles of A", "GFLOP/s", ""):
+        table.add_column(column, justify="right")
+    for v in gemm["variants"]:
+        chosen = (v["kc"], v["mc_tiles"]) == (gemm["choice"]["kc"], gemm["choice"]["mc_tiles"])
+        table.add_row(str(v["kc"]), str(v["mc_tiles"]), f"{v['gflops']:.1f}", "*" if chosen else "")
     return table
 
 

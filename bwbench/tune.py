@@ -1,7 +1,8 @@
 """Kernel shapes chosen on the host they run on, as FFTW's planner and ATLAS
 choose theirs: a few variants of the read kernel and of each weight format's
 GEMV (runs read in lockstep, software prefetch distance, groups a chunk, the
-ISA path) are timed at DRAM size, rounds alternating, and the fastest kept.
+ISA path) are timed at DRAM size, and of the float32 GEMM's blocking at the
+shapes of an encoder pass; rounds alternate, and the fastest is kept.
 A choice is stored per CPU model, CPU features and bwbench version in the
 user's cache folder ($BWBENCH_CACHE, else platformdirs' user cache dir) and
 re-made when any of them changes; ensure() loads or makes it and sets it in
@@ -18,19 +19,22 @@ import platformdirs
 
 from bwbench import _kernels, choices, quant
 from bwbench.errors import UsageError, ValidationError
+from bwbench.gemm import measure_gemm
 from bwbench.machine import available_cpus, cache_capacity, check_memory, check_threads, cpu_model, cpus_for
 from bwbench.machine import last_level_cache_bytes
 from bwbench.measure import MIN_SAMPLE_S
 from bwbench.provenance import version
 from bwbench.results import atomic_write
 
-SCHEMA = "bwbench-tune/1"
+SCHEMA = "bwbench-tune/2"
 READ_STREAMS, READ_PREFETCH = (1, 2, 4, 8), (0, 1024)
 GEMV_STREAMS, GEMV_PREFETCH, GEMV_CHUNKS = (1, 2, 4, 8), (0, 512, 1024, 2048), (4, 16, 64)
 ROUNDS, SAMPLES = 2, 3          # every variant timed once a round; the median of its rounds' medians
 COLS = 4096                     # weights a row: a 7B model's width
 PATTERN_ROWS = 64               # distinct rows, tiled to DRAM size: the check is exact and cheap
 TIE = 0.02                      # ISA paths this close at DRAM: the faster in cache wins
+GEMM_KC, GEMM_MC_TILES = (128, 256, 384, 512), (8, 16)
+GEMM_SHAPES = ((128, 3072, 768), (128, 768, 3072))   # tokens x out x in: BERT-Base's FFN at 128 tokens
 
 
 def cache_dir() -> str:
@@ -52,17 +56,17 @@ def dram_bytes() -> int:
     return 4 * (last_level_cache_bytes() or 2**24)
 
 
-def _alternating(variants: list, rate) -> list:
-    """Each variant's median GB/s over ROUNDS rounds, the variants alternating within a round."""
+def _alternating(variants: list, rate, unit: str = "gbps") -> list:
+    """Each variant's median rate over ROUNDS rounds, the variants alternating within a round."""
     rates = [[] for _ in variants]
     for _ in range(ROUNDS):
         for i, variant in enumerate(variants):
             rates[i].append(rate(variant))
-    return [{**variant, "gbps": statistics.median(r)} for variant, r in zip(variants, rates)]
+    return [{**variant, unit: statistics.median(r)} for variant, r in zip(variants, rates)]
 
 
-def _fastest(results: list) -> dict:
-    return max(results, key=lambda r: r["gbps"])
+def _fastest(results: list, unit: str = "gbps") -> dict:
+    return max(results, key=lambda r: r[unit])
 
 
 def _shape(result: dict, keys) -> dict:
@@ -159,9 +163,27 @@ def tune(threads: int = None) -> dict:
     profile = {"schema": SCHEMA, "key": host_key(), "threads": threads, "dram_bytes": size,
                "cache_bytes": cache, "read": tune_read(threads, size),
                "gemv": {fmt: tune_gemv(fmt, threads, size, cache) for fmt in quant.FORMATS},
+               "gemm": tune_gemm(threads),
                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     profile["seconds"] = round(time.monotonic() - start, 1)
     return profile
+
+
+def tune_gemm(threads: int) -> dict:
+    """The float32 GEMM's fastest blocking (KC, rows of A a block) over an
+    encoder pass's shapes: GFLOP/s of all of them together, every product checked."""
+    flops = [2 * m * n * k for m, n, k in GEMM_SHAPES]
+
+    def rate(blocking):
+        _kernels.set_gemm_blocking(blocking["kc"], blocking["mc_tiles"])
+        runs = [measure_gemm(*shape, dtype="float32", threads=threads) for shape in GEMM_SHAPES]
+        return sum(flops) / sum(f / r.median_gflops for f, r in zip(flops, runs))
+
+    variants = [{"kc": kc, "mc_tiles": mc} for kc in GEMM_KC for mc in GEMM_MC_TILES]
+    results = _alternating(variants, rate, "gflops")
+    choice = _shape(_fastest(results, "gflops"), ("kc", "mc_tiles"))
+    _kernels.set_gemm_blocking(**choice)
+    return {"choice": choice, "shapes": [list(s) for s in GEMM_SHAPES], "variants": results}
 
 
 def load(path: str, key: dict):
@@ -171,7 +193,8 @@ def load(path: str, key: dict):
             profile = json.load(f)
     except (OSError, ValueError):
         return None
-    return profile if isinstance(profile, dict) and profile.get("key") == key else None
+    return profile if isinstance(profile, dict) and profile.get("key") == key \
+        and profile.get("schema") == SCHEMA else None
 
 
 def store(profile: dict) -> str:
@@ -189,6 +212,7 @@ def store(profile: dict) -> str:
 def apply(profile: dict, source: str, path: str = None) -> None:
     """Sets a choice in the C core and notes it for provenance."""
     _kernels.set_read_shape(**profile["read"]["choice"])
+    _kernels.set_gemm_blocking(**profile["gemm"]["choice"])
     for fmt, entry in profile["gemv"].items():
         for path_isa, shape in entry["by_isa"].items():
             _kernels.set_gemv_shape(fmt, path_isa, shape["streams"], shape["prefetch"], shape["chunk"])

@@ -172,7 +172,16 @@ typedef struct {
     ptrdiff_t a_rs, a_cs, b_rs, b_cs, c_rs, c_cs;   /* strides between rows and columns */
     void *apack, *bpack;                           /* packing workspace shared by the threads */
     const void *bpacked;                           /* B already packed (bw_gemm_prepack_f32), or NULL */
+    size_t kc, mc_tiles;                           /* blocking: bpacked's, else bw_gemm_blocking_now() */
 } bw_gemm_ctx;
+
+/* The packed GEMM's blocking: depth of a block (KC, a multiple of 16) and
+   rows of A a block in register tiles (MC = mc_tiles x the tile's rows). */
+typedef struct { size_t kc, mc_tiles; } bw_gemm_blocking;
+#define BW_KC_MAX 2048
+#define BW_MC_TILES_MAX 64
+int bw_set_gemm_blocking(bw_gemm_blocking b);
+bw_gemm_blocking bw_gemm_blocking_now(void);
 
 typedef struct {
     size_t m, n;
@@ -197,15 +206,17 @@ int bw_gemv_measure(int isa, int f32, int trans, size_t m, size_t n, const void 
 /* For a team already inside a parallel region (every thread calls, each does
    its share; no barrier at the end): float32 C = A B by the strides in g, with
    shared workspace g->apack and g->bpack of bw_gemm_workspace_bytes(0) and
-   (1) bytes. At most BW_SMALL_N columns and contiguous rows of A: A read once. */
+   (1) bytes (for the blocking now; g->kc and g->mc_tiles the blocking to run,
+   g->kc that of bpacked if given). At most BW_SMALL_N columns and contiguous
+   rows of A: A read once. */
 void bw_team_gemm_f32(int isa, const bw_gemm_ctx *g);
 void bw_team_gemv_t_f32(int isa, const bw_gemv_ctx *g);
 size_t bw_gemm_workspace_bytes(int which);
 /* B = W^T for a row-major W (n x k), float32, packed once as bw_team_gemm_f32's
    GEMM packs it for isa, so a pass that reuses W skips the packing: out holds
-   bw_gemm_prepacked_bytes(isa, n, k). */
+   bw_gemm_prepacked_bytes(isa, n, k). Returns the KC it packed with. */
 size_t bw_gemm_prepacked_bytes(int isa, size_t n, size_t k);
-void bw_gemm_prepack_f32(int isa, const float *w, size_t n, size_t k, float *out);
+size_t bw_gemm_prepack_f32(int isa, const float *w, size_t n, size_t k, float *out);
 
 /* infer.c: one transformer pass (an encoder pass, a prompt, or one decode
    step) through every layer in one parallel region, threads alive across
@@ -243,6 +254,7 @@ typedef struct {
     const float *final_norm_w, *final_norm_b;  /* decoders */
     bw_linear lm_head;
     const bw_layer *layers;
+    size_t packed_kc;                          /* the KC the linear layers were packed with; 0: none packed */
 } bw_model;
 
 typedef struct bw_infer_state bw_infer_state;

@@ -7,10 +7,27 @@
 
 #include "bwbench.h"
 
-#define KC 512    /* depth of a packed block, chosen by measurement on Zen 4 (2048^3: 256 gave 0.9x OpenBLAS, 512 0.95x) */
 #define NC 4096   /* columns of a packed block of B: KC x NC stays in L3 */
-#define MC_MAX 192 /* the most rows of a packed block of A (16 tiles of at most 12) */
 #define NR_MAX 64
+#define MR_MAX 12
+/* The packed blocks' depth (KC) and rows of A (MC, in tiles of MR rows):
+   set by the host's tuning (bw_set_gemm_blocking), as the best pair depends
+   on the caches (a KC x NR panel of B should stay in L1). Built-in: 512 and
+   16, measured on Zen 4 (2048^3: KC 256 gave 0.9x OpenBLAS, 512 0.95x). */
+static bw_gemm_blocking blocking = {.kc = 512, .mc_tiles = 16};
+
+bw_gemm_blocking bw_gemm_blocking_now(void)
+{
+    return blocking;
+}
+
+int bw_set_gemm_blocking(bw_gemm_blocking b)
+{
+    if (b.kc < 16 || b.kc > BW_KC_MAX || b.kc % 16 || b.mc_tiles < 1 || b.mc_tiles > BW_MC_TILES_MAX)
+        return BW_EARGS;
+    blocking = b;
+    return BW_OK;
+}
 /* A GEMV over rows shorter than this reads them one after another: four short
    rows read side by side streamed 0.7x as fast as the load kernel on Zen 3
    (768 floats a row), one at a time as fast; longer rows side by side stream
@@ -54,7 +71,7 @@
 typedef struct {
     bw_body gemm, gemm_small, gemv_t;
     size_t (*nr)(void);
-    void (*prepack)(size_t n, size_t k, const void *w, void *out);
+    void (*prepack)(size_t n, size_t k, size_t kc, const void *w, void *out);
 } kernel_set;
 
 #define KERNEL_SET(sfx) {.gemm = gemm_##sfx, .gemm_small = gemm_small_##sfx, .gemv_t = gemv_t_##sfx, \
@@ -105,8 +122,10 @@ static bw_body gemm_setup(bw_gemm_ctx *g, int isa, int f32, size_t m, size_t n, 
     if (n < set->nr() * threads && m > n)   /* C^T = B^T A^T: the operands swap, read through strides */
         *g = (bw_gemm_ctx){.m = n, .n = m, .k = k, .a = b, .b = a, .c = c,
                            .a_rs = 1, .a_cs = n, .b_rs = 1, .b_cs = k, .c_rs = 1, .c_cs = n};
-    g->apack = bw_alloc(MC_MAX * KC * esize);
-    g->bpack = bw_alloc(KC * (NC + NR_MAX) * esize);
+    g->kc = blocking.kc;
+    g->mc_tiles = blocking.mc_tiles;
+    g->apack = bw_alloc(bw_gemm_workspace_bytes(0) / sizeof(float) * esize);
+    g->bpack = bw_alloc(bw_gemm_workspace_bytes(1) / sizeof(float) * esize);
     return g->apack && g->bpack ? set->gemm : NULL;
 }
 
@@ -173,7 +192,7 @@ int bw_gemv_apply(int isa, int f32, int trans, size_t m, size_t n, const void *a
 
 size_t bw_gemm_workspace_bytes(int which)
 {
-    return which == 0 ? MC_MAX * KC * sizeof(float) : KC * (NC + NR_MAX) * sizeof(float);
+    return (which == 0 ? blocking.mc_tiles * MR_MAX : NC + NR_MAX) * blocking.kc * sizeof(float);
 }
 
 /* The float32 kernels bw_team_gemm_f32 runs for isa. */
@@ -188,9 +207,10 @@ size_t bw_gemm_prepacked_bytes(int isa, size_t n, size_t k)
     return bw_bytes(bw_bytes(k, (n + nr - 1) / nr * nr), sizeof(float));
 }
 
-void bw_gemm_prepack_f32(int isa, const float *w, size_t n, size_t k, float *out)
+size_t bw_gemm_prepack_f32(int isa, const float *w, size_t n, size_t k, float *out)
 {
-    f32_set(isa)->prepack(n, k, w, out);
+    f32_set(isa)->prepack(n, k, blocking.kc, w, out);
+    return blocking.kc;
 }
 
 void bw_team_gemm_f32(int isa, const bw_gemm_ctx *g)

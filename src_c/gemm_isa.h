@@ -41,7 +41,6 @@
 #define NV 2
 #endif
 #define NR (NV * L)
-#define MC (16 * MR)   /* rows of a packed block of A: MC x KC stays in L2 */
 
 static size_t FN(gemm_nr)(void) { return NR; }
 
@@ -138,6 +137,7 @@ static void FN(gemm)(const void *p, long reps)
     const bw_gemm_ctx *g = p;
     const T *a = g->a, *b = g->b;
     T *c = g->c, *bpack = g->bpack, *apack = g->apack;
+    const size_t KC = g->kc, MC = g->mc_tiles * MR;   /* MC x KC of A stays in L2 */
     size_t lo, hi;
     for (long rep = 0; rep < reps; rep++)
         for (size_t jc = 0; jc < g->n; jc += NC) {
@@ -168,7 +168,7 @@ static void FN(gemm)(const void *p, long reps)
 
 /* B = W^T (W row-major n x k) in gemm's packed layout, every block: block
    (jc, pc) at jc * k + pc * (its panels) * NR, as gemm finds it. */
-static void FN(prepack)(size_t n, size_t k, const void *w, void *out)
+static void FN(prepack)(size_t n, size_t k, size_t KC, const void *w, void *out)
 {
     for (size_t jc = 0; jc < n; jc += NC) {
         size_t nc = n - jc < NC ? n - jc : NC, npanels = (nc + NR - 1) / NR;
@@ -336,5 +336,4 @@ static void FN(gemv_t)(const void *p, long reps)
 #undef MR
 #undef NV
 #undef NR
-#undef MC
 #undef BW_F32

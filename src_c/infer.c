@@ -20,6 +20,7 @@ struct bw_infer_state {
     float *k_cache, *v_cache;   /* [layer][kv head][position][head_dim] */
     float *xn, *q, *k, *v, *att, *o, *scores, *ff_a, *ff_b, *logits, *rope_cos, *rope_sin;
     void *apack, *bpack;        /* GEMM packing workspace, shared by the team */
+    bw_gemm_blocking blocking;  /* the GEMM's blocking when the workspace was sized */
     void *xq;                   /* a linear layer's input quantised for block-format weights (bw_xblock) */
     float best[BW_MAX_THREADS * BW_PAD];   /* per-thread argmax, a cache line apart */
     int best_at[BW_MAX_THREADS * BW_PAD];
@@ -47,6 +48,16 @@ static span share(size_t n)
 
 static size_t d_q(const bw_model *m) { return m->heads * m->head_dim; }
 static size_t d_kv(const bw_model *m) { return m->kv_heads * m->head_dim; }
+
+/* C = A B by the team, in the state's workspace and blocking. */
+static void team_gemm(const pass *p, bw_gemm_ctx g)
+{
+    g.apack = p->s->apack;
+    g.bpack = p->s->bpack;
+    g.kc = p->s->blocking.kc;
+    g.mc_tiles = p->s->blocking.mc_tiles;
+    bw_team_gemm_f32(p->isa, &g);
+}
 
 /* Ends an op: the team meets, thread 0 books the time since the last op ended. */
 static void lap(const pass *p, int op, double *since)
@@ -123,9 +134,7 @@ static void linear(const pass *p, const bw_linear *l, const float *in, size_t nt
         g = (bw_gemm_ctx){.m = ntok, .n = l->rows, .k = l->cols, .a = in, .b = l->w, .c = out,
                           .a_rs = l->cols, .a_cs = 1, .b_rs = 1, .b_cs = l->cols, .c_rs = l->rows, .c_cs = 1,
                           .bpacked = l->packed};
-    g.apack = p->s->apack;
-    g.bpack = p->s->bpack;
-    bw_team_gemm_f32(p->isa, &g);
+    team_gemm(p, g);
     #pragma omp barrier
     add_bias(l, ntok, out);
 }
@@ -184,13 +193,11 @@ static void attention(const pass *p, int layer, double *since)
         const float *keys = s->k_cache + cache + (h / group) * m->max_pos * dh;
         float *scores = s->scores + h * p->ntok * ctx;
         bw_gemm_ctx g = {.m = p->ntok, .n = ctx, .k = dh, .a = s->q + h * dh, .b = keys, .c = scores,
-                         .a_rs = d_q(m), .a_cs = 1, .b_rs = 1, .b_cs = dh, .c_rs = ctx, .c_cs = 1,
-                         .apack = s->apack, .bpack = s->bpack};
+                         .a_rs = d_q(m), .a_cs = 1, .b_rs = 1, .b_cs = dh, .c_rs = ctx, .c_cs = 1};
         if (p->ntok <= BW_SMALL_N)   /* S^T = K Q^T: the cached keys read once, as a GEMV reads them */
             g = (bw_gemm_ctx){.m = ctx, .n = p->ntok, .k = dh, .a = keys, .b = s->q + h * dh, .c = scores,
-                              .a_rs = dh, .a_cs = 1, .b_rs = 1, .b_cs = d_q(m), .c_rs = 1, .c_cs = ctx,
-                              .bpack = s->bpack};
-        bw_team_gemm_f32(p->isa, &g);
+                              .a_rs = dh, .a_cs = 1, .b_rs = 1, .b_cs = d_q(m), .c_rs = 1, .c_cs = ctx};
+        team_gemm(p, g);
     }
     lap(p, BW_OP_QK, since);
 
@@ -204,10 +211,9 @@ static void attention(const pass *p, int layer, double *since)
             bw_gemv_ctx g = {.m = ctx, .n = dh, .a = values, .x = probs, .y = s->att + h * dh};
             bw_team_gemv_t_f32(p->isa, &g);
         } else {
-            bw_gemm_ctx g = {.m = p->ntok, .n = dh, .k = ctx, .a = probs, .b = values, .c = s->att + h * dh,
-                             .a_rs = ctx, .a_cs = 1, .b_rs = dh, .b_cs = 1, .c_rs = d_q(m), .c_cs = 1,
-                             .apack = s->apack, .bpack = s->bpack};
-            bw_team_gemm_f32(p->isa, &g);
+            team_gemm(p, (bw_gemm_ctx){.m = p->ntok, .n = dh, .k = ctx, .a = probs, .b = values,
+                                       .c = s->att + h * dh, .a_rs = ctx, .a_cs = 1, .b_rs = dh, .b_cs = 1,
+                                       .c_rs = d_q(m), .c_cs = 1});
         }
     }
     lap(p, BW_OP_SV, since);
@@ -379,6 +385,7 @@ bw_infer_state *bw_infer_new(const bw_model *m)
     s->logits = bw_alloc(bw_bytes(m->vocab ? m->vocab : 1, f));
     s->rope_cos = bw_alloc(bw_bytes(bw_bytes(m->max_pos, half ? half : 1), f));
     s->rope_sin = bw_alloc(bw_bytes(bw_bytes(m->max_pos, half ? half : 1), f));
+    s->blocking = bw_gemm_blocking_now();
     s->apack = bw_alloc(bw_gemm_workspace_bytes(0));
     s->bpack = bw_alloc(bw_gemm_workspace_bytes(1));
     const size_t widest = m->d_ff > d_q(m) ? (m->d_ff > m->d ? m->d_ff : m->d) : (d_q(m) > m->d ? d_q(m) : m->d);
@@ -403,6 +410,8 @@ int bw_infer_pass(const bw_model *m, bw_infer_state *s, int isa, int threads, in
 {
     if (ntok < 1 || ntok > m->max_tokens || pos0 + ntok > m->max_pos || (embed && !tokens)
         || (head && (!m->lm_head.w || !next)) || m->kv_heads < 1 || m->heads % m->kv_heads)
+        return BW_EARGS;
+    if (m->packed_kc && m->packed_kc != s->blocking.kc)   /* the weights were packed for another blocking */
         return BW_EARGS;
     if (m->weights != BW_FMT_F32 && ntok > 1)   /* quantised weights: the GEMV of one token only */
         return BW_EUNSUPPORTED;

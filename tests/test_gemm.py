@@ -31,6 +31,30 @@ def test_gemm_matches_numpy(m, n, k, dtype, isa, threads, rng):
     np.testing.assert_allclose(c, exact, rtol=0, atol=TOLERANCE[dtype] * k)
 
 
+@pytest.fixture
+def blocking():
+    yield _kernels.set_gemm_blocking
+    _kernels.set_gemm_blocking(512, 16)
+
+
+@pytest.mark.parametrize("kc, mc_tiles", [(16, 1), (48, 3), (2048, 64)])
+@pytest.mark.parametrize("isa", ALL_ISAS)
+def test_gemm_matches_numpy_at_every_blocking(kc, mc_tiles, isa, blocking, rng):
+    """Blocks that split k and m unevenly (130 x 513: a short last block of each), and one larger than both."""
+    blocking(kc, mc_tiles)
+    a, b = operands(rng, np.float32, 130, 513), operands(rng, np.float32, 513, 70)
+    c = np.full((130, 70), np.nan, dtype=np.float32)
+    _kernels.gemm_apply(isa, a, b, c, THREADS[-1])
+    np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=0, atol=TOLERANCE[np.float32] * 513)
+
+
+@pytest.mark.parametrize("kc, mc_tiles", [(0, 16), (24, 16), (4096, 16), (512, 0), (512, 65)])
+def test_a_blocking_out_of_range_is_refused(kc, mc_tiles):
+    with pytest.raises(UsageError):
+        _kernels.set_gemm_blocking(kc, mc_tiles)
+    assert _kernels.gemm_blocking() == {"kc": 512, "mc_tiles": 16}
+
+
 @pytest.mark.parametrize("threads", THREADS)
 @pytest.mark.parametrize("isa", ALL_ISAS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

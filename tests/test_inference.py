@@ -38,6 +38,21 @@ def close(got, want):
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
 
 
+def test_an_engine_keeps_the_blocking_its_weights_were_packed_with():
+    """Weights packed with one GEMM blocking stay right after the host's blocking changes."""
+    cfg = TINY["llama"]
+    try:
+        _kernels.set_gemm_blocking(16, 1)   # 32- and 48-deep products split into blocks of 16
+        c, ref = build(cfg)
+        _kernels.set_gemm_blocking(512, 16)
+        prompt = np.random.default_rng(5).integers(0, cfg.vocab, 40).astype(np.int32)
+        x = np.empty((len(prompt), cfg.d), np.float32)
+        c.run(MOST, True, prompt, x, 0, False, None, np.zeros(_kernels.INFER_OPS))
+        close(x, ref.forward(ref.embed(prompt, 0), 0, True))
+    finally:
+        _kernels.set_gemm_blocking(512, 16)
+
+
 @pytest.mark.parametrize("isa", [None, "generic"])   # this CPU's best kernels, and the plain ones
 @pytest.mark.parametrize("threads", THREADS)
 @pytest.mark.parametrize("tokens", [5, 40])   # the weights read once per pass (up to 32 tokens), or packed

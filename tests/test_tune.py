@@ -12,7 +12,9 @@ def small(monkeypatch, tmp_path):
     monkeypatch.setenv("BWBENCH_CACHE", str(tmp_path))
     monkeypatch.setattr(tune, "dram_bytes", lambda: 1 << 20)
     monkeypatch.setattr(tune, "ROUNDS", 1)
+    monkeypatch.setattr(tune, "GEMM_SHAPES", ((40, 64, 48),))
     yield tmp_path
+    _kernels.set_gemm_blocking(512, 16)
     for fmt in quant.FORMATS:   # back to the built-in shapes for the tests after
         for path in choices.supported_isas()[1:]:
             _kernels.set_gemv_shape(fmt, path, 4, 0 if fmt == "bf16" else 1024, 16)
@@ -32,10 +34,13 @@ def test_tune_chooses_a_measured_variant_stores_and_applies_it(small):
     path = tune.store(profile)
     assert path.startswith(str(small)) and tune.load(path, tune.host_key()) == profile
     assert tune.load(path, {**tune.host_key(), "bwbench": "other"}) is None   # re-tuned when the key changes
+    gemm = profile["gemm"]
+    assert gemm["choice"] in [{k: v[k] for k in ("kc", "mc_tiles")} for v in gemm["variants"]]
+    assert len(gemm["variants"]) == len(tune.GEMM_KC) * len(tune.GEMM_MC_TILES)
     tune.apply(profile, "cache", path)
-    assert _kernels.read_shape() == choice
+    assert _kernels.read_shape() == choice and _kernels.gemm_blocking() == gemm["choice"]
     summary = provenance.provenance()["kernel_choices"]
-    assert summary["source"] == "cache" and summary["read"] == choice
+    assert summary["source"] == "cache" and summary["read"] == choice and summary["gemm"] == gemm["choice"]
     for fmt, entry in profile["gemv"].items():
         shape = {k: entry["by_isa"][entry["isa"]][k] for k in ("streams", "prefetch", "chunk")}
         assert summary["gemv"][fmt] == {"isa": choices.gemv_path(fmt), **shape}
@@ -44,7 +49,8 @@ def test_tune_chooses_a_measured_variant_stores_and_applies_it(small):
 def test_tune_command_prints_the_variants_and_writes_json(small, tmp_path, capsys):
     out = tmp_path / "tune.json"
     assert cli.main(["tune", "--threads", "1", "--json", str(out)]) == 0
-    assert "* = chosen" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "* = chosen" in printed and "GEMM blockings" in printed
     assert json.loads(out.read_text())["tune"]["read"]["choice"] == _kernels.read_shape()
 
 
