@@ -16,6 +16,7 @@ from bwbench.machine import check_memory, check_threads, cpu_ticks, stolen_fract
 from bwbench.measure import median_pass
 from bwbench.models import load_config
 from bwbench.reference import Reference
+from bwbench.timing import checking
 
 F32 = np.float32
 RTOL, ATOL = 2e-4, 2e-4   # float32 sums in another order, and an exp to 2e-7
@@ -144,7 +145,8 @@ def _check_first_layer(cfg, layers, top, decoder: bool, tokens, x, threads: int,
                                                                  "emb_norm_w", "emb_norm_b")},
                  len(x), len(x), weights=weights)
     reference = Reference(cfg, layers[:1], top, len(x), weights)
-    want = reference.forward(reference.embed(tokens, 0) if tokens is not None else x, 0, decoder)
+    with checking():
+        want = reference.forward(reference.embed(tokens, 0) if tokens is not None else x, 0, decoder)
     got = x.copy()
     one.run(threads, decoder, tokens, got, 0, False, None, np.zeros(_kernels.INFER_OPS))
     if not np.allclose(got, want, rtol=RTOL, atol=ATOL):

@@ -10,6 +10,7 @@ from bwbench import _kernels, choices
 from bwbench.errors import UsageError, ValidationError
 from bwbench.machine import check_memory, check_threads, memory_level
 from bwbench.measure import MIN_SAMPLE_S, MIN_SAMPLES, Measurement, build, check_ntimes
+from bwbench.timing import checking
 
 FORMATS = ("bf16", "q8_0", "q4_0")
 BYTES_PER_WEIGHT = {"f32": 4.0, "bf16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
@@ -99,9 +100,10 @@ def measure_gemv(m: int, n: int, fmt: str, threads: int = None, ntimes: int = MI
     isa = choices.isa(fmt)
     timing = _kernels.qgemv_measure(isa, fmt, weights, n, x, y, threads, ntimes, MIN_SAMPLE_S)
     wrong = 0
-    for lo in chunks:
-        exact = dequantize(weights[lo:lo + CHUNK_ROWS], fmt, n).astype(np.float64)
-        wrong += int(np.count_nonzero(~(np.abs(y[lo:lo + CHUNK_ROWS] - exact @ x) <= tolerance(exact, x, fmt))))
+    with checking():
+        for lo in chunks:
+            exact = dequantize(weights[lo:lo + CHUNK_ROWS], fmt, n).astype(np.float64)
+            wrong += int(np.count_nonzero(~(np.abs(y[lo:lo + CHUNK_ROWS] - exact @ x) <= tolerance(exact, x, fmt))))
     if wrong:
         raise ValidationError(f"gemv {m}x{n} {fmt} computed {wrong} wrong elements of {m}")
     moved = nbytes + 4 * (m + n)

@@ -16,6 +16,10 @@ from bwbench.machine import cpus_for
 from bwbench.measure import MIN_SAMPLE_S
 
 MAX_REPS = 1 << 30  # calls per sample at the most: a clock that does not move ends calibration
+# A BLAS pool of several threads spins for a while after each call before it
+# sleeps (OpenBLAS: 2^28 cycles, 0.1 s at 2.7 GHz; MKL's KMP_BLOCKTIME 0.2 s).
+# Whatever is timed meanwhile shares its CPUs with the spinning threads.
+BLAS_SPIN_S = 0.25
 
 
 @contextlib.contextmanager
@@ -56,7 +60,20 @@ def time_call(call, threads: int, ntimes: int) -> tuple:
         while _sample(call, reps) < MIN_SAMPLE_S and reps < MAX_REPS:
             reps *= 2
         samples = [_sample(call, reps) for _ in range(ntimes)]
+    if threads > 1:
+        time.sleep(BLAS_SPIN_S)   # the pool asleep before anything else is timed
     return samples, cpus, reps
+
+
+@contextlib.contextmanager
+def checking():
+    """numpy's BLAS on one thread while bwbench checks a result against it:
+    a pool of several would keep spinning into the measurement that follows
+    (seen on a 2-CPU host: 2-thread GEMM samples of 3 and 7 ms alternating,
+    the median 2.5x the best; the numpy check of the first layer before a
+    BERT pass slowed the pass itself)."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def blas_name() -> str:

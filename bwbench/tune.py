@@ -24,6 +24,7 @@ from bwbench.machine import available_cpus, cache_capacity, check_memory, check_
 from bwbench.machine import last_level_cache_bytes
 from bwbench.measure import MIN_SAMPLE_S
 from bwbench.provenance import version
+from bwbench.timing import checking
 from bwbench.results import atomic_write
 
 SCHEMA = "bwbench-tune/2"
@@ -104,8 +105,9 @@ class GemvBench:
         self.w = np.tile(_kernels.interleave(fmt, plain, cols), (tiles, 1))   # 64 rows: whole groups of 8
         self.x = rng.uniform(-1, 1, cols).astype(np.float32)
         exact = quant.dequantize(plain, fmt, cols).astype(np.float64)
-        self.want = np.tile(exact @ self.x, tiles)
-        self.tolerance = np.tile(quant.tolerance(exact, self.x, fmt), tiles)
+        with checking():
+            self.want = np.tile(exact @ self.x, tiles)
+            self.tolerance = np.tile(quant.tolerance(exact, self.x, fmt), tiles)
         self.y = np.empty(self.w.shape[0], np.float32)
 
     def rate(self, isa: str, threads: int, samples: int = SAMPLES) -> float:

@@ -140,3 +140,10 @@ def test_impossible_sizes_and_dtypes_are_refused():
         measure_gemm(10**6, 10**6, 10**6)
     with pytest.raises(UsageError, match="unknown dtype"):
         measure_gemm(2, 2, 2, "float16")
+
+
+def test_checks_run_numpy_blas_on_one_thread():
+    """A pool of several would spin into the next measurement (bwbench.timing.checking)."""
+    from threadpoolctl import threadpool_info
+    with timing.checking():
+        assert {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"} <= {1}
