@@ -5,7 +5,7 @@ TinyLlama-1.1B-shaped decode step (22 layers, grouped KV heads, gated FFN) at
 context 32. asv times the C call; each op inside is timed by C as well."""
 import numpy as np
 
-from bwbench import _kernels
+from bwbench import _kernels, choices
 from bwbench.inference import engine, random_weights
 from bwbench.machine import available_cpus
 from bwbench.models import load_config
@@ -55,13 +55,28 @@ class TinyLlamaDecodeStepByFormat(_Pass):
     params = ["bf16", "q8_0", "q4_0"]
     param_names = ["weights"]
 
-    def setup(self, weights):
+    def setup(self, weights, isa=None):
         cfg = load_config(self.model)
         layers, top = random_weights(cfg, np.random.default_rng(0), False, False, self.context, weights)
-        self.engine = engine(cfg, layers, top, self.context, self.tokens, weights=weights)
+        self.engine = engine(cfg, layers, top, self.context, self.tokens, isa, weights)
         self.x = np.random.default_rng(1).standard_normal((1, cfg.d), dtype=np.float32)
         self.seconds = np.zeros(_kernels.INFER_OPS)
         self.threads = available_cpus()
 
     def time_decode_step_context32(self, weights):
+        self.run()
+
+
+class TinyLlamaDecodeStepByIsa(TinyLlamaDecodeStepByFormat):
+    """The decode step on each instruction set the host has (skipped where it lacks one):
+    float32 weights, and q4_0, whose GEMV has its own kernel per ISA path."""
+    params = [["f32", "q4_0"], ["sse2", "avx2", "avx512"]]
+    param_names = ["weights", "isa"]
+
+    def setup(self, weights, isa):
+        if isa not in choices.supported_isas():
+            raise NotImplementedError(f"this CPU lacks {isa}")
+        super().setup(weights, isa)
+
+    def time_decode_step_context32(self, weights, isa):
         self.run()

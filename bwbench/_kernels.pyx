@@ -404,7 +404,7 @@ cdef extern from "bwbench.h" nogil:
         const float *norm1_w, *norm1_b, *norm2_w, *norm2_b, *q_norm_w, *k_norm_w
     ctypedef struct bw_model:
         int arch, act, nlayers, weights
-        size_t d, heads, kv_heads, head_dim, d_ff, vocab, max_pos, max_tokens
+        size_t d, heads, kv_heads, head_dim, d_ff, vocab, max_pos, max_tokens, max_seqs
         float eps, rope_theta
         const float *tok_emb, *pos_emb, *type_emb, *emb_norm_w, *emb_norm_b, *final_norm_w, *final_norm_b
         bw_linear lm_head
@@ -414,8 +414,12 @@ cdef extern from "bwbench.h" nogil:
         pass
     bw_infer_state *bw_infer_new(const bw_model *m)
     void bw_infer_free(bw_infer_state *s)
+    void bw_infer_fill(const bw_model *m, bw_infer_state *s, size_t seq0, size_t nseq, size_t depth)
+    int bw_infer_generate(const bw_model *m, bw_infer_state *s, int isa, int threads, size_t nseq, int *tokens,
+                          size_t *pos, size_t steps, int *out, float *x, double *op_seconds, double *wall)
     int bw_infer_pass(const bw_model *m, bw_infer_state *s, int isa, int threads, int decoder,
-                      const int *tokens, size_t ntok, size_t pos0, int embed, int head, float *x,
+                      const int *tokens, size_t ntok, size_t seq0, size_t nseq, const size_t *pos, int embed,
+                      int head, float *x,
                       float *logits, int *next, double *op_seconds, double *wall)
 
 from libc.stdlib cimport calloc, free
@@ -495,6 +499,7 @@ cdef class Engine:
         self.m.d, self.m.heads, self.m.kv_heads = d, config["heads"], config["kv_heads"]
         self.m.head_dim, self.m.d_ff, self.m.vocab = config["head_dim"], f, config["vocab"]
         self.m.max_pos, self.m.max_tokens = config["max_pos"], config["max_tokens"]
+        self.m.max_seqs = config.get("max_seqs", 1)
         self.m.eps, self.m.rope_theta = config["eps"], config["rope_theta"]
         self.layers = <bw_layer *>calloc(max(len(layers), 1), sizeof(bw_layer))
         if self.layers == NULL:
@@ -541,39 +546,89 @@ cdef class Engine:
         free(self.layers)
 
     def run(self, int threads, bint decoder, object tokens, object hidden, size_t pos0, bint head,
-            object logits, object seconds):
+            object logits, object seconds, object positions=None, size_t first_seq=0):
         """One pass over x.shape[0] tokens at positions pos0..: with tokens
         (int32), looked up into x first; x receives the hidden states; with
         head, the last token's logits (into logits, if given) and its argmax,
-        returned with the pass's wall seconds. op_seconds accumulates."""
+        returned with the pass's wall seconds. op_seconds accumulates.
+        With positions (one start a sequence): the rows are len(positions)
+        sequences of equal length, each at its own positions in its own
+        cache (first_seq, first_seq + 1, ...); the argmaxes (one a sequence,
+        int32) are returned, and logits holds one row a sequence. A pass
+        without positions is in cache first_seq."""
         _expect(getattr(hidden, "dtype", None) == np.float32 and hidden.ndim == 2 and hidden.flags.c_contiguous,
                 "x must be a C-contiguous float32 matrix")
         _expect(getattr(seconds, "dtype", None) == np.float64 and seconds.ndim == 1 and seconds.flags.c_contiguous,
                 "op_seconds must be a contiguous float64 vector")
-        _expect(tokens is None or (getattr(tokens, "dtype", None) == np.intc and tokens.ndim == 1),
-                "tokens must be an int32 vector")
         cdef float[:, ::1] x = hidden
         cdef double[::1] op_seconds = seconds
         cdef size_t ntok = x.shape[0]
-        cdef const int[::1] ids
-        cdef const int *ids_ptr = NULL
-        cdef float *logits_ptr = NULL
-        cdef int next_token = -1, err, i = ISAS.index(self.isa)
-        cdef double wall = 0.0
         if x.shape[1] != self.m.d or op_seconds.shape[0] != BW_NOPS or ntok == 0:
             raise ArgumentError("bwbench: x must be tokens x d and op_seconds hold every op")
-        if tokens is not None:
-            ids = tokens
-            if <size_t>ids.shape[0] != ntok or min(tokens) < 0 or max(tokens) >= <long>self.m.vocab:
-                raise ArgumentError("bwbench: one token id per row of x, each below the vocabulary size")
-            ids_ptr = &ids[0]
+        cdef const int *ids_ptr = self._tokens(tokens, ntok)
+        starts = np.array([pos0] if positions is None else positions, dtype=np.uintp)
+        cdef size_t nseq = starts.size
+        cdef const size_t[::1] pos = starts
+        nexts = np.full(nseq, -1, dtype=np.intc)
+        cdef int[::1] next_tokens = nexts
+        cdef float *logits_ptr = NULL
+        cdef int err, i = ISAS.index(self.isa)
+        cdef double wall = 0.0
         if logits is not None:
-            logits_ptr = <float *>_f32(logits, self.m.vocab, "logits")
+            logits_ptr = <float *>_f32(logits, nseq * self.m.vocab, "logits")
         with nogil:
-            err = bw_infer_pass(&self.m, self.state, i, threads, decoder, ids_ptr, ntok, pos0,
-                                ids_ptr != NULL, head, &x[0, 0], logits_ptr, &next_token, &op_seconds[0], &wall)
+            err = bw_infer_pass(&self.m, self.state, i, threads, decoder, ids_ptr, ntok, first_seq, nseq, &pos[0],
+                                ids_ptr != NULL, head, &x[0, 0], logits_ptr, &next_tokens[0], &op_seconds[0], &wall)
         _check(err)
-        return next_token, wall
+        return (int(nexts[0]) if positions is None else nexts), wall
+
+    def generate(self, int threads, object tokens, object positions, size_t steps, object hidden, object seconds):
+        """steps decode steps of len(tokens) sequences in one call: sequence q
+        starts from tokens[q] at positions[q], each step's argmax fed back.
+        Returns (steps x sequences int32 tokens, wall seconds of the loop);
+        hidden: sequences x d float32 scratch."""
+        _expect(getattr(hidden, "dtype", None) == np.float32 and hidden.ndim == 2 and hidden.flags.c_contiguous,
+                "x must be a C-contiguous float32 matrix")
+        _expect(getattr(seconds, "dtype", None) == np.float64 and seconds.ndim == 1 and seconds.flags.c_contiguous,
+                "op_seconds must be a contiguous float64 vector")
+        current = np.array(tokens, dtype=np.intc)
+        cdef size_t nseq = current.size
+        cdef float[:, ::1] x = hidden
+        cdef double[::1] op_seconds = seconds
+        if nseq == 0 or <size_t>x.shape[0] != nseq or x.shape[1] != self.m.d or op_seconds.shape[0] != BW_NOPS:
+            raise ArgumentError("bwbench: one token a sequence, x sequences x d, op_seconds every op")
+        self._tokens(current, nseq)
+        starts = np.array(positions, dtype=np.uintp)
+        if starts.size != nseq:
+            raise ArgumentError("bwbench: one position a sequence")
+        generated = np.empty((max(steps, 1), nseq), dtype=np.intc)
+        cdef int[::1] ids = current
+        cdef size_t[::1] pos = starts
+        cdef int[:, ::1] out = generated
+        cdef int err, i = ISAS.index(self.isa)
+        cdef double wall = 0.0
+        with nogil:
+            err = bw_infer_generate(&self.m, self.state, i, threads, nseq, &ids[0], &pos[0], steps, &out[0, 0],
+                                    &x[0, 0], &op_seconds[0], &wall)
+        _check(err)
+        return generated, wall
+
+    def fill(self, size_t depth):
+        """Every sequence's cache holds random keys and values at positions 0..depth - 1."""
+        if depth > self.m.max_pos:
+            raise ArgumentError(f"bwbench: a depth of {depth} is past the {self.m.max_pos} positions")
+        with nogil:
+            bw_infer_fill(&self.m, self.state, 0, self.m.max_seqs, depth)
+
+    cdef const int *_tokens(self, object tokens, size_t ntok) except? NULL:
+        """The data of an int32 vector of ntok token ids below the vocabulary size; NULL for None."""
+        if tokens is None:
+            return NULL
+        _expect(getattr(tokens, "dtype", None) == np.intc and tokens.ndim == 1, "tokens must be an int32 vector")
+        cdef const int[::1] ids = tokens
+        if <size_t>ids.shape[0] != ntok or min(tokens) < 0 or max(tokens) >= <long>self.m.vocab:
+            raise ArgumentError("bwbench: one token id per row of x, each below the vocabulary size")
+        return &ids[0]
 
 
 cdef extern from "bwbench.h" nogil:

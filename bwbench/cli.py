@@ -27,6 +27,8 @@ from bwbench.roofline import Roofline
 from bwbench.stream import STREAM_KERNELS, default_stream_size, measure_stream, stream_kernel
 from bwbench.engines import REFERENCES
 from bwbench.inference import check_runnable
+from bwbench import sweep
+from bwbench.tables import SWEEP_FORMATS
 from bwbench.transformer import (FIGURE_MODELS, analyse, measure, overlay_points, tokens_per_s_by_format,
                                   with_measured)
 from bwbench.units import format_bytes, parse_shape, parse_size
@@ -228,6 +230,16 @@ def _roofline_for(args, threads: int) -> Roofline:
                           BRACKET_SAMPLE)
 
 
+def _sweep_lists(args) -> dict:
+    """The comma lists of a transformer command, checked."""
+    formats = ("f32",) + quant.FORMATS
+    weights = args.weights.split(",") if args.weights else [None]
+    if any(fmt not in formats for fmt in weights if fmt is not None):
+        raise UsageError(f"invalid --weights {args.weights!r}: choose from {', '.join(formats)}")
+    return {"batch": _positive_list(args.batch, "--batch"), "prompt": _count_list(args.prompt, "--prompt"),
+            "depth": _count_list(args.depth, "--depth") if args.depth is not None else [0], "weights": weights}
+
+
 def cmd_transformer(args) -> int:
     if args.figure:
         return _transformer_figure(args)
@@ -235,6 +247,11 @@ def cmd_transformer(args) -> int:
         raise UsageError("give --model and --seq (or --figure DIR)")
     if args.json:
         check_writable(args.json)
+    lists = _sweep_lists(args)
+    if any(len(values) > 1 for values in lists.values()) or args.depth is not None or args.format \
+            or (args.measure and lists["batch"][0] > 1):
+        return _transformer_sweep(args, lists)
+    args.batch, args.prompt, args.weights = lists["batch"][0], lists["prompt"][0], lists["weights"][0]
     shape = (args.model, args.seq, args.mode, args.prompt, args.batch, args.bytes_per_element, args.scope)
     counted = analyse(*shape, weights=args.weights)
     threads = check_threads(args.threads)
@@ -303,13 +320,63 @@ def _transformer_figure(args) -> int:
     return 0
 
 
-def _positive_list(text: str, flag: str) -> list:
+def _transformer_sweep(args, lists: dict) -> int:
+    """Every combination of the lists, predicted, and with --measure measured
+    inside its own bracket of ceilings (bwbench.sweep)."""
+    if args.reference or args.tensor_parallel:
+        raise UsageError("a sweep (comma lists, --depth or --format) runs bwbench alone: drop --reference and "
+                         "--tensor-parallel")
+    if not 1 <= args.repeats <= 100:
+        raise UsageError(f"invalid --repeats {args.repeats}: from 1 to 100")
+    grid = sweep.Grid(args.model, tuple(fmt or "f32" for fmt in lists["weights"]), tuple(lists["batch"]),
+                      tuple(lists["prompt"]), args.seq, tuple(lists["depth"]))
+    sweep.check(grid, args.measure)
+    threads = check_threads(args.threads)
+    cells, rooflines = [], {}
+    for fmt in grid.formats:
+        runner = sweep.Runner(grid, fmt, threads) if args.measure else None
+        for _, batch, prompt, depth in (cell for cell in grid.cells() if cell[0] == fmt):
+            measured, drift = None, None
+            if runner:
+                measured, before, after, roofline = bracketed(lambda: runner.measure(batch, prompt, depth,
+                                                                                     args.repeats),
+                                                              threads, _run_all, fmt)
+            else:
+                roofline = rooflines.get(fmt) or _roofline_for(argparse.Namespace(roofline=args.roofline,
+                                                                                  weights=fmt), threads)
+            rooflines[fmt] = roofline
+            prediction = sweep.predicted(grid, fmt, batch, prompt, depth, roofline)
+            cell = sweep.cell_record(grid, fmt, batch, prompt, depth, prediction, measured)
+            if runner:
+                cell["drift"] = drift_summary(bracket_drift(before, after), [prediction["bound"]["ceiling"]])
+            cells.append(cell)
+        del runner   # its weights freed before the next format's are made
+    knees = sweep.knees(grid, cells, rooflines[grid.formats[0]])
+    if args.format:
+        print(tables.sweep_text(cells, args.format), end="")
+    else:
+        stdout.print(tables.sweep_table(grid.model, threads, cells, knees))
+    if args.json:
+        first = analyse(args.model, args.seq, "decoder", grid.prompts[0], grid.batches[0], 4, "model",
+                        rooflines[grid.formats[0]], grid.formats[0], depth=grid.depths[0])
+        write_result(args.json, machine_info(), [], transformer={**first.to_dict(), "sweep": cells, "knee": knees},
+                     roofline=rooflines[grid.formats[0]].to_dict())
+        stdout.print(f"wrote {args.json}")
+    return 0
+
+
+def _count_list(text: str, flag: str) -> list:
+    return _positive_list(text, flag, least=0)
+
+
+def _positive_list(text: str, flag: str, least: int = 1) -> list:
     try:
         values = [int(part) for part in text.split(",")]
     except ValueError:
         values = []
-    if not values or min(values) < 1:
-        raise UsageError(f"invalid {flag} {text!r}: expected comma-separated positive whole numbers")
+    if not values or min(values) < least:
+        kind = "positive" if least else "zero or positive"
+        raise UsageError(f"invalid {flag} {text!r}: expected comma-separated {kind} whole numbers")
     return values
 
 
@@ -524,13 +591,18 @@ def build_parser() -> argparse.ArgumentParser:
     transformer.add_argument("--seq", type=int, help="tokens: processed at once (encoder) or generated (decoder)")
     transformer.add_argument("--mode", choices=("encoder", "decoder"),
                              help="default: encoder for BERT-style configs, decoder for GPT-style")
-    transformer.add_argument("--prompt", type=int, default=0, help="decoder: prompt tokens processed at once first (default 0)")
-    transformer.add_argument("--batch", type=int, default=1, help="sequences at once (default 1)")
+    transformer.add_argument("--prompt", default="0", metavar="P[,P...]",
+                             help="decoder: prompt tokens processed at once first (default 0)")
+    transformer.add_argument("--batch", default="1", metavar="B[,B...]", help="sequences at once (default 1)")
+    transformer.add_argument("--depth", metavar="D[,D...]",
+                             help="decoder: positions already in each sequence's key/value cache (random, as "
+                                  "llama-bench's -d); a sweep")
     transformer.add_argument("--bytes-per-element", type=float, default=4.0,
                              help="4 = fp32 (default), 2, 1 (as Kim et al.), 0.5")
-    transformer.add_argument("--weights", choices=("f32",) + quant.FORMATS,
-                             help="the linear layers' weight format (llama.cpp's layouts), activations float32; "
-                                  "sets the bytes a weight the prediction counts (default: --bytes-per-element)")
+    transformer.add_argument("--weights", metavar="FMT[,FMT...]",
+                             help=f"the linear layers' weight format ({', '.join(('f32',) + quant.FORMATS)}: "
+                                  "llama.cpp's layouts), activations float32; sets the bytes a weight the prediction "
+                                  "counts (default: --bytes-per-element)")
     transformer.add_argument("--scope", choices=("model", "layers"), default="layers",
                              help="layers: the transformer layers only (Kim et al.); model: with embeddings and, "
                                   "for decoders, the final LayerNorm and LM head (default: layers)")
@@ -547,6 +619,9 @@ def build_parser() -> argparse.ArgumentParser:
     _json_flag(transformer, "the result JSON (key `transformer`)")
     transformer.add_argument("--figure", metavar="DIR", help="draw Figure 3 (PNG and SVG) into DIR instead")
     transformer.add_argument("--seqs", default="128,256,512,1024", help="--figure: sequence lengths")
+    transformer.add_argument("--repeats", type=int, default=3, help="a sweep: repetitions of each cell (default 3)")
+    transformer.add_argument("--format", choices=SWEEP_FORMATS, help="a sweep: print its table as CSV, Markdown "
+                             "or JSON lines instead (for spreadsheets and notebooks)")
     transformer.set_defaults(run=cmd_transformer)
 
     link = commands.add_parser(

@@ -98,10 +98,14 @@ def random_weights(cfg, rng, embeddings: bool, head: bool, max_pos: int, weights
     return layers, top
 
 
-def engine(cfg, layers, top, max_pos: int, max_tokens: int, isa: str = None, weights: str = "f32") -> _kernels.Engine:
+def engine(cfg, layers, top, max_pos: int, max_tokens: int, isa: str = None, weights: str = "f32",
+           max_seqs: int = 1) -> _kernels.Engine:
+    """The C engine of cfg: a key/value cache of max_seqs sequences of max_pos
+    positions, scratch for max_tokens rows a pass."""
     config = {"arch": cfg.arch, "act": cfg.activation, "d": cfg.d, "heads": cfg.heads, "kv_heads": cfg.kv_heads,
               "head_dim": cfg.head_dim, "d_ff": cfg.d_ff, "vocab": cfg.vocab, "eps": cfg.norm_eps,
-              "rope_theta": cfg.rope_theta, "max_pos": max_pos, "max_tokens": max_tokens, "weights": weights}
+              "rope_theta": cfg.rope_theta, "max_pos": max_pos, "max_tokens": max_tokens, "weights": weights,
+              "max_seqs": max_seqs}
     return _kernels.Engine(config, layers, top, isa or choices.isa(weights))
 
 

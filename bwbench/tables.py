@@ -1,4 +1,7 @@
 """The command line's tables (rich): what each command prints. Never measures."""
+import csv
+import io
+import json
 import statistics
 
 from rich.table import Table
@@ -330,4 +333,57 @@ def trends_table(result: dict) -> Table:
         table.add_row(name, str(result["points"][name]), f"{growth:.2f}x", f"{result['paper'][name]:.1f}x",
                       f"{host['value']:.3g} {result['units'][name]}" if host else "",
                       f"{host['normalised']:.3g}" if host else "")
+    return table
+
+
+SWEEP_COLUMNS = ("format", "PP", "TG", "B", "N_KV", "T_PP s", "S_PP t/s", "T_TG s", "S_TG t/s", "pred S_PP",
+                 "pred S_TG", "pred/meas TG", "TG spread", "bound", "drift")
+
+
+def sweep_rows(cells: list) -> list:
+    """The sweep as rows of SWEEP_COLUMNS (strings; '-' where a cell has no such figure)."""
+    def number(value, spec):
+        return "-" if value is None else format(value, spec)
+
+    rows = []
+    for c in cells:
+        t_tg = [s["t_tg_s"] for s in c.get("samples", [])]
+        bound = c["bound"]["kind"] + (f" ({c['bound']['level']})" if c["bound"]["level"] else "")
+        drift = c.get("drift")
+        rows.append([c["format"], str(c["prompt"]), str(c["generated"]), str(c["batch"]), str(c["n_kv"]),
+                     number(c.get("t_pp_s") if c["prompt"] else None, ".3f"), number(c.get("s_pp"), ".1f"),
+                     number(c.get("t_tg_s"), ".3f"), number(c.get("s_tg"), ".1f"), number(c["predicted_s_pp"], ".1f"),
+                     number(c["predicted_s_tg"], ".1f"),
+                     number(c["predicted_s_tg"] / c["s_tg"] if c.get("s_tg") else None, ".2f"),
+                     f"{max(t_tg) / min(t_tg) - 1:.1%}" if t_tg else "-", bound,
+                     f"{drift['max']:.1%}" + (" !" if drift["flagged"] else "") if drift else "-"])
+    return rows
+
+
+SWEEP_FORMATS = ("csv", "md", "jsonl")
+
+
+def sweep_text(cells: list, fmt: str) -> str:
+    """The sweep's table as CSV, a Markdown table, or one JSON object a cell (its JSON record)."""
+    if fmt == "jsonl":
+        return "".join(json.dumps(cell) + "\n" for cell in cells)
+    rows = sweep_rows(cells)
+    if fmt == "md":
+        lines = [SWEEP_COLUMNS, ["---"] * len(SWEEP_COLUMNS)] + rows
+        return "".join("| " + " | ".join(line) + " |\n" for line in lines)
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([SWEEP_COLUMNS] + rows)
+    return out.getvalue()
+
+
+def sweep_table(model: str, threads: int, cells: list, knees: dict) -> Table:
+    """llama-batched-bench's columns, each cell beside its prediction; the knees below."""
+    table = _table(f"{model} decoding, {threads} thread(s): prompt processing (PP) and generation (TG) of B "
+                   f"sequences; medians, predicted on the ceilings bracketing each cell", SWEEP_COLUMNS)
+    for row in sweep_rows(cells):
+        table.add_row(*row)
+    table.caption = "; ".join(
+        f"{fmt}: knee B* predicted {k['predicted'] or 'beyond 4096'}, measured {k['measured'] or 'not reached'}"
+        for fmt, k in knees.items()) + " (measured: the first B with S_TG(B) < 1.5 x S_TG(B/2)); ! = the " \
+        "bracket drifted past its limit"
     return table

@@ -202,11 +202,18 @@ def pass_ops(cfg, batch: int, tokens: int, context: int, e: float, scope: str, d
     return ops if w is None else [in_weight_format(op, e, w) for op in ops]
 
 
-def passes(mode: str, seq: int, prompt: int):
-    """(tokens, context) of each pass: one encoder pass, or a prompt then one step per token."""
+PHASES = ("all", "prompt", "generate")
+
+
+def passes(mode: str, seq: int, prompt: int, depth: int = 0, phase: str = "all"):
+    """(tokens, context) of each pass: one encoder pass, or a prompt then one
+    step per token, after `depth` positions already in the cache; phase
+    'prompt' or 'generate' keeps that part of a decoder's passes only."""
     if mode == "encoder":
         return [(seq, seq)]
-    return ([(prompt, prompt)] if prompt else []) + [(1, prompt + t) for t in range(1, seq + 1)]
+    prompt_pass = [(prompt, depth + prompt)] if prompt and phase != "generate" else []
+    steps = [(1, depth + prompt + t) for t in range(1, seq + 1)] if phase != "prompt" else []
+    return prompt_pass + steps
 
 
 def model_weight_bytes(cfg, e: float, scope: str, decoder: bool, w: float = None) -> float:
@@ -320,11 +327,14 @@ def compute_dtype(bytes_per_element: float) -> str:
 
 
 def analyse(model: str, seq: int, mode: str = None, prompt: int = 0, batch: int = 1,
-            bytes_per_element: float = 4, scope: str = "layers", roofline=None, weights: str = None) -> Analysis:
+            bytes_per_element: float = 4, scope: str = "layers", roofline=None, weights: str = None,
+            depth: int = 0, phase: str = "all") -> Analysis:
     """Every op of the model with its FLOPs, bytes, intensity and, given a
     Roofline, its predicted time; summed over layers and decode steps.
     weights: the linear layers' weight format (f32, bf16, q8_0, q4_0) and its
-    bytes per weight; default: bytes_per_element, as activations."""
+    bytes per weight; default: bytes_per_element, as activations. depth:
+    positions already in each sequence's cache before the prompt; phase: a
+    decoder's passes counted (all, the prompt only, or the generated steps)."""
     cfg = load_config(model)
     if weights is not None and weights not in BYTES_PER_WEIGHT:
         raise UsageError(f"unknown weight format {weights!r}: choose from {', '.join(BYTES_PER_WEIGHT)}")
@@ -333,8 +343,11 @@ def analyse(model: str, seq: int, mode: str = None, prompt: int = 0, batch: int 
     for label, value in (("seq", seq), ("batch", batch)):
         if not isinstance(value, int) or value < 1:
             raise UsageError(f"invalid {label} {value!r}: must be a positive whole number")
-    if not isinstance(prompt, int) or prompt < 0:
-        raise UsageError(f"invalid prompt {prompt!r}: must be zero or a positive whole number")
+    for label, value in (("prompt", prompt), ("depth", depth)):
+        if not isinstance(value, int) or value < 0:
+            raise UsageError(f"invalid {label} {value!r}: must be zero or a positive whole number")
+    if phase not in PHASES:
+        raise UsageError(f"invalid phase {phase!r}: choose from {', '.join(PHASES)}")
     if not bytes_per_element > 0:
         raise UsageError(f"invalid bytes per element {bytes_per_element!r}: must be positive")
     if mode not in ("encoder", "decoder") or scope not in ("model", "layers"):
@@ -343,7 +356,7 @@ def analyse(model: str, seq: int, mode: str = None, prompt: int = 0, batch: int 
     e = bytes_per_element
     weight_bytes = model_weight_bytes(cfg, e, scope, decoder, w)
     summed = {}
-    for tokens, context in passes(mode, seq, prompt):
+    for tokens, context in passes(mode, seq, prompt, depth, phase):
         if roofline is not None:
             cache = 2 * cfg.layers * batch * context * cfg.d_kv * e
             levels = {"weights": roofline.level_for(weight_bytes), "cache": roofline.level_for(cache)}

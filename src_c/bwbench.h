@@ -248,6 +248,7 @@ typedef struct {
     int arch, act, nlayers;
     int weights;                               /* the linear layers' format: BW_FMT_*; quantised ones one token a pass */
     size_t d, heads, kv_heads, head_dim, d_ff, vocab, max_pos, max_tokens;
+    size_t max_seqs;                           /* sequences the key/value cache holds (0: one) */
     float eps, rope_theta;
     const float *tok_emb, *pos_emb, *type_emb; /* vocab x d, positions x d, first token type row; NULL if absent */
     const float *emb_norm_w, *emb_norm_b;      /* BERT's embedding LayerNorm */
@@ -258,18 +259,34 @@ typedef struct {
 } bw_model;
 
 typedef struct bw_infer_state bw_infer_state;
-/* Key/value cache for max_pos positions, scratch for max_tokens tokens a pass. */
+/* Key/value cache for max_seqs sequences of max_pos positions, scratch for
+   max_tokens tokens a pass. */
 bw_infer_state *bw_infer_new(const bw_model *m);
 void bw_infer_free(bw_infer_state *s);
-/* One pass over ntok tokens at positions pos0.. (causal if m is a decoder).
-   embed: look up tokens (and norm, BERT) first, else x holds ntok x d inputs;
-   head: final norm, LM head and argmax of the last token into *next (decoders).
-   x receives the hidden states (ntok x d), logits (if not NULL) the last
-   token's vocab logits; op_seconds[BW_NOPS] accumulates each op's time,
-   *wall the pass's. */
+/* One pass over ntok tokens: nseq sequences of ntok / nseq tokens each, row
+   by row, the q-th at positions pos[q].. of cache seq0 + q (causal if m is
+   a decoder). A prompt is one sequence; a batched decode step is nseq
+   sequences of one token. Every linear layer reads its weights once for
+   all rows. embed: look up tokens (and norm, BERT) first, else x holds
+   ntok x d inputs; head: final norm, LM head and argmax of each sequence's
+   last token into next[q] (decoders). x receives the hidden states (ntok x
+   d), logits (if not NULL) each sequence's last token's vocab logits (nseq x
+   vocab); op_seconds[BW_NOPS] accumulates each op's time, *wall the pass's. */
 int bw_infer_pass(const bw_model *m, bw_infer_state *s, int isa, int threads, int decoder,
-                  const int *tokens, size_t ntok, size_t pos0, int embed, int head, float *x,
-                  float *logits, int *next, double *op_seconds, double *wall);
+                  const int *tokens, size_t ntok, size_t seq0, size_t nseq, const size_t *pos, int embed,
+                  int head, float *x, float *logits, int *next, double *op_seconds, double *wall);
+/* Caches seq0..seq0 + nseq - 1 hold random keys and values at positions
+   0..depth - 1 (as llama-bench's -d): a decode "at depth" without the prompt
+   that would have written them. depth <= max_pos and seq0 + nseq <= max_seqs:
+   the caller checks. */
+void bw_infer_fill(const bw_model *m, bw_infer_state *s, size_t seq0, size_t nseq, size_t depth);
+/* The token loop: `steps` decode steps of nseq sequences in one team of
+   threads (no Python, no new parallel region between steps). tokens[q] is
+   sequence q's next input, at position pos[q]; each step's argmax is fed
+   back. out (steps x nseq) receives every generated token; tokens and pos
+   are left after the last step (caches 0..nseq-1). x: nseq x d scratch. */
+int bw_infer_generate(const bw_model *m, bw_infer_state *s, int isa, int threads, size_t nseq, int *tokens,
+                      size_t *pos, size_t steps, int *out, float *x, double *op_seconds, double *wall);
 
 /* quant.c: llama.cpp's layouts; the block formats hold BW_QK weights a block. */
 #define BW_QK 32

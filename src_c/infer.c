@@ -31,9 +31,11 @@ typedef struct {
     bw_infer_state *s;
     int isa, decoder, embed, head;
     const int *tokens;
-    size_t ntok, pos0;
+    size_t ntok, nseq, per;     /* ntok rows: nseq sequences of per tokens each */
+    size_t seq0;                /* the first sequence's cache: the pass's sequences are seq0.. */
+    const size_t *pos;          /* where each sequence's tokens start */
     float *x;
-    int *next;
+    int *next;                  /* each sequence's argmax */
     double *secs;
 } pass;
 
@@ -48,6 +50,16 @@ static span share(size_t n)
 
 static size_t d_q(const bw_model *m) { return m->heads * m->head_dim; }
 static size_t d_kv(const bw_model *m) { return m->kv_heads * m->head_dim; }
+
+/* Row t's position: its sequence's start, plus its place in the sequence. */
+static size_t position(const pass *p, size_t t) { return p->pos[t / p->per] + t % p->per; }
+
+/* Floats of one sequence's key (or value) cache, and where a layer's starts. */
+static size_t seq_cache(const bw_model *m) { return (size_t)m->nlayers * m->kv_heads * m->max_pos * m->head_dim; }
+static size_t cache_at(const bw_model *m, size_t seq, int layer)
+{
+    return seq * seq_cache(m) + (size_t)layer * m->kv_heads * m->max_pos * m->head_dim;
+}
 
 /* C = A B by the team, in the state's workspace and blocking. */
 static void team_gemm(const pass *p, bw_gemm_ctx g)
@@ -74,7 +86,7 @@ static void lap(const pass *p, int op, double *since)
    (infer_elementwise.h, built for each), as gemm.c's kernel sets. */
 typedef struct {
     void (*norm)(const float *in, float *out, size_t rows, size_t width, const float *w, const float *b, float eps);
-    void (*softmax)(const pass *p, float *scores, float scale, size_t ctx);
+    void (*softmax)(const pass *p, float *scores, float scale);
     void (*activate)(int act, float *a, size_t n);
 } elementwise;
 
@@ -147,7 +159,7 @@ static void embed(const pass *p)
         size_t t = i / m->d, j = i % m->d;
         float value = m->tok_emb[(size_t)p->tokens[t] * m->d + j];
         if (m->pos_emb)
-            value += m->pos_emb[(p->pos0 + t) * m->d + j];
+            value += m->pos_emb[position(p, t) * m->d + j];
         if (m->type_emb)
             value += m->type_emb[j];
         p->x[i] = value;
@@ -165,7 +177,7 @@ static void rotary(const pass *p)
         size_t t = r / heads, h = r % heads;
         float *x = h < m->heads ? p->s->q + t * d_q(m) + h * m->head_dim
                                 : p->s->k + t * d_kv(m) + (h - m->heads) * m->head_dim;
-        const float *c = p->s->rope_cos + (p->pos0 + t) * half, *s = p->s->rope_sin + (p->pos0 + t) * half;
+        const float *c = p->s->rope_cos + position(p, t) * half, *s = p->s->rope_sin + position(p, t) * half;
         for (size_t i = 0; i < half; i++) {
             float x0 = x[i], x1 = x[i + half];
             x[i] = x0 * c[i] - x1 * s[i];
@@ -174,48 +186,55 @@ static void rotary(const pass *p)
     }
 }
 
-/* The three attention ops over all heads: Q K^T into scores, softmax (causal
-   for a decoder), scores V into att. Keys and values go to the cache first. */
+/* The three attention ops, each sequence over its own cache, every head: Q
+   K^T into scores (rows max_pos apart), softmax (causal for a decoder), scores
+   V into att. Keys and values go to the cache first. */
 static void attention(const pass *p, int layer, double *since)
 {
     const bw_model *m = p->m;
     bw_infer_state *s = p->s;
-    const size_t dh = m->head_dim, group = m->heads / m->kv_heads, ctx = p->pos0 + p->ntok;
-    const size_t cache = (size_t)layer * m->kv_heads * m->max_pos * dh;
+    const size_t dh = m->head_dim, group = m->heads / m->kv_heads, n = p->per, stride = m->max_pos;
     const span my = share(p->ntok * m->kv_heads);
     for (size_t r = my.lo; r < my.hi; r++) {
-        size_t t = r / m->kv_heads, h = r % m->kv_heads, at = cache + (h * m->max_pos + p->pos0 + t) * dh;
+        size_t t = r / m->kv_heads, h = r % m->kv_heads;
+        size_t at = cache_at(m, p->seq0 + t / n, layer) + (h * m->max_pos + position(p, t)) * dh;
         memcpy(s->k_cache + at, s->k + t * d_kv(m) + h * dh, dh * sizeof(float));
         memcpy(s->v_cache + at, s->v + t * d_kv(m) + h * dh, dh * sizeof(float));
     }
     #pragma omp barrier
-    for (size_t h = 0; h < m->heads; h++) {
-        const float *keys = s->k_cache + cache + (h / group) * m->max_pos * dh;
-        float *scores = s->scores + h * p->ntok * ctx;
-        bw_gemm_ctx g = {.m = p->ntok, .n = ctx, .k = dh, .a = s->q + h * dh, .b = keys, .c = scores,
-                         .a_rs = d_q(m), .a_cs = 1, .b_rs = 1, .b_cs = dh, .c_rs = ctx, .c_cs = 1};
-        if (p->ntok <= BW_SMALL_N)   /* S^T = K Q^T: the cached keys read once, as a GEMV reads them */
-            g = (bw_gemm_ctx){.m = ctx, .n = p->ntok, .k = dh, .a = keys, .b = s->q + h * dh, .c = scores,
-                              .a_rs = dh, .a_cs = 1, .b_rs = 1, .b_cs = d_q(m), .c_rs = 1, .c_cs = ctx};
-        team_gemm(p, g);
-    }
+    for (size_t q = 0; q < p->nseq; q++)
+        for (size_t h = 0; h < m->heads; h++) {
+            const size_t ctx = p->pos[q] + n;
+            const float *keys = s->k_cache + cache_at(m, p->seq0 + q, layer) + (h / group) * m->max_pos * dh;
+            const float *queries = s->q + q * n * d_q(m) + h * dh;
+            float *scores = s->scores + (h * p->ntok + q * n) * stride;
+            bw_gemm_ctx g = {.m = n, .n = ctx, .k = dh, .a = queries, .b = keys, .c = scores,
+                             .a_rs = d_q(m), .a_cs = 1, .b_rs = 1, .b_cs = dh, .c_rs = stride, .c_cs = 1};
+            if (n <= BW_SMALL_N)   /* S^T = K Q^T: the cached keys read once, as a GEMV reads them */
+                g = (bw_gemm_ctx){.m = ctx, .n = n, .k = dh, .a = keys, .b = queries, .c = scores,
+                                  .a_rs = dh, .a_cs = 1, .b_rs = 1, .b_cs = d_q(m), .c_rs = 1, .c_cs = stride};
+            team_gemm(p, g);
+        }
     lap(p, BW_OP_QK, since);
 
-    ops(p)->softmax(p, s->scores, 1.0f / sqrtf((float)dh), ctx);
+    ops(p)->softmax(p, s->scores, 1.0f / sqrtf((float)dh));
     lap(p, BW_OP_SOFTMAX, since);
 
-    for (size_t h = 0; h < m->heads; h++) {
-        const float *values = s->v_cache + cache + (h / group) * m->max_pos * dh;
-        const float *probs = s->scores + h * p->ntok * ctx;
-        if (p->ntok == 1) {   /* V^T p: threads split the head's columns */
-            bw_gemv_ctx g = {.m = ctx, .n = dh, .a = values, .x = probs, .y = s->att + h * dh};
-            bw_team_gemv_t_f32(p->isa, &g);
-        } else {
-            team_gemm(p, (bw_gemm_ctx){.m = p->ntok, .n = dh, .k = ctx, .a = probs, .b = values,
-                                       .c = s->att + h * dh, .a_rs = ctx, .a_cs = 1, .b_rs = dh, .b_cs = 1,
-                                       .c_rs = d_q(m), .c_cs = 1});
+    for (size_t q = 0; q < p->nseq; q++)
+        for (size_t h = 0; h < m->heads; h++) {
+            const size_t ctx = p->pos[q] + n;
+            const float *values = s->v_cache + cache_at(m, p->seq0 + q, layer) + (h / group) * m->max_pos * dh;
+            const float *probs = s->scores + (h * p->ntok + q * n) * stride;
+            float *att = s->att + q * n * d_q(m) + h * dh;
+            if (n == 1) {   /* V^T p: threads split the head's columns */
+                bw_gemv_ctx g = {.m = ctx, .n = dh, .a = values, .x = probs, .y = att};
+                bw_team_gemv_t_f32(p->isa, &g);
+            } else {
+                team_gemm(p, (bw_gemm_ctx){.m = n, .n = dh, .k = ctx, .a = probs, .b = values, .c = att,
+                                           .a_rs = stride, .a_cs = 1, .b_rs = dh, .b_cs = 1,
+                                           .c_rs = d_q(m), .c_cs = 1});
+            }
         }
-    }
     lap(p, BW_OP_SV, since);
 }
 
@@ -297,33 +316,37 @@ static void layer(const pass *p, int index, double *since)
     }
 }
 
-/* Final norm of the last token, the LM head, and the argmax of its logits. */
+/* Final norm of each sequence's last token, the LM head, and the argmax of
+   each sequence's logits (the team splits the vocabulary). */
 static void lm_head(const pass *p, double *since)
 {
     const bw_model *m = p->m;
     bw_infer_state *s = p->s;
-    const float *last = p->x + (p->ntok - 1) * m->d;
-    if (omp_get_thread_num() == 0)
-        ops(p)->norm(last, s->xn, 1, m->d, m->final_norm_w, m->final_norm_b, m->eps);
+    for (size_t q = 0; q < p->nseq; q++)   /* the team's norm of one row: thread 0 does it */
+        ops(p)->norm(p->x + ((q + 1) * p->per - 1) * m->d, s->xn + q * m->d, 1, m->d, m->final_norm_w,
+                     m->final_norm_b, m->eps);
     lap(p, BW_OP_FINAL_NORM, since);
-    linear(p, &m->lm_head, s->xn, 1, s->logits);
-    #pragma omp barrier
+    linear(p, &m->lm_head, s->xn, p->nseq, s->logits);
     const size_t t = omp_get_thread_num();
     const span my = share(m->vocab);
-    s->best[t * BW_PAD] = my.lo < my.hi ? s->logits[my.lo] : s->logits[0];
-    s->best_at[t * BW_PAD] = my.lo < my.hi ? (int)my.lo : 0;
-    for (size_t i = my.lo; i < my.hi; i++)
-        if (s->logits[i] > s->best[t * BW_PAD]) {
-            s->best[t * BW_PAD] = s->logits[i];
-            s->best_at[t * BW_PAD] = (int)i;
+    for (size_t q = 0; q < p->nseq; q++) {
+        const float *logits = s->logits + q * m->vocab;
+        #pragma omp barrier   /* the logits complete; thread 0 done with the last sequence's */
+        s->best[t * BW_PAD] = my.lo < my.hi ? logits[my.lo] : logits[0];
+        s->best_at[t * BW_PAD] = my.lo < my.hi ? (int)my.lo : 0;
+        for (size_t i = my.lo; i < my.hi; i++)
+            if (logits[i] > s->best[t * BW_PAD]) {
+                s->best[t * BW_PAD] = logits[i];
+                s->best_at[t * BW_PAD] = (int)i;
+            }
+        #pragma omp barrier
+        if (t == 0) {
+            int threads = omp_get_num_threads(), at = 0;
+            for (int u = 1; u < threads; u++)   /* ties go to the lowest index, as numpy's argmax */
+                if (s->best[u * BW_PAD] > s->best[at * BW_PAD])
+                    at = u;
+            p->next[q] = s->best_at[at * BW_PAD];
         }
-    #pragma omp barrier
-    if (t == 0) {
-        int threads = omp_get_num_threads(), at = 0;
-        for (int u = 1; u < threads; u++)   /* ties go to the lowest index, as numpy's argmax */
-            if (s->best[u * BW_PAD] > s->best[at * BW_PAD])
-                at = u;
-        *p->next = s->best_at[at * BW_PAD];
     }
     lap(p, BW_OP_LM_HEAD, since);
 }
@@ -369,8 +392,9 @@ bw_infer_state *bw_infer_new(const bw_model *m)
     memset(s, 0, sizeof *s);
     /* Every size through bw_bytes: a product that overflows gives 0, so the
        allocation fails instead of wrapping to a small buffer. */
-    const size_t t = m->max_tokens, f = sizeof(float), half = m->head_dim / 2;
-    const size_t cache = bw_bytes(bw_bytes(bw_bytes((size_t)m->nlayers, m->kv_heads), bw_bytes(m->max_pos, m->head_dim)), f);
+    const size_t t = m->max_tokens, f = sizeof(float), half = m->head_dim / 2, seqs = m->max_seqs ? m->max_seqs : 1;
+    const size_t cache = bw_bytes(bw_bytes(bw_bytes(bw_bytes((size_t)m->nlayers, m->kv_heads),
+                                                    bw_bytes(m->max_pos, m->head_dim)), seqs), f);
     s->k_cache = bw_alloc(cache);
     s->v_cache = bw_alloc(cache);
     s->xn = bw_alloc(bw_bytes(bw_bytes(t, m->d), f));
@@ -382,7 +406,7 @@ bw_infer_state *bw_infer_new(const bw_model *m)
     s->scores = bw_alloc(bw_bytes(bw_bytes(m->heads, t), bw_bytes(m->max_pos, f)));
     s->ff_a = bw_alloc(bw_bytes(bw_bytes(t, m->d_ff), f));
     s->ff_b = bw_alloc(bw_bytes(bw_bytes(t, m->d_ff), f));
-    s->logits = bw_alloc(bw_bytes(m->vocab ? m->vocab : 1, f));
+    s->logits = bw_alloc(bw_bytes(bw_bytes(m->vocab ? m->vocab : 1, seqs), f));
     s->rope_cos = bw_alloc(bw_bytes(bw_bytes(m->max_pos, half ? half : 1), f));
     s->rope_sin = bw_alloc(bw_bytes(bw_bytes(m->max_pos, half ? half : 1), f));
     s->blocking = bw_gemm_blocking_now();
@@ -404,23 +428,93 @@ bw_infer_state *bw_infer_new(const bw_model *m)
     return s;
 }
 
-int bw_infer_pass(const bw_model *m, bw_infer_state *s, int isa, int threads, int decoder,
-                  const int *tokens, size_t ntok, size_t pos0, int embed, int head, float *x,
-                  float *logits, int *next, double *op_seconds, double *wall)
+/* BW_OK if a pass of ntok rows, nseq sequences starting at pos, fits the model and state. */
+static int check_pass(const bw_model *m, const bw_infer_state *s, int isa, size_t ntok, size_t seq0, size_t nseq,
+                      const size_t *pos, int embed, const int *tokens, int head, const int *next)
 {
-    if (ntok < 1 || ntok > m->max_tokens || pos0 + ntok > m->max_pos || (embed && !tokens)
-        || (head && (!m->lm_head.w || !next)) || m->kv_heads < 1 || m->heads % m->kv_heads)
+    if (ntok < 1 || ntok > m->max_tokens || nseq < 1 || seq0 + nseq > (m->max_seqs ? m->max_seqs : 1) || ntok % nseq
+        || !pos || (embed && !tokens) || (head && (!m->lm_head.w || !next)) || m->kv_heads < 1
+        || m->heads % m->kv_heads)
         return BW_EARGS;
+    for (size_t q = 0; q < nseq; q++)
+        if (pos[q] + ntok / nseq > m->max_pos)
+            return BW_EARGS;
     if (m->packed_kc && m->packed_kc != s->blocking.kc)   /* the weights were packed for another blocking */
         return BW_EARGS;
     if (m->weights != BW_FMT_F32 && ntok > 1)   /* quantised weights: the GEMV of one token only */
         return BW_EUNSUPPORTED;
-    if (!bw_isa_usable(isa))
-        return BW_EUNSUPPORTED;
+    return bw_isa_usable(isa) ? BW_OK : BW_EUNSUPPORTED;
+}
+
+int bw_infer_pass(const bw_model *m, bw_infer_state *s, int isa, int threads, int decoder,
+                  const int *tokens, size_t ntok, size_t seq0, size_t nseq, const size_t *pos, int embed,
+                  int head, float *x, float *logits, int *next, double *op_seconds, double *wall)
+{
+    int err = check_pass(m, s, isa, ntok, seq0, nseq, pos, embed, tokens, head, next);
+    if (err)
+        return err;
     pass p = {.m = m, .s = s, .isa = isa, .decoder = decoder, .embed = embed, .head = head, .tokens = tokens,
-              .ntok = ntok, .pos0 = pos0, .x = x, .next = next, .secs = op_seconds};
-    int err = bw_run_timed(pass_body, &p, threads, wall);
+              .ntok = ntok, .nseq = nseq, .per = ntok / nseq, .seq0 = seq0, .pos = pos, .x = x, .next = next,
+              .secs = op_seconds};
+    err = bw_run_timed(pass_body, &p, threads, wall);
     if (!err && head && logits)
-        memcpy(logits, s->logits, m->vocab * sizeof(float));
+        memcpy(logits, s->logits, nseq * m->vocab * sizeof(float));
     return err;
+}
+
+void bw_infer_fill(const bw_model *m, bw_infer_state *s, size_t seq0, size_t nseq, size_t depth)
+{
+    uint32_t state = 12345;
+    for (size_t q = seq0; q < seq0 + nseq; q++)
+        for (int layer = 0; layer < m->nlayers; layer++)
+            for (size_t h = 0; h < m->kv_heads; h++) {
+                const size_t at = cache_at(m, q, layer) + h * m->max_pos * m->head_dim;
+                for (size_t i = 0; i < depth * m->head_dim; i++) {   /* xorshift32, scaled to [-1, 1) */
+                    state ^= state << 13, state ^= state >> 17, state ^= state << 5;
+                    s->k_cache[at + i] = (float)state / 2147483648.0f - 1.0f;
+                    state ^= state << 13, state ^= state >> 17, state ^= state << 5;
+                    s->v_cache[at + i] = (float)state / 2147483648.0f - 1.0f;
+                }
+            }
+}
+
+/* The token loop: decode steps, one token a sequence each, the argmax fed
+   back; thread 0 moves the positions on between steps. */
+typedef struct {
+    pass p;
+    size_t steps, *pos;
+    int *out;
+} generation;
+
+static void generate_body(const void *ctx, long reps)
+{
+    const generation *g = ctx;
+    (void)reps;
+    for (size_t step = 0; step < g->steps; step++) {
+        pass_body(&g->p, 1);
+        if (omp_get_thread_num() == 0)
+            for (size_t q = 0; q < g->p.nseq; q++) {
+                g->out[step * g->p.nseq + q] = g->p.next[q];
+                g->pos[q]++;
+            }
+        #pragma omp barrier   /* the next step reads the new tokens and positions */
+    }
+}
+
+int bw_infer_generate(const bw_model *m, bw_infer_state *s, int isa, int threads, size_t nseq, int *tokens,
+                      size_t *pos, size_t steps, int *out, float *x, double *op_seconds, double *wall)
+{
+    if (steps < 1 || !out)
+        return BW_EARGS;
+    int err = check_pass(m, s, isa, nseq, 0, nseq, pos, 1, tokens, 1, tokens);
+    for (size_t q = 0; !err && q < nseq; q++)
+        if (pos[q] + steps > m->max_pos)
+            err = BW_EARGS;
+    if (err)
+        return err;
+    generation g = {.p = {.m = m, .s = s, .isa = isa, .decoder = 1, .embed = 1, .head = 1, .tokens = tokens,
+                          .ntok = nseq, .nseq = nseq, .per = 1, .pos = pos, .x = x, .next = tokens,
+                          .secs = op_seconds},
+                    .steps = steps, .pos = pos, .out = out};
+    return bw_run_timed(generate_body, &g, threads, wall);
 }

@@ -51,14 +51,16 @@ static void SFX(norm)(const float *in, float *out, size_t rows, size_t width, co
     }
 }
 
-/* Each head's score rows: softmax of scale * scores over the valid keys
-   (causal for a decoder: up to the row's own position), zeros after. */
-static void SFX(softmax)(const pass *p, float *scores, float scale, size_t ctx)
+/* Each head's score rows (max_pos apart): softmax of scale * scores over
+   the valid keys of the row's sequence (causal for a decoder: up to the
+   row's own position), zeros after, up to the sequence's context. */
+static void SFX(softmax)(const pass *p, float *scores, float scale)
 {
     const span my = share(p->m->heads * p->ntok);
     for (size_t r = my.lo; r < my.hi; r++) {
-        float *row = scores + r * ctx;
-        const size_t valid = p->decoder ? p->pos0 + r % p->ntok + 1 : ctx;
+        const size_t t = r % p->ntok, ctx = p->pos[t / p->per] + p->per;
+        float *row = scores + r * p->m->max_pos;
+        const size_t valid = p->decoder ? position(p, t) + 1 : ctx;
         float top = row[0] * scale, sum = 0.0f;
         #pragma omp simd reduction(max : top)
         for (size_t j = 1; j < valid; j++)

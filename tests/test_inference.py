@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from bwbench import _kernels
-from bwbench.errors import ValidationError
+from bwbench.errors import ArgumentError, ValidationError
 from bwbench.inference import RTOL, ATOL, engine, op_names, random_weights, run_model
 from bwbench.measure import PASSES
 from bwbench.models import BUILTIN, ModelConfig, config_from_dict
@@ -36,6 +36,67 @@ def build(cfg, max_pos=48, isa=None):
 
 def close(got, want):
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+
+
+def batch_at_depths(cfg, threads, depths=(1, 6, 4)):
+    """An engine of len(depths) sequences, each sequence's prompt (of its depth)
+    in its own cache, beside one numpy model a sequence with the same prompt."""
+    layers, top = random_weights(cfg, np.random.default_rng(3), True, True, 48)
+    c = engine(cfg, layers, top, 48, 8, max_seqs=len(depths))
+    refs = [Reference(cfg, layers, top, 48) for _ in depths]
+    rng = np.random.default_rng(5)
+    for q, (depth, ref) in enumerate(zip(depths, refs)):
+        prompt = rng.integers(0, cfg.vocab, depth).astype(np.int32)
+        c.run(threads, True, prompt, np.empty((depth, cfg.d), np.float32), 0, False, None,
+              np.zeros(_kernels.INFER_OPS), first_seq=q)
+        ref.forward(ref.embed(prompt, 0), 0, True)
+    return c, refs, list(depths)
+
+
+@pytest.mark.parametrize("threads", THREADS)
+@pytest.mark.parametrize("name", ["gpt2", "llama", "gemma"])
+def test_batched_decode_matches_numpy_per_sequence(name, threads):
+    """Three sequences at different depths step together, each over its own
+    cache: hidden states, logits and argmax as three separate numpy models."""
+    cfg = TINY[name]
+    c, refs, positions = batch_at_depths(cfg, threads)
+    tokens = np.array([3, 17, 29], np.int32)
+    for _ in range(2):
+        x = np.empty((3, cfg.d), np.float32)
+        logits = np.empty((3, cfg.vocab), np.float32)
+        nexts, _ = c.run(threads, True, tokens, x, 0, True, logits, np.zeros(_kernels.INFER_OPS),
+                         positions=positions)
+        for q, ref in enumerate(refs):
+            hidden = ref.forward(ref.embed(tokens[q:q + 1], positions[q]), positions[q], True)
+            close(x[q:q + 1], hidden)
+            close(logits[q], ref.logits(hidden))
+            assert nexts[q] == int(np.argmax(ref.logits(hidden)))
+        tokens, positions = nexts, [p + 1 for p in positions]
+
+
+@pytest.mark.parametrize("threads", THREADS)
+def test_the_token_loop_in_c_generates_what_steps_one_by_one_do(threads):
+    cfg = TINY["llama"]
+    looped, _, positions = batch_at_depths(cfg, threads)
+    stepped, _, _ = batch_at_depths(cfg, threads)
+    tokens = np.array([3, 17, 29], np.int32)
+    out, wall = looped.generate(threads, tokens, positions, 5, np.empty((3, cfg.d), np.float32),
+                                np.zeros(_kernels.INFER_OPS))
+    assert out.shape == (5, 3) and wall > 0
+    for step in range(5):
+        tokens, _ = stepped.run(threads, True, tokens, np.empty((3, cfg.d), np.float32), 0, True, None,
+                                np.zeros(_kernels.INFER_OPS), positions=[p + step for p in positions])
+        np.testing.assert_array_equal(out[step], tokens)
+
+
+def test_a_batch_beyond_the_caches_or_positions_is_refused():
+    cfg = TINY["llama"]
+    c, _, _ = batch_at_depths(cfg, 1, depths=(1, 2))
+    x, seconds = np.empty((3, cfg.d), np.float32), np.zeros(_kernels.INFER_OPS)
+    with pytest.raises(ArgumentError):   # three sequences, two caches
+        c.run(1, True, np.zeros(3, np.int32), x, 0, True, None, seconds, positions=[1, 2, 3])
+    with pytest.raises(ArgumentError):   # past max_pos
+        c.generate(1, np.zeros(2, np.int32), [40, 2], 10, x[:2], seconds)
 
 
 def test_an_engine_keeps_the_blocking_its_weights_were_packed_with():

@@ -128,7 +128,7 @@ def test_prediction_charges_each_kind_of_bytes_to_its_ceiling():
 @pytest.mark.parametrize("args, message", [
     (["transformer", "--model", "gpt5", "--seq", "8"], "unknown model 'gpt5'"),
     (["transformer", "--model", "gpt2", "--seq", "0"], "invalid seq 0"),
-    (["transformer", "--model", "gpt2", "--seq", "8", "--batch", "-1"], "invalid batch -1"),
+    (["transformer", "--model", "gpt2", "--seq", "8", "--batch", "-1"], "invalid --batch '-1'"),
     (["transformer", "--model", "gpt2", "--seq", "8", "--bytes-per-element", "0"], "invalid bytes per element"),
     (["transformer", "--model", "gpt2"], "give --model and --seq"),
     (["transformer", "--figure", "/proc/x", "--seqs", "1,a"], "cannot create output folder"),
@@ -202,8 +202,11 @@ def test_measure_brackets_the_run_with_ceilings_and_reports_their_drift(tmp_path
 def test_an_unmeasurable_run_is_refused_before_any_ceiling_is_measured(monkeypatch, capsys):
     monkeypatch.setattr(cli, "bracketed", lambda *args: pytest.fail("measured before refusing"))
     monkeypatch.setattr(cli, "_roofline_for", lambda *args: pytest.fail("measured before refusing"))
-    assert cli.main(["transformer", "--model", "gpt2", "--seq", "2", "--batch", "2", "--measure"]) == 2
+    assert cli.main(["transformer", "--model", "gpt2", "--seq", "2", "--bytes-per-element", "2", "--measure"]) == 2
     assert "batch 1" in capsys.readouterr().err
+    assert cli.main(["transformer", "--model", "gpt2", "--seq", "2", "--batch", "2", "--weights", "q4_0",
+                     "--measure"]) == 2   # quantised weights decode one sequence a pass
+    assert "one sequence at a time" in capsys.readouterr().err
 
 
 def test_the_ceilings_used_are_those_that_bound_a_share_of_the_time():

@@ -92,7 +92,7 @@ class BwbenchResults(SphinxDirective):
 
 def command_of(document: dict):
     """The bwbench command that wrote the document, from the sections it holds; None if unknown."""
-    for key in ("transformer", "quant", "interconnect", "trends", "roofline"):
+    for key in ("transformer", "quant", "interconnect", "trends", "roofline", "tune"):
         if key in document:
             return key
     kernels = {m.kernel for m in document["measurements"]}
@@ -188,7 +188,14 @@ def _transformer(document: dict, out: str):
     return [shown], [_save(figure, os.path.join(out, "roofline.png"))]
 
 
-RENDERERS = {"roofline": _roofline, "stream": _stream, "quant": _quant, "transformer": _transformer}
+def _tune(document: dict, out: str):
+    """Every variant the tuning timed, the choices marked (no figure)."""
+    profile = document["tune"]
+    return [tables.tune_table(profile)] + ([tables.tune_gemm_table(profile)] if "gemm" in profile else []), []
+
+
+RENDERERS = {"roofline": _roofline, "stream": _stream, "quant": _quant, "transformer": _transformer,
+             "tune": _tune}
 _ORDER = {command: rank for rank, command in enumerate(RENDERERS)}   # a host's files in this order, then the rest
 
 
