@@ -21,7 +21,8 @@ from bwbench.link import TESTS, load_interconnect, parse_sizes, parse_tests, pea
 from bwbench.machine import check_threads, machine_info
 from bwbench.measure import MIN_SAMPLES
 from bwbench.models import BUILTIN, load_config
-from bwbench.plot import write_compare_figures, write_figure3, write_figures, write_quant, write_trends
+from bwbench.plot import (write_compare_figures, write_figure3, write_figures, write_quant, write_sweep,
+                          write_trends)
 from bwbench.results import check_writable, read_result, write_result
 from bwbench.roofline import Roofline
 from bwbench.stream import STREAM_KERNELS, default_stream_size, measure_stream, stream_kernel
@@ -241,15 +242,16 @@ def _sweep_lists(args) -> dict:
 
 
 def cmd_transformer(args) -> int:
-    if args.figure:
+    lists = _sweep_lists(args)
+    swept = any(len(values) > 1 for values in lists.values()) or args.depth is not None or args.format \
+        or (args.measure and lists["batch"][0] > 1)
+    if args.figure and not swept:
         return _transformer_figure(args)
     if not args.model or args.seq is None:
         raise UsageError("give --model and --seq (or --figure DIR)")
     if args.json:
         check_writable(args.json)
-    lists = _sweep_lists(args)
-    if any(len(values) > 1 for values in lists.values()) or args.depth is not None or args.format \
-            or (args.measure and lists["batch"][0] > 1):
+    if swept:
         return _transformer_sweep(args, lists)
     args.batch, args.prompt, args.weights = lists["batch"][0], lists["prompt"][0], lists["weights"][0]
     shape = (args.model, args.seq, args.mode, args.prompt, args.batch, args.bytes_per_element, args.scope)
@@ -351,16 +353,19 @@ def _transformer_sweep(args, lists: dict) -> int:
                 cell["drift"] = drift_summary(bracket_drift(before, after), [prediction["bound"]["ceiling"]])
             cells.append(cell)
         del runner   # its weights freed before the next format's are made
-    knees = sweep.knees(grid, cells, rooflines[grid.formats[0]])
+    roofline = rooflines[grid.formats[0]]
+    knees = sweep.knees(grid, cells, roofline)
     if args.format:
         print(tables.sweep_text(cells, args.format), end="")
     else:
         stdout.print(tables.sweep_table(grid.model, threads, cells, knees))
+    first = analyse(args.model, args.seq, "decoder", grid.prompts[0], grid.batches[0], 4, "model", roofline,
+                    grid.formats[0], depth=grid.depths[0])
+    record = {**first.to_dict(), "sweep": cells, "knee": knees, "threads": threads}
+    if args.figure:
+        stdout.print("wrote " + ", ".join(write_sweep(record, roofline, _output_dir(args.figure))))
     if args.json:
-        first = analyse(args.model, args.seq, "decoder", grid.prompts[0], grid.batches[0], 4, "model",
-                        rooflines[grid.formats[0]], grid.formats[0], depth=grid.depths[0])
-        write_result(args.json, machine_info(), [], transformer={**first.to_dict(), "sweep": cells, "knee": knees},
-                     roofline=rooflines[grid.formats[0]].to_dict())
+        write_result(args.json, machine_info(), [], transformer=record, roofline=roofline.to_dict())
         stdout.print(f"wrote {args.json}")
     return 0
 
@@ -617,7 +622,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "JSON with the all-reduce curve over P ranks")
     _threads_flag(transformer, "threads for measuring")
     _json_flag(transformer, "the result JSON (key `transformer`)")
-    transformer.add_argument("--figure", metavar="DIR", help="draw Figure 3 (PNG and SVG) into DIR instead")
+    transformer.add_argument("--figure", metavar="DIR", help="draw Figure 3 (PNG and SVG) into DIR instead; with a "
+                             "sweep, its figures (S_TG against B, and the cells on the roofline)")
     transformer.add_argument("--seqs", default="128,256,512,1024", help="--figure: sequence lengths")
     transformer.add_argument("--repeats", type=int, default=3, help="a sweep: repetitions of each cell (default 3)")
     transformer.add_argument("--format", choices=SWEEP_FORMATS, help="a sweep: print its table as CSV, Markdown "

@@ -202,6 +202,54 @@ def write_quant(result: dict, out_dir: str) -> list:
     return _save_all(quant_figure(result), out_dir, ("quant.png", "quant.svg"))
 
 
+def sweep_figure(record: dict, roofline: Roofline):
+    """S_TG against the batch on log axes: per format and depth, the measured
+    points and the predicted curve, the memory-bound line of slope 1 through
+    B = 1's prediction, and the compute ceiling (float32 peak over the FLOPs a
+    token). record: a sweep's `transformer` section."""
+    figure, ax = plt.subplots(figsize=(9, 6))
+    cells = record["sweep"]
+    peak = roofline.peak("float32")
+    for fmt, depth, prompt in dict.fromkeys((c["format"], c["depth"], c["prompt"]) for c in cells):
+        mine = sorted((c for c in cells if (c["format"], c["depth"], c["prompt"]) == (fmt, depth, prompt)),
+                      key=lambda c: c["batch"])
+        batches = [c["batch"] for c in mine]
+        label = f"{fmt}, depth {depth}" + (f", prompt {prompt}" if prompt else "")
+        line, = ax.plot(batches, [c["predicted_s_tg"] for c in mine], "--", label=f"{label}: predicted")
+        measured = [c for c in mine if c.get("s_tg")]
+        if measured:
+            ax.plot([c["batch"] for c in measured], [c["s_tg"] for c in measured], "o", color=line.get_color(),
+                    label=f"{label}: measured")
+        first = mine[0]
+        per_token = first["tg_flops"] / (first["batch"] * first["generated"])
+        ax.plot(batches, [first["predicted_s_tg"] * b / first["batch"] for b in batches], ":", lw=1,
+                color=line.get_color(), label=f"{label}: bound by memory (slope 1)")
+        ax.axhline(peak * 1e9 / per_token, color=line.get_color(), lw=0.8, alpha=0.6)
+    knees = "; ".join(f"{fmt} knee: predicted {k['predicted']}, measured {k['measured']}"
+                      for fmt, k in record.get("knee", {}).items())
+    ax.set(xscale="log", yscale="log", xlabel="batch B (sequences decoding together)",
+           ylabel="S_TG, generated tokens/s",
+           title=f"{record['model']}: generation speed against the batch\n(horizontal: the float32 peak over "
+                 f"the FLOPs a token; {knees})")
+    ax.set_xscale("log", base=2)
+    ax.grid(True, which="both", alpha=0.2)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    return figure
+
+
+def sweep_points(record: dict) -> list:
+    """Each measured cell's decode steps on the roofline: intensity and attained GFLOP/s."""
+    return [{"label": f"{c['format']} B={c['batch']} depth {c['depth']}: {c['s_tg']:.1f} tokens/s",
+             "ai": c["tg_flops"] / c["tg_bytes"], "gflops": c["tg_flops"] / c["t_tg_s"] / 1e9, "group": "step",
+             "mode": "decoder"} for c in record["sweep"] if c.get("t_tg_s")]
+
+
+def write_sweep(record: dict, roofline: Roofline, out_dir: str) -> list:
+    return (_save_all(sweep_figure(record, roofline), out_dir, ("sweep.png", "sweep.svg"))
+            + _save_all(roofline_figure(roofline, [], sweep_points(record)), out_dir,
+                        ("sweep-roofline.png", "sweep-roofline.svg")))
+
+
 def compare_figure(entries, dtype: str = "float64"):
     """Several rooflines in one figure (machines or commits), one colour each;
     line style tells the memory level. entries: (label, Roofline) pairs."""

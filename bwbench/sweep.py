@@ -84,7 +84,8 @@ def predicted(grid: Grid, fmt: str, batch: int, prompt: int, depth: int, rooflin
                     depth=depth, phase="generate")
     t_pp = batch * analyse(grid.model, 1, "decoder", prompt, 1, 4, "model", roofline, fmt, depth=depth,
                            phase="prompt").predicted_s if prompt else 0.0
-    return {"t_pp_s": t_pp, "t_tg_s": steps.predicted_s, "bound": bound_of(steps)}
+    return {"t_pp_s": t_pp, "t_tg_s": steps.predicted_s, "bound": bound_of(steps), "tg_flops": steps.total_flops,
+            "tg_bytes": steps.total_bytes}
 
 
 def bound_of(analysis) -> dict:
@@ -166,6 +167,7 @@ def cell_record(grid: Grid, fmt: str, batch: int, prompt: int, depth: int, predi
     tg = grid.generated
     record = {"format": fmt, "batch": batch, "prompt": prompt, "generated": tg, "depth": depth,
               "n_kv": batch * (depth + prompt + tg), "bound": prediction["bound"],
+              "tg_flops": prediction["tg_flops"], "tg_bytes": prediction["tg_bytes"],
               "predicted_s_pp": batch * prompt / prediction["t_pp_s"] if prompt else None,
               "predicted_s_tg": batch * tg / prediction["t_tg_s"]}
     if measured:

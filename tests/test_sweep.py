@@ -104,3 +104,11 @@ def test_bad_sweeps_are_refused_in_one_line(tiny, flags, message, capsys):
     assert cli.main(["transformer", "--model", tiny, "--seq", "2", "--threads", "1"] + flags) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_the_sweep_draws_its_figures(tiny, tmp_path, capsys):
+    out = tmp_path / "figures"
+    assert cli.main(["transformer", "--model", tiny, "--measure", "--batch", "1,2", "--seq", "2", "--threads", "1",
+                     "--repeats", "1", "--figure", str(out)]) == 0
+    for name in ("sweep.png", "sweep-roofline.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"

@@ -153,10 +153,20 @@ def _quant(document: dict, out: str):
                                                      if p.endswith(".png")]
 
 
+def _sweep(document: dict, out: str):
+    """A sweep's table, as the command prints it, and its two figures."""
+    record = document["transformer"]
+    shown = tables.sweep_table(record["model"], record["threads"], record["sweep"], record["knee"])
+    return [shown], [p for p in plot.write_sweep(record, Roofline.from_dict(document["roofline"]), out)
+                     if p.endswith(".png")]
+
+
 def _transformer(document: dict, out: str):
     """Each operation's predicted time beside its measured one, and the
     operation groups at both rates on the roofline the prediction used."""
     record = document["transformer"]
+    if "sweep" in record:
+        return _sweep(document, out)
     measured = "measured_s" in record
     shown = Table(title=f"{record['model']}, {record['mode']}, seq {record['seq']}, batch {record['batch']}, "
                         f"{record['weights'] or format(record['bytes_per_element'], 'g') + ' B/element'}, "
