@@ -441,6 +441,14 @@ cdef const float *_f32(object array, size_t size, str what) except? NULL:
     return &view[0]
 
 
+def _check_buffers(object hidden, object seconds):
+    """A pass's x (a C-contiguous float32 matrix) and op_seconds (a contiguous float64 vector)."""
+    _expect(getattr(hidden, "dtype", None) == np.float32 and hidden.ndim == 2 and hidden.flags.c_contiguous,
+            "x must be a C-contiguous float32 matrix")
+    _expect(getattr(seconds, "dtype", None) == np.float64 and seconds.ndim == 1 and seconds.flags.c_contiguous,
+            "op_seconds must be a contiguous float64 vector")
+
+
 cdef bw_linear _linear(dict weights, str name, size_t rows, size_t cols, str fmt, list keep, int pack_isa,
                       size_t *packed_kc) except *:
     """A linear layer: float32 (out x in) weights, or uint8 rows in fmt (bwbench.quant),
@@ -556,10 +564,7 @@ cdef class Engine:
         cache (first_seq, first_seq + 1, ...); the argmaxes (one a sequence,
         int32) are returned, and logits holds one row a sequence. A pass
         without positions is in cache first_seq."""
-        _expect(getattr(hidden, "dtype", None) == np.float32 and hidden.ndim == 2 and hidden.flags.c_contiguous,
-                "x must be a C-contiguous float32 matrix")
-        _expect(getattr(seconds, "dtype", None) == np.float64 and seconds.ndim == 1 and seconds.flags.c_contiguous,
-                "op_seconds must be a contiguous float64 vector")
+        _check_buffers(hidden, seconds)
         cdef float[:, ::1] x = hidden
         cdef double[::1] op_seconds = seconds
         cdef size_t ntok = x.shape[0]
@@ -587,10 +592,7 @@ cdef class Engine:
         starts from tokens[q] at positions[q], each step's argmax fed back.
         Returns (steps x sequences int32 tokens, wall seconds of the loop);
         hidden: sequences x d float32 scratch."""
-        _expect(getattr(hidden, "dtype", None) == np.float32 and hidden.ndim == 2 and hidden.flags.c_contiguous,
-                "x must be a C-contiguous float32 matrix")
-        _expect(getattr(seconds, "dtype", None) == np.float64 and seconds.ndim == 1 and seconds.flags.c_contiguous,
-                "op_seconds must be a contiguous float64 vector")
+        _check_buffers(hidden, seconds)
         current = np.array(tokens, dtype=np.intc)
         cdef size_t nseq = current.size
         cdef float[:, ::1] x = hidden

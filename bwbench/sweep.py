@@ -91,10 +91,7 @@ def predicted(grid: Grid, fmt: str, batch: int, prompt: int, depth: int, rooflin
 def bound_of(analysis) -> dict:
     """The ceiling that charged the largest share of the analysis's predicted time: its kind
     (memory, compute or unpack) and, for memory, the level."""
-    shares = {}
-    for op in analysis.ops:
-        for (name, _), seconds in op.charged:
-            shares[name] = shares.get(name, 0.0) + seconds
+    shares = analysis.charged_seconds()
     name = max(shares, key=shares.get)
     kind = "compute" if name.startswith("peak") else "unpack" if name.startswith("unpack") else "memory"
     return {"kind": kind, "ceiling": name, "level": name.split()[0] if kind == "memory" else None}

@@ -260,13 +260,17 @@ class Analysis:
         """A decoder's predicted tokens/s; None for an encoder or without a prediction."""
         return self.generated_tokens / self.predicted_s if self.generated_tokens and self.predicted_s else None
 
-    def ceilings_used(self, min_share: float = 0.01) -> set:
-        """The ceilings that bound at least min_share of the predicted time."""
+    def charged_seconds(self) -> dict:
+        """{ceiling name: the predicted seconds it bound}."""
         shares = {}
         for op in self.ops:
             for (name, _), seconds in op.charged:
                 shares[name] = shares.get(name, 0.0) + seconds
-        return {name for name, seconds in shares.items() if seconds >= min_share * self.predicted_s}
+        return shares
+
+    def ceilings_used(self, min_share: float = 0.01) -> set:
+        """The ceilings that bound at least min_share of the predicted time."""
+        return {name for name, seconds in self.charged_seconds().items() if seconds >= min_share * self.predicted_s}
 
     def group_totals(self) -> dict:
         """{group: Op} summed over the ops of each group."""
