@@ -244,7 +244,7 @@ static void test_infer(int isa, int threads, int weights)
         EXPECT(bw_interleave(weights, plain, VOCAB, D, head) == BW_OK);
     bw_model m = {.arch = BW_ARCH_LLAMA, .act = BW_ACT_SILU, .nlayers = LAYERS, .weights = weights, .d = D,
                   .heads = HEADS, .kv_heads = KV, .head_dim = DH, .d_ff = FF, .vocab = VOCAB, .max_pos = POS,
-                  .max_tokens = 3, .eps = 1e-5f, .rope_theta = 10000.0f, .tok_emb = big, .final_norm_w = norm,
+                  .max_tokens = 3, .max_seqs = 2, .eps = 1e-5f, .rope_theta = 10000.0f, .tok_emb = big, .final_norm_w = norm,
                   .lm_head = {.fmt = weights, .rows = VOCAB, .cols = D,
                               .w = weights == BW_FMT_F32 ? (const void *)big : head},
                   .layers = layers};
@@ -255,17 +255,30 @@ static void test_infer(int isa, int threads, int weights)
     if (!s)
         return;
     const size_t prompt = weights == BW_FMT_F32 ? 3 : 1;   /* quantised weights: one token a pass */
-    EXPECT(bw_infer_pass(&m, s, isa, threads, 1, tokens, prompt, 0, 1, 1, x, logits, &next, seconds, &wall) == BW_OK);
+    size_t at = 0;
+    EXPECT(bw_infer_pass(&m, s, isa, threads, 1, tokens, prompt, 0, 1, &at, 1, 1, x, logits, &next, seconds, &wall)
+           == BW_OK);
     for (size_t pos = prompt; pos < POS; pos++) {
         EXPECT(next >= 0 && next < VOCAB);
         int token = next;
-        EXPECT(bw_infer_pass(&m, s, isa, threads, 1, &token, 1, pos, 1, 1, x, logits, &next, seconds, &wall)
+        EXPECT(bw_infer_pass(&m, s, isa, threads, 1, &token, 1, 0, 1, &pos, 1, 1, x, logits, &next, seconds, &wall)
                == BW_OK);
     }
     for (int i = 0; i < D; i++)
         EXPECT(isfinite(x[i]));
-    EXPECT(bw_infer_pass(&m, s, isa, threads, 1, tokens, 1, POS, 1, 1, x, logits, &next, seconds, &wall)
+    at = POS;
+    EXPECT(bw_infer_pass(&m, s, isa, threads, 1, tokens, 1, 0, 1, &at, 1, 1, x, logits, &next, seconds, &wall)
            == BW_EARGS);   /* past the cache */
+    if (weights == BW_FMT_F32) {   /* two sequences at depth 1, two steps together in the token loop */
+        int pair[2] = {1, 2}, out[4] = {-1, -1, -1, -1};
+        size_t starts[2] = {1, 1};
+        bw_infer_fill(&m, s, 0, 2, 1);
+        EXPECT(bw_infer_generate(&m, s, isa, threads, 2, pair, starts, 2, out, x, seconds, &wall) == BW_OK);
+        for (int i = 0; i < 4; i++)
+            EXPECT(out[i] >= 0 && out[i] < VOCAB);
+        EXPECT(starts[0] == 3 && starts[1] == 3);
+        EXPECT(bw_infer_generate(&m, s, isa, threads, 3, pair, starts, 1, out, x, seconds, &wall) == BW_EARGS);
+    }
     bw_infer_free(s);
 }
 
