@@ -45,6 +45,9 @@ cdef extern from "bwbench.h" nogil:
     int bw_stream_measure(int kernel, int nt, int isa, size_t n, int threads, int ntimes,
                           double min_sample_s, double *samples, int *cpus,
                           long *reps, size_t *bad)
+    int bw_stream_measure_placed(int kernel, int nt, int isa, size_t n, int threads, const int *fill_cpus,
+                                 int nfill, int ntimes, double min_sample_s, double *samples, int *cpus,
+                                 long *reps, size_t *bad)
     int bw_peak_measure(int isa, int fma, int float32, int threads, int ntimes,
                         double min_sample_s, double *samples, int *cpus,
                         long *reps, double *flops_per_rep, size_t *bad)
@@ -237,13 +240,17 @@ cdef class _Timing:
 
 
 def stream_measure(str kernel, bint nt, str isa, size_t n, int threads, int ntimes,
-                   double min_sample_s):
-    """Allocates, first-touches, times and validates a STREAM kernel in C."""
+                   double min_sample_s, fill_cpus=None):
+    """Allocates, first-touches, times and validates a STREAM kernel in C; with
+    fill_cpus, threads pinned to those CPUs first-touch the arrays instead."""
     cdef _Timing t = _Timing(ntimes, threads)
     cdef int k = KERNELS.index(kernel), i = ISAS.index(isa), err
+    cdef int[::1] fill = np.ascontiguousarray(fill_cpus if fill_cpus else [0], dtype=np.intc)
+    cdef const int *fill_ptr = &fill[0] if fill_cpus else NULL
+    cdef int nfill = len(fill_cpus) if fill_cpus else threads
     with nogil:
-        err = bw_stream_measure(k, nt, i, n, threads, ntimes, min_sample_s,
-                                &t.s[0], &t.c[0], &t.reps, &t.bad)
+        err = bw_stream_measure_placed(k, nt, i, n, threads, fill_ptr, nfill, ntimes, min_sample_s,
+                                       &t.s[0], &t.c[0], &t.reps, &t.bad)
     return t.result(err)
 
 

@@ -11,21 +11,21 @@ import sys
 from rich.console import Console
 from rich.progress import Progress
 
-from bwbench import (asv_results, choices, interconnect, quant, quant_roofline, tables, tensor_parallel, trends,
+from bwbench import (asv_results, choices, interconnect, numa_matrix, quant, quant_roofline, tables, tensor_parallel, trends,
                      tune)
 from bwbench.ceilings import (BRACKET_SAMPLE, Step, bracket_drift, bracketed, build_roofline, measure_bracket,
                                drift_summary, roofline_plan)
 from bwbench.errors import EXIT_STATUS, KernelError, UsageError, ValidationError
 from bwbench.gemm import DTYPES, check_fits, measure_products, sweep_shapes
 from bwbench.link import TESTS, load_interconnect, parse_sizes, parse_tests, peak_busbw
-from bwbench.machine import check_threads, machine_info
+from bwbench.machine import check_threads, machine_info, set_places
 from bwbench.measure import MIN_SAMPLES
 from bwbench.models import BUILTIN, load_config
 from bwbench.plot import (write_compare_figures, write_figure3, write_figures, write_quant, write_sweep,
                           write_trends)
 from bwbench.results import check_writable, read_result, write_result
 from bwbench.roofline import Roofline
-from bwbench.stream import STREAM_KERNELS, default_stream_size, measure_stream, stream_kernel
+from bwbench.stream import DRAM_ARRAYS, STREAM_KERNELS, default_stream_size, measure_stream, stream_kernel
 from bwbench.engines import REFERENCES
 from bwbench.inference import check_runnable
 from bwbench import sweep
@@ -79,6 +79,8 @@ def _output_dir(path: str) -> str:
 
 
 def cmd_stream(args) -> int:
+    if args.matrix:
+        return _stream_matrix(args)
     kernels = [stream_kernel(name.strip()) for name in args.kernels.split(",")]
     threads = check_threads(args.threads)
     size = parse_size(args.size) if args.size else default_stream_size()
@@ -91,6 +93,17 @@ def cmd_stream(args) -> int:
         raise UsageError(f"no kernel among {args.kernels} has the {args.variant} variant")
     measurements = _run_all("STREAM", steps)
     return _finish(args, measurements, tables.stream_table(measurements, threads))
+
+
+def _stream_matrix(args) -> int:
+    """MLC's bandwidth matrix: threads on node i reading memory on node j (more than one node only)."""
+    numa_matrix.nodes()   # refuses a one-node host before anything else
+    size = parse_size(args.size) if args.size else default_stream_size() // DRAM_ARRAYS
+    if args.json:
+        check_writable(args.json)
+    result = numa_matrix.measure_matrix(size, args.threads, args.ntimes)
+    measurements = result.pop("measurements")
+    return _finish(args, measurements, tables.matrix_table(result), numa_matrix=result)
 
 
 def _products(args, shapes) -> int:
@@ -442,6 +455,10 @@ def cmd_info(args) -> int:
 def _threads_flag(parser, what: str = "OpenMP threads") -> None:
     """--threads, and the flags of every command that measures: --isa and --no-tune."""
     parser.add_argument("--threads", type=int, help=f"{what} (default: all available cores)")
+    parser.add_argument("--places", metavar="compact|scatter|LIST",
+                        help="which CPUs the threads take: scatter (default: one CPU a physical core before SMT "
+                             "siblings, alternating NUMA nodes), compact (a core's SMT siblings first, a node "
+                             "filled before the next) or CPU ids such as 0,2,4-7, thread t on the t-th")
     parser.add_argument("--isa", choices=choices.ISAS,
                         help="run every kernel with this instruction set (refused where the CPU lacks it; "
                              "default: the tuned choice, else the widest)")
@@ -512,6 +529,9 @@ def build_parser() -> argparse.ArgumentParser:
                                        "and at least 1 GiB)")
     stream.add_argument("--ntimes", type=int, default=MIN_SAMPLES,
                         help=f"samples per kernel, the first dropped (default and minimum: {MIN_SAMPLES})")
+    stream.add_argument("--matrix", action="store_true",
+                        help="MLC's bandwidth matrix instead: read GB/s of the threads of NUMA node i (--threads a "
+                             "node) from memory first touched on node j; hosts with more than one node only")
     _json_flag(stream)
     stream.set_defaults(run=cmd_stream)
 
@@ -678,6 +698,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        set_places(getattr(args, "places", None))   # every run starts from the default unless told
         if args.run is not cmd_tune:
             _prepare(args)
         return args.run(args)

@@ -1,9 +1,10 @@
 """What this host is: CPU, SIMD variant, cores, caches, memory, compiler, thread pools."""
+import functools
 import glob
 import os
 import platform
 
-from bwbench import _kernels
+from bwbench import _kernels, topology
 from bwbench.errors import ThreadsError, UsageError
 
 _CACHE_ROOT = "/sys/devices/system/cpu"
@@ -14,24 +15,54 @@ def available_cpus() -> int:
     return len(os.sched_getaffinity(0))
 
 
+_places = topology.DEFAULT
+
+
+def set_places(places) -> None:
+    """--places: scatter (the default), compact, or a list of CPU ids; refuses a
+    bad one (UsageError) before anything runs."""
+    global _places
+    places = topology.DEFAULT if places is None else places
+    _order(places, frozenset(os.sched_getaffinity(0)))
+    _places = places
+
+
+def places() -> str:
+    """The placement in force, as given: scatter, compact or a CPU list."""
+    return _places
+
+
+@functools.lru_cache(maxsize=None)
+def _order(places: str, allowed: frozenset, sys: str = topology.SYS) -> tuple:
+    return tuple(topology.order(places, allowed, sys))
+
+
+def placement_cpus() -> list:
+    """Every CPU a team may take, in the order threads take them (bwbench.topology)."""
+    return list(_order(_places, frozenset(os.sched_getaffinity(0))))
+
+
 def cpus_for(threads: int) -> list:
-    """The CPUs a team of `threads` threads runs on, thread t on the t-th: the
-    first CPUs of the process's affinity mask. The one place that decides; the
-    C core pins to these (check_threads hands them over), and cache capacities
-    and provenance are read for the same CPUs."""
-    return sorted(os.sched_getaffinity(0))[:threads]
+    """The CPUs a team of `threads` threads runs on, thread t on the t-th of
+    placement_cpus(): by default one CPU of every physical core before any SMT
+    sibling, alternating between NUMA nodes (--places scatter); --places compact
+    fills a core's siblings and a node first; a CPU list is taken as written.
+    The one place that decides; the C core pins to these (check_threads hands
+    them over), and cache capacities and provenance are read for the same CPUs."""
+    return placement_cpus()[:threads]
 
 
 def check_threads(threads) -> int:
-    """The thread count to use: all available cores by default, else 1..cores,
-    and no more than OpenMP may start (OMP_THREAD_LIMIT). Hands the C core the
-    CPUs of cpus_for() for its fill, run and timing."""
-    cores = available_cpus()
+    """The thread count to use: all CPUs of the placement by default, else 1 to
+    that many, and no more than OpenMP may start (OMP_THREAD_LIMIT). Hands the
+    C core the CPUs of cpus_for() for its fill, run and timing."""
+    cores = len(placement_cpus())
     limit = min(cores, _kernels.thread_limit())
     if threads is None:
         threads = limit
     if not 1 <= threads <= cores:
-        raise UsageError(f"invalid thread count {threads}: this process may use 1 to {cores} cores")
+        where = "this process may use" if _places in topology.POLICIES else f"--places {_places} names"
+        raise UsageError(f"invalid thread count {threads}: {where} 1 to {cores} CPUs")
     if threads > limit:
         raise ThreadsError(f"invalid thread count {threads}: OpenMP may start at most {limit} "
                            "(OMP_THREAD_LIMIT)")
@@ -146,6 +177,10 @@ def stolen_fraction(before: tuple, after: tuple) -> float:
     return (after[0] - before[0]) / total if total > 0 else 0.0
 
 
+_PLACES_RULE = {"scatter": "one CPU a physical core before SMT siblings, alternating NUMA nodes",
+                "compact": "SMT siblings of a core first, a NUMA node filled before the next"}
+
+
 def machine_info() -> dict:
     """The result JSON's `machine` object."""
     from threadpoolctl import threadpool_info
@@ -162,7 +197,7 @@ def machine_info() -> dict:
         "memory_available_bytes": memory_bytes("MemAvailable"),
         "compiler": _kernels.compiler(),
         "cflags": _kernels.cflags(),
-        "affinity": "thread t pinned to the t-th CPU of the process's affinity mask",
+        "affinity": f"thread t pinned to the t-th CPU of --places {_places} ({_PLACES_RULE.get(_places, 'as listed')})",
         "threadpools": threadpool_info(),
         "python": platform.python_version(),
         "kernel": platform.release(),

@@ -11,7 +11,8 @@ import subprocess
 import time
 
 from bwbench import _kernels, choices
-from bwbench.machine import available_cpus, cpus_for
+from bwbench.machine import available_cpus, cpus_for, places
+from bwbench.topology import read_text as _read, sysfs_cpu_list as _cpu_list
 
 _SYS = "/sys"
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -23,14 +24,6 @@ def version() -> str:
         return importlib.metadata.version("bwbench")
     except importlib.metadata.PackageNotFoundError:
         return "unknown"
-
-
-def _read(path: str):
-    try:
-        with open(path) as f:
-            return f.read().strip()
-    except OSError:
-        return None
 
 
 def git_commit(root: str = _ROOT):
@@ -61,15 +54,6 @@ def boost(sys: str = _SYS):
     return None if no_turbo not in ("0", "1") else no_turbo == "0"
 
 
-def _cpu_list(text):
-    """'0-3,8' -> [0, 1, 2, 3, 8]."""
-    cpus = []
-    for part in filter(None, (text or "").split(",")):
-        low, _, high = part.partition("-")
-        cpus += range(int(low), int(high or low) + 1)
-    return cpus
-
-
 def numa_nodes(cpus, sys: str = _SYS) -> dict:
     """{cpu: NUMA node} for the given CPUs (empty without NUMA information)."""
     nodes = {}
@@ -88,6 +72,7 @@ def host(cpus=None, sys: str = _SYS) -> dict:
     cpu_dir = f"{sys}/devices/system/cpu"
     governors = {cpu: _read(f"{cpu_dir}/cpu{cpu}/cpufreq/scaling_governor") for cpu in cpus}
     return {
+        "places": places(),
         "cpus": cpus,
         "transparent_hugepages": _chosen(_read(f"{sys}/kernel/mm/transparent_hugepage/enabled")),
         "transparent_hugepages_defrag": _chosen(_read(f"{sys}/kernel/mm/transparent_hugepage/defrag")),

@@ -36,6 +36,15 @@ def stream_table(measurements, threads: int) -> Table:
     return table
 
 
+def matrix_table(result: dict) -> Table:
+    """stream --matrix: rows are the nodes the threads run on, columns the nodes the memory is on."""
+    table = _table(f"Read bandwidth matrix, GB/s, {result['threads_per_node']} thread(s) a node "
+                   f"({result['kernel']} kernel)", ["threads on, memory on"] + [f"node {j}" for j in result["nodes"]])
+    for i, row in zip(result["nodes"], result["gbps"]):
+        table.add_row(f"node {i}", *(f"{gbps:.1f}" for gbps in row))
+    return table
+
+
 def products_table(command: str, dtype: str, threads: int, measurements) -> Table:
     """bwbench's records, each beside the reference record (numpy's BLAS) of its shape."""
     table = _table(f"{command.upper()}, {dtype}, {threads} thread(s): bwbench against numpy's BLAS, both timed "

@@ -81,6 +81,9 @@ int bw_thread_limit(void);
    share a CPU (and a NUMA node). fn runs only if the whole team started. */
 typedef void (*bw_team_fn)(void *arg, int t, int threads);
 int bw_team(bw_team_fn fn, void *arg, int threads);
+/* bw_team on a team of n threads pinned to cpus[0..n) instead of the plan
+   (the plan is kept): memory first touched on another NUMA node. */
+int bw_team_on(const int *cpus, int n, bw_team_fn fn, void *arg);
 /* The calling thread's share [lo, hi) of n items under OpenMP's static
    schedule (contiguous chunks, the first n % threads threads one item more),
    computed once so that repetitions pay no scheduling cost. */
@@ -131,6 +134,11 @@ int bw_stream_apply(int kernel, int nt, int isa, bw_stream_ctx *ctx, int threads
 int bw_stream_measure(int kernel, int nt, int isa, size_t n, int threads, int ntimes,
                       double min_sample_s, double *samples, int *cpus,
                       long *reps, size_t *bad);
+/* bw_stream_measure with the arrays first touched by nfill threads on
+   fill_cpus (NUMA memory on their node) instead of the timed team. */
+int bw_stream_measure_placed(int kernel, int nt, int isa, size_t n, int threads, const int *fill_cpus,
+                             int nfill, int ntimes, double min_sample_s, double *samples, int *cpus,
+                             long *reps, size_t *bad);
 
 /* flops.c */
 typedef struct {

@@ -143,6 +143,18 @@ int bw_set_cpus(const int *cpus, int n)
 
 int bw_thread_limit(void) { return omp_get_thread_limit(); }
 
+int bw_team_on(const int *cpus, int n, bw_team_fn fn, void *arg)
+{
+    int saved[BW_MAX_THREADS], saved_len = plan_len;
+    memcpy(saved, plan, sizeof(int) * plan_len);
+    int err = bw_set_cpus(cpus, n);
+    if (err == BW_OK)
+        err = bw_team(fn, arg, n);
+    memcpy(plan, saved, sizeof(int) * saved_len);
+    plan_len = saved_len;
+    return err;
+}
+
 /* cpu[t] for t < threads: the plan, else the t-th CPU of the affinity mask. */
 static int choose_cpus(const cpu_set_t *allowed, int threads, int *cpu)
 {

@@ -91,14 +91,19 @@ static void fill_share(void *arg, int t, int threads)
 
 /* First touch with the kernels' own split of the arrays among the same
    pinned threads, so each thread's pages lie where that thread streams them. */
-int bw_stream_fill(double *a, double *b, double *c, size_t n, int isa, int threads)
+static int fill_on(double *a, double *b, double *c, size_t n, int isa, int threads, const int *cpus)
 {
     if (isa < 0 || isa >= BW_NISA)
         return BW_EUNSUPPORTED;
     if (n == 0 || !b)
         return BW_EARGS;
     fill_ctx f = {.a = a, .b = b, .c = c, .n = n, .block = (size_t)BW_UNROLL * vector_width[isa]};
-    return bw_team(fill_share, &f, threads);
+    return cpus ? bw_team_on(cpus, threads, fill_share, &f) : bw_team(fill_share, &f, threads);
+}
+
+int bw_stream_fill(double *a, double *b, double *c, size_t n, int isa, int threads)
+{
+    return fill_on(a, b, c, n, isa, threads, NULL);
 }
 
 static double expected(int kernel, size_t i, double s)
@@ -161,6 +166,14 @@ int bw_stream_measure(int kernel, int nt, int isa, size_t n, int threads, int nt
                       double min_sample_s, double *samples, int *cpus,
                       long *reps, size_t *bad)
 {
+    return bw_stream_measure_placed(kernel, nt, isa, n, threads, NULL, threads, ntimes, min_sample_s, samples,
+                                    cpus, reps, bad);
+}
+
+int bw_stream_measure_placed(int kernel, int nt, int isa, size_t n, int threads, const int *fill_cpus,
+                             int nfill, int ntimes, double min_sample_s, double *samples, int *cpus,
+                             long *reps, size_t *bad)
+{
     if (!valid(kernel, nt, isa))
         return BW_EUNSUPPORTED;
     const size_t bytes = bw_bytes(n, sizeof(double));
@@ -173,7 +186,7 @@ int bw_stream_measure(int kernel, int nt, int isa, size_t n, int threads, int nt
     double *partial = bw_alloc(sizeof(double) * BW_PAD * threads);
     int err = BW_ENOMEM;
     if (b && partial && (arrays < 2 || a) && (arrays < 3 || c))
-        err = bw_stream_fill(a, b, c, n, isa, threads);
+        err = fill_on(a, b, c, n, isa, fill_cpus ? nfill : threads, fill_cpus);
     if (err == BW_OK) {
         bw_stream_ctx ctx = {.a = a, .b = b, .c = c, .s = 3.0, .n = n, .partial = partial,
                              .streams = read_shape.streams, .prefetch = read_shape.prefetch};
