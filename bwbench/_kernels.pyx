@@ -60,6 +60,9 @@ cdef extern from "bwbench.h" nogil:
     int bw_chase_measure(size_t bytes, size_t steps, int ntimes, double min_sample_s,
                          double *samples, int *cpus, long *reps, size_t *bad)
     int bw_chase_check(size_t nbytes, size_t loads, size_t end, size_t *bad)
+    int BW_CLOCK_ADDS
+    int bw_clock_measure(int threads, int ntimes, double min_sample_s, double *samples, int *cpus, long *reps,
+                         size_t *bad)
     int bw_gemm_apply(int isa, int f32, size_t m, size_t n, size_t k, const void *a,
                       const void *b, void *c, int threads)
     int bw_gemm_measure(int isa, int f32, size_t m, size_t n, size_t k, const void *a,
@@ -292,6 +295,15 @@ def chase_measure(size_t nbytes, size_t steps, int ntimes, double min_sample_s):
         err = bw_chase_measure(nbytes, steps, ntimes, min_sample_s,
                                &t.s[0], &t.c[0], &t.reps, &t.bad)
     return t.result(err)
+
+
+def clock_measure(int threads, int ntimes, double min_sample_s):
+    """A chain of dependent integer adds (one cycle each) on every thread; + (adds a repetition,)."""
+    cdef _Timing t = _Timing(ntimes, threads)
+    cdef int err
+    with nogil:
+        err = bw_clock_measure(threads, ntimes, min_sample_s, &t.s[0], &t.c[0], &t.reps, &t.bad)
+    return t.result(err) + (BW_CLOCK_ADDS,)
 
 
 def peak_check(values, int threads, int lanes, bint float32, long steps):

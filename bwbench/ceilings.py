@@ -8,7 +8,8 @@ import statistics
 from dataclasses import dataclass
 from typing import Callable
 
-from bwbench import quant
+from bwbench import memory_spec, quant
+from bwbench.clock import measure_clock, theoretical
 from bwbench.flops import DTYPES, LADDER_FLOPS, PEAK_KINDS, ceiling_name, measure_ladder, measure_peak
 from bwbench.gemm import measure_product
 from bwbench.latency import measure_latency
@@ -58,6 +59,7 @@ def roofline_plan(threads: int = None, quick: bool = False) -> list:
                   lambda kernel=kernel, size=size, t=t: measure_stream(kernel, "regular", t, size))
              for t in counts for kernel in SWEEP_KERNELS for size in sizes]
     steps += [Step(f"latency {size} B", lambda size=size: measure_latency(size)) for size in sizes]
+    steps.append(Step(f"clock, {threads} thread(s)", lambda: measure_clock(threads)))
     steps += [Step(f"peak {kind} {dtype}, {t} thread(s)",
                    lambda kind=kind, dtype=dtype, t=t: measure_peak(dtype, kind, t))
               for t in sorted({1, threads}) for dtype in DTYPES for kind in PEAK_KINDS]
@@ -134,6 +136,10 @@ def build_roofline(measurements, threads: int, sample: str = "best") -> Roofline
     latency, _ = level_values(chase, level_capacities(1))
     extra = {"capacities": level_capacities(threads), "sweep_ceilings": sweep, "sample": sample,
              "latency_ns": [{"level": level, "ns": ns, "points": count} for level, (ns, count) in latency.items()]}
+    clocks = [m for m in measurements if m.kernel == "clock" and m.threads == threads]
+    if clocks:   # the clock under load: compute ceilings as fractions of the theoretical peak
+        extra["theoretical_peak"] = theoretical(clocks[-1], compute)
+        extra["memory_theoretical"] = memory_spec.theoretical_bandwidth()
     if unpack:   # GFLOP/s of each weight format's GEMV in cache: its unpack ceiling
         extra["unpack"] = {fmt: statistics.median(values) for fmt, values in unpack.items()}
     return Roofline(tuple(memory), tuple(compute), threads, tuple(missing), extra)

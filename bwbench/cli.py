@@ -11,7 +11,7 @@ import sys
 from rich.console import Console
 from rich.progress import Progress
 
-from bwbench import (asv_results, choices, interconnect, numa_matrix, quant, quant_roofline, tables, tensor_parallel, trends,
+from bwbench import (asv_results, choices, clock, interconnect, memory_spec, numa_matrix, quant, quant_roofline, tables, tensor_parallel, trends,
                      tune)
 from bwbench.ceilings import (BRACKET_SAMPLE, Step, bracket_drift, bracketed, build_roofline, measure_bracket,
                                drift_summary, roofline_plan)
@@ -445,9 +445,15 @@ def cmd_info(args) -> int:
         check_writable(args.json)
     tune.apply_stored()
     info = machine_info()
+    measurements, sections = [], {}
+    if not args.no_measure:
+        measurements, sections["theoretical_peak"] = clock.host_peak(check_threads(None))
+        sections["memory_theoretical"] = memory_spec.theoretical_bandwidth()
     stdout.print(tables.info_table(info))
+    if sections:
+        stdout.print(tables.peak_table(sections["theoretical_peak"], sections["memory_theoretical"]))
     if args.json:
-        write_result(args.json, info, [])
+        write_result(args.json, info, measurements, **sections)
         stdout.print(f"wrote {args.json}")
     return 0
 
@@ -688,9 +694,15 @@ def build_parser() -> argparse.ArgumentParser:
     _json_flag(tuner, "the choice and every variant's rate as a result JSON (key `tune`)")
     tuner.set_defaults(run=cmd_tune)
 
-    info = commands.add_parser("info", help="this host: CPU, SIMD, caches, memory, compiler, thread pools",
-                               description="Describes the host as the result JSON's `machine` object does.")
-    _json_flag(info, "it as a result JSON (no measurements)")
+    info = commands.add_parser("info", help="this host: CPU, SIMD, caches, memory, compiler, thread pools, clock",
+                               description="Describes the host as the result JSON's `machine` object does, then "
+                                           "measures the core clock under load (a chain of dependent adds on "
+                                           "every CPU) and the FMA peaks, and shows each as a fraction of the "
+                                           "theoretical peak (cores x GHz x FMA pipes x lanes x 2), beside the "
+                                           "memory's theoretical bandwidth where the platform tells it.")
+    info.add_argument("--no-measure", action="store_true",
+                      help="describe only: skip the clock and FMA peaks (about a second on every CPU)")
+    _json_flag(info, "it as a result JSON (with the clock and FMA peaks as measurements)")
     info.set_defaults(run=cmd_info)
     return parser
 

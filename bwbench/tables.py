@@ -241,6 +241,23 @@ def info_table(info: dict) -> Table:
     return table
 
 
+def peak_table(peak: dict, memory: dict) -> Table:
+    """info: the clock under load, the theoretical FLOP peak and each ceiling's fraction of it."""
+    table = _table(f"Clock and theoretical peak, {peak['threads']} thread(s) on {peak['cores']} physical core(s)",
+                   ("ceiling", "dtype", "GFLOP/s", "theoretical", "fraction"))
+    for row in peak["fractions"]:
+        table.add_row(row["name"], row["dtype"], f"{row['gflops']:.1f}", f"{peak['gflops'][row['dtype']]:.1f}",
+                      f"{row['fraction']:.1%}")
+    mhz = peak["cpuinfo_mhz"]
+    said = f"{mhz:.0f} MHz in /proc/cpuinfo ({peak['ghz'] * 1e3 / mhz:.2f}x)" if mhz else "/proc/cpuinfo gives none"
+    pipes = f"{peak['fma_pipes']} FMA pipe(s) a core (measured {peak['fma_pipes_measured']:.2f}, rounded)" \
+        if peak["fma_pipes"] else "no FMA ceiling"
+    dram = f"memory theoretical: {memory['gbps']:.1f} GB/s ({memory['source']})" if memory.get("gbps") else \
+        f"memory theoretical bandwidth not known: {memory['reason']}"
+    table.caption = f"clock under load {peak['ghz']:.3f} GHz (dependent adds); {said}; {pipes}; {dram}"
+    return table
+
+
 def _blocking_text(blocking: dict) -> str:
     return f"blocks {blocking['kc']} deep, {blocking['mc_tiles']} register tiles of A"
 

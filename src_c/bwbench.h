@@ -353,6 +353,13 @@ int bw_chase_measure(size_t bytes, size_t steps, int ntimes, double min_sample_s
                      double *samples, int *cpus, long *reps, size_t *bad);
 /* The check on its own: *bad = 1 unless `end` is where `loads` loads from
    line 0 of the cycle over `bytes` end. */
+/* clock.c: the core clock under load. Each of `threads` threads runs a chain
+   of BW_CLOCK_ADDS dependent integer adds a repetition (one cycle each);
+   *bad counts the threads whose chain did not end at the sum it must reach. */
+#define BW_CLOCK_ADDS 4096
+int bw_clock_measure(int threads, int ntimes, double min_sample_s, double *samples, int *cpus, long *reps,
+                     size_t *bad);
+
 int bw_chase_check(size_t bytes, size_t loads, size_t end, size_t *bad);
 
 #endif
