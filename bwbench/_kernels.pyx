@@ -61,6 +61,8 @@ cdef extern from "bwbench.h" nogil:
                          double *samples, int *cpus, long *reps, size_t *bad)
     int bw_chase_check(size_t nbytes, size_t loads, size_t end, size_t *bad)
     int BW_CLOCK_ADDS
+    int bw_mix_measure(int nin, int nout, int inplace, int nt, int isa, size_t n, int threads, int ntimes,
+                       double min_sample_s, double *samples, int *cpus, long *reps, size_t *bad)
     int bw_clock_measure(int threads, int ntimes, double min_sample_s, double *samples, int *cpus, long *reps,
                          size_t *bad)
     int bw_gemm_apply(int isa, int f32, size_t m, size_t n, size_t k, const void *a,
@@ -304,6 +306,17 @@ def clock_measure(int threads, int ntimes, double min_sample_s):
     with nogil:
         err = bw_clock_measure(threads, ntimes, min_sample_s, &t.s[0], &t.c[0], &t.reps, &t.bad)
     return t.result(err) + (BW_CLOCK_ADDS,)
+
+
+def mix_measure(int nin, int nout, bint inplace, bint nt, str isa, size_t n, int threads, int ntimes,
+                double min_sample_s):
+    """nin arrays read and nout written per element (inplace: the first output is the first input)."""
+    cdef _Timing t = _Timing(ntimes, threads)
+    cdef int i = ISAS.index(isa), err
+    with nogil:
+        err = bw_mix_measure(nin, nout, inplace, nt, i, n, threads, ntimes, min_sample_s,
+                             &t.s[0], &t.c[0], &t.reps, &t.bad)
+    return t.result(err)
 
 
 def peak_check(values, int threads, int lanes, bint float32, long steps):

@@ -8,7 +8,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Callable
 
-from bwbench import memory_spec, quant
+from bwbench import memory_spec, mixes, quant, write_allocate
 from bwbench.clock import measure_clock, theoretical
 from bwbench.flops import DTYPES, LADDER_FLOPS, PEAK_KINDS, ceiling_name, measure_ladder, measure_peak
 from bwbench.gemm import measure_product
@@ -69,6 +69,9 @@ def roofline_plan(threads: int = None, quick: bool = False) -> list:
     steps += [Step(f"ladder {f} FLOP/element, {where}-sized",
                    lambda f=f, size=size: measure_ladder(f, size, threads))
               for where, size in ladder_sizes.items() for f in flops]
+    steps += [Step(*step) for step in write_allocate.plan(threads)]
+    steps += [Step(*step) for step in mixes.plan([m for m in mixes.parse_mixes(",".join(mixes.DEFAULT_MIXES))
+                                                  if m != "triad"], threads)]   # triad: in the sweep
     tokens = (1, 16, 256) if quick else (1, 4, 16, 64, 256, 1024)
     d = PRODUCT_WIDTH
     steps += [Step(f"gemm {d}x{n}x{d}", lambda n=n: measure_product(d, n, d, "float64", threads))
@@ -97,11 +100,14 @@ def _sweep_ceilings(measurements, sample: str = "best"):
     return ceilings, unresolved
 
 
-def _traffic(ceiling: dict) -> float:
-    """What a sweep kernel really moved at its level: below L1 every regular store
-    first fetches its line (write-allocate), so count that; in L1 the lines are
-    already there."""
-    return ceiling["gbps"] if ceiling["level"] == "L1" else ceiling["hw_gbps"]
+def _traffic(ceiling: dict, found: dict = None) -> float:
+    """What a sweep kernel really moved at its level: in L1 the lines are already
+    there; below it a regular store first fetches its line (write-allocate)
+    where the host's measured finding says so (bwbench.write_allocate), and
+    where nothing was measured that is assumed, as STREAM's hardware count does."""
+    if ceiling["level"] == "L1" or not (found or {}).get(ceiling["level"], {}).get("write_allocate", True):
+        return ceiling["gbps"]
+    return ceiling["hw_gbps"]
 
 
 def build_roofline(measurements, threads: int, sample: str = "best") -> Roofline:
@@ -112,12 +118,14 @@ def build_roofline(measurements, threads: int, sample: str = "best") -> Roofline
     `threads`, the median of its measurements. sample: each measurement's
     "best" sample (STREAM's rule) or its "median" one."""
     sweep, unresolved = _sweep_ceilings(measurements, sample)
+    found = write_allocate.finding([m for m in measurements if m.threads == threads])
+    traffic = lambda c: _traffic(c, found)
     memory = []
     for level in MEMORY_LEVELS:
         candidates = [c for c in sweep if c["level"] == level and c["threads"] == threads and c["kernel"] not in READ_ONLY]
         if candidates:
-            best = max(candidates, key=_traffic)
-            memory.append({"level": level, "gbps": _traffic(best), "kernel": best["kernel"],
+            best = max(candidates, key=traffic)
+            memory.append({"level": level, "gbps": traffic(best), "kernel": best["kernel"],
                            "points": best["points"]})
     missing = sorted(unresolved.get(threads, set()) - {c["level"] for c in memory}, key=MEMORY_LEVELS.index)
 
@@ -136,6 +144,11 @@ def build_roofline(measurements, threads: int, sample: str = "best") -> Roofline
     latency, _ = level_values(chase, level_capacities(1))
     extra = {"capacities": level_capacities(threads), "sweep_ceilings": sweep, "sample": sample,
              "latency_ns": [{"level": level, "ns": ns, "points": count} for level, (ns, count) in latency.items()]}
+    if found:
+        extra["write_allocate"] = found
+    mix_runs = [m for m in measurements if m.kernel.startswith("mix ") and m.threads == threads]
+    if mix_runs:
+        extra["mixes"] = mixes.section(mix_runs)
     clocks = [m for m in measurements if m.kernel == "clock" and m.threads == threads]
     if clocks:   # the clock under load: compute ceilings as fractions of the theoretical peak
         extra["theoretical_peak"] = theoretical(clocks[-1], compute)

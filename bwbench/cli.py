@@ -11,7 +11,7 @@ import sys
 from rich.console import Console
 from rich.progress import Progress
 
-from bwbench import (asv_results, choices, clock, interconnect, memory_spec, numa_matrix, quant, quant_roofline, tables, tensor_parallel, trends,
+from bwbench import (asv_results, choices, clock, interconnect, memory_spec, mixes, numa_matrix, write_allocate, quant, quant_roofline, tables, tensor_parallel, trends,
                      tune)
 from bwbench.ceilings import (BRACKET_SAMPLE, Step, bracket_drift, bracketed, build_roofline, measure_bracket,
                                drift_summary, roofline_plan)
@@ -24,7 +24,7 @@ from bwbench.models import BUILTIN, load_config
 from bwbench.plot import (write_compare_figures, write_figure3, write_figures, write_quant, write_sweep,
                           write_trends)
 from bwbench.results import check_writable, read_result, write_result
-from bwbench.roofline import Roofline
+from bwbench.roofline import MEMORY_LEVELS, Roofline
 from bwbench.stream import DRAM_ARRAYS, STREAM_KERNELS, default_stream_size, measure_stream, stream_kernel
 from bwbench.engines import REFERENCES
 from bwbench.inference import check_runnable
@@ -81,6 +81,8 @@ def _output_dir(path: str) -> str:
 def cmd_stream(args) -> int:
     if args.matrix:
         return _stream_matrix(args)
+    if args.mix is not None:
+        return _stream_mix(args)
     kernels = [stream_kernel(name.strip()) for name in args.kernels.split(",")]
     threads = check_threads(args.threads)
     size = parse_size(args.size) if args.size else default_stream_size()
@@ -104,6 +106,30 @@ def _stream_matrix(args) -> int:
     result = numa_matrix.measure_matrix(size, args.threads, args.ntimes)
     measurements = result.pop("measurements")
     return _finish(args, measurements, tables.matrix_table(result), numa_matrix=result)
+
+
+def _stream_mix(args) -> int:
+    """Read/write mixes at every level (or --levels), and the write-allocate finding."""
+    chosen = mixes.parse_mixes(args.mix)
+    levels = _levels(args.levels)
+    threads = check_threads(args.threads)
+    dram = parse_size(args.size) if args.size else None
+    if args.json:
+        check_writable(args.json)
+    runs = _run_all("mixes", [Step(*step) for step in mixes.plan(chosen, threads, levels, dram)])
+    probes = _run_all("write-allocate", [Step(*step) for step in write_allocate.plan(threads, dram)
+                                         if not levels or step[0].rsplit(" ", 1)[1] in levels])
+    found = write_allocate.finding(probes)
+    return _finish(args, runs + probes, tables.mix_table(mixes.section(runs), threads),
+                   tables.write_allocate_table(found, threads), mixes=mixes.section(runs), write_allocate=found)
+
+
+def _levels(text) -> list:
+    levels = [part.strip() for part in text.split(",")] if text else []
+    wrong = [level for level in levels if level not in MEMORY_LEVELS]
+    if wrong:
+        raise UsageError(f"invalid --levels {text!r}: choose from {', '.join(MEMORY_LEVELS)}")
+    return levels
 
 
 def _products(args, shapes) -> int:
@@ -535,6 +561,12 @@ def build_parser() -> argparse.ArgumentParser:
                                        "and at least 1 GiB)")
     stream.add_argument("--ntimes", type=int, default=MIN_SAMPLES,
                         help=f"samples per kernel, the first dropped (default and minimum: {MIN_SAMPLES})")
+    stream.add_argument("--mix", nargs="?", const=",".join(mixes.DEFAULT_MIXES), metavar="N:M[,...]",
+                        help="read/write mixes instead, as MLC: N arrays read and M written per element, or "
+                             f"triad (default list: {','.join(mixes.DEFAULT_MIXES)}), at every cache level and "
+                             "DRAM, regular and non-temporal stores; then whether stores write-allocate here. "
+                             "--size sets the DRAM working set")
+    stream.add_argument("--levels", metavar="L2,DRAM", help="--mix: only these levels (L1, L2, L3, DRAM)")
     stream.add_argument("--matrix", action="store_true",
                         help="MLC's bandwidth matrix instead: read GB/s of the threads of NUMA node i (--threads a "
                              "node) from memory first touched on node j; hosts with more than one node only")

@@ -12,7 +12,7 @@ from bwbench.quant import BYTES_PER_WEIGHT, weight_gbps
 from bwbench.transformer import Op
 from bwbench.units import format_bytes
 
-LEFT = {"test", "part", "series",   # interconnect, tensor-parallel and trends tables
+LEFT = {"test", "mix", "write-allocate", "part", "series",   # interconnect, tensor-parallel and trends tables
         "format", "bound", "at", "unpack-bound from",   # the bytes-per-weight roofline
         "kernel", "variant", "ISA", "fits in", "shape MxNxK", "level", "best kernel", "ceiling", "dtype",
         "op", "group", "machine @ commit"}
@@ -33,6 +33,31 @@ def stream_table(measurements, threads: int) -> Table:
         table.add_row(m.kernel, m.variant, m.isa, str(m.threads), format_bytes(m.working_set_bytes), m.level,
                       f"{m.gbps:.2f}", f"{m.median_gbps:.2f}", f"{m.cv:.1%}", f"{m.hw_gbps:.2f}")
     table.caption = "hw GB/s counts the write-allocate read of every regular store."
+    return table
+
+
+def mix_table(rows: list, threads: int) -> Table:
+    """stream --mix: one row a mix and store variant, one column a level (GB/s, STREAM's count)."""
+    levels = list(dict.fromkeys(row["level"] for row in rows))
+    table = _table(f"Read/write mixes, {threads} thread(s): best GB/s, each array read or written once",
+                   ["mix", "variant"] + levels)
+    cells = {(row["mix"], row["variant"], row["level"]): row["gbps"] for row in rows}
+    for mix, variant in dict.fromkeys((row["mix"], row["variant"]) for row in rows):
+        table.add_row(mix, variant, *(f"{cells[mix, variant, level]:.1f}" if (mix, variant, level) in cells else "-"
+                                      for level in levels))
+    table.caption = "N:M = N arrays read, M written per element (1:0 all reads); nt = non-temporal stores."
+    return table
+
+
+def write_allocate_table(found: dict, threads: int) -> Table:
+    """The write-allocate finding per level (bwbench.write_allocate)."""
+    table = _table(f"Write-allocate, {threads} thread(s): GB/s stored", ("level", "store-only", "update in place",
+                                                                        "ratio", "nt store-only", "write-allocate"))
+    for level, entry in found.items():
+        nt = entry.get("nt_store_gbps")
+        table.add_row(level, f"{entry['store_gbps']:.1f}", f"{entry['update_gbps']:.1f}", f"{entry['ratio']:.2f}",
+                      f"{nt:.1f}" if nt else "-", "yes" if entry["write_allocate"] else "no")
+    table.caption = "ratio about 1: each store reads its line first (counted in the read-write roof); about 2: not."
     return table
 
 

@@ -353,6 +353,22 @@ int bw_chase_measure(size_t bytes, size_t steps, int ntimes, double min_sample_s
                      double *samples, int *cpus, long *reps, size_t *bad);
 /* The check on its own: *bad = 1 unless `end` is where `loads` loads from
    line 0 of the cycle over `bytes` end. */
+/* mix.c: read/write mixes. nin arrays read and nout written per element
+   (out = the sum of the inputs, or s without inputs; with no outputs the sum
+   is accumulated in partial); inplace: the first output is the first input.
+   nt: non-temporal stores. *bad counts wrong output elements (or a wrong sum). */
+#define BW_MIX_MAX 8
+typedef struct {
+    const double *in[BW_MIX_MAX];
+    double *out[BW_MIX_MAX];
+    int nin, nout;
+    size_t n;
+    double s;
+    double *partial;   /* per thread, BW_PAD apart */
+} bw_mix_ctx;
+int bw_mix_measure(int nin, int nout, int inplace, int nt, int isa, size_t n, int threads, int ntimes,
+                   double min_sample_s, double *samples, int *cpus, long *reps, size_t *bad);
+
 /* clock.c: the core clock under load. Each of `threads` threads runs a chain
    of BW_CLOCK_ADDS dependent integer adds a repetition (one cycle each);
    *bad counts the threads whose chain did not end at the sum it must reach. */
