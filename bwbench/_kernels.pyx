@@ -61,6 +61,8 @@ cdef extern from "bwbench.h" nogil:
                          double *samples, int *cpus, long *reps, size_t *bad)
     int bw_chase_check(size_t nbytes, size_t loads, size_t end, size_t *bad)
     int BW_CLOCK_ADDS
+    int bw_loaded_latency(size_t chase_bytes, size_t array_bytes, int nin, int nout, int threads, const long *delays,
+                          int points, size_t steps, int samples, double *chase_s, double *gbps, size_t *bad)
     int bw_mix_measure(int nin, int nout, int inplace, int nt, int isa, size_t n, int threads, int ntimes,
                        double min_sample_s, double *samples, int *cpus, long *reps, size_t *bad)
     int bw_clock_measure(int threads, int ntimes, double min_sample_s, double *samples, int *cpus, long *reps,
@@ -317,6 +319,23 @@ def mix_measure(int nin, int nout, bint inplace, bint nt, str isa, size_t n, int
         err = bw_mix_measure(nin, nout, inplace, nt, i, n, threads, ntimes, min_sample_s,
                              &t.s[0], &t.c[0], &t.reps, &t.bad)
     return t.result(err)
+
+
+def loaded_latency(size_t chase_bytes, size_t array_bytes, int nin, int nout, int threads, delays, size_t steps,
+                   int samples):
+    """(chase seconds [points x samples], load GB/s [points], wrong ends): thread 0 chases while the others load."""
+    cdef long[::1] d = np.ascontiguousarray(delays, dtype=np.int_)
+    _expect(d.shape[0] >= 1 and samples >= 1, "at least one delay and one sample")
+    seconds, rates = np.zeros((d.shape[0], samples)), np.zeros(d.shape[0])
+    cdef double[:, ::1] s = seconds
+    cdef double[::1] g = rates
+    cdef size_t bad = 0
+    cdef int err, points = d.shape[0]
+    with nogil:
+        err = bw_loaded_latency(chase_bytes, array_bytes, nin, nout, threads, &d[0], points, steps, samples,
+                                &s[0, 0], &g[0], &bad)
+    _check(err)
+    return seconds, rates, bad
 
 
 def peak_check(values, int threads, int lanes, bint float32, long steps):

@@ -11,13 +11,14 @@ import sys
 from rich.console import Console
 from rich.progress import Progress
 
-from bwbench import (asv_results, choices, clock, interconnect, memory_spec, mixes, numa_matrix, write_allocate, quant, quant_roofline, tables, tensor_parallel, trends,
+from bwbench import (asv_results, choices, clock, interconnect, loaded_latency, memory_spec, mixes, numa_matrix, write_allocate, quant, quant_roofline, tables, tensor_parallel, trends,
                      tune)
 from bwbench.ceilings import (BRACKET_SAMPLE, Step, bracket_drift, bracketed, build_roofline, measure_bracket,
                                drift_summary, roofline_plan)
 from bwbench.errors import EXIT_STATUS, KernelError, UsageError, ValidationError
 from bwbench.gemm import DTYPES, check_fits, measure_products, sweep_shapes
 from bwbench.link import TESTS, load_interconnect, parse_sizes, parse_tests, peak_busbw
+from bwbench.latency import measure_latency
 from bwbench.machine import check_threads, machine_info, set_places
 from bwbench.measure import MIN_SAMPLES
 from bwbench.models import BUILTIN, load_config
@@ -130,6 +131,33 @@ def _levels(text) -> list:
     if wrong:
         raise UsageError(f"invalid --levels {text!r}: choose from {', '.join(MEMORY_LEVELS)}")
     return levels
+
+
+def cmd_latency(args) -> int:
+    """Idle pointer-chase latency in every level and DRAM; with --loaded, the chase under load."""
+    mix = mixes.parse_mix(args.mix) if args.mix else mixes.Mix(1, 0)
+    if args.mix and not args.loaded:
+        raise UsageError("--mix is for --loaded: what the load threads read and write")
+    size = parse_size(args.size) if args.size else loaded_latency.dram_bytes()
+    threads = loaded_latency.check(args.threads, mix) if args.loaded else check_threads(args.threads)
+    if args.json:
+        check_writable(args.json)
+    idle = _run_all("latency", [Step(f"latency {level}", lambda s=s: measure_latency(s))
+                                for level, s in _latency_sizes(size).items()])
+    sections = {}
+    if args.loaded:
+        sections["loaded_latency"] = loaded_latency.measure_loaded(threads, mix, size, size)
+    tables_ = [tables.latency_table(idle)]
+    if args.loaded:
+        tables_.append(tables.loaded_latency_table(sections["loaded_latency"]))
+    return _finish(args, idle, *tables_, **sections)
+
+
+def _latency_sizes(dram: int) -> dict:
+    """A working set well inside each cache level one thread reaches, and `dram` bytes."""
+    sizes = {level: size for level, size in mixes.level_sizes(1, 1).items() if level != "DRAM"}
+    sizes["DRAM"] = dram
+    return sizes
 
 
 def _products(args, shapes) -> int:
@@ -572,6 +600,20 @@ def build_parser() -> argparse.ArgumentParser:
                              "node) from memory first touched on node j; hosts with more than one node only")
     _json_flag(stream)
     stream.set_defaults(run=cmd_stream)
+
+    latency = commands.add_parser(
+        "latency", help="dependent-load latency per level; with --loaded, DRAM latency under load (MLC-style)",
+        description="Times one thread chasing pointers through a random cycle of cache lines well inside each "
+                    "cache level and in DRAM. With --loaded, thread 0 chases the DRAM cycle while the other threads "
+                    "read (or read and write, --mix N:M) with an injected delay stepped from none to idle: each "
+                    "point is the load threads' bandwidth and the chase's latency (JSON key loaded_latency).")
+    latency.add_argument("--loaded", action="store_true", help="also the latency under load, from no delay to idle")
+    latency.add_argument("--mix", metavar="N:M", help="--loaded: arrays each load thread reads:writes (default 1:0)")
+    latency.add_argument("--size", help="the DRAM working set of the chase (and of each load array) (default: 4x "
+                                        "the last-level cache, at least 256 MiB)")
+    _threads_flag(latency, "threads for --loaded: one chases, the others load")
+    _json_flag(latency)
+    latency.set_defaults(run=cmd_latency)
 
     roofline = commands.add_parser(
         "roofline", help="measure this host's roofline; print, plot and save it",

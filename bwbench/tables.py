@@ -61,6 +61,26 @@ def write_allocate_table(found: dict, threads: int) -> Table:
     return table
 
 
+def latency_table(measurements) -> Table:
+    """latency: one thread's dependent-load latency per working set."""
+    table = _table("Dependent-load latency, one thread (pointer chase)", ("working set", "fits in", "ns"))
+    for m in measurements:
+        table.add_row(format_bytes(m.working_set_bytes), m.level, f"{m.latency_ns:.1f}")
+    return table
+
+
+def loaded_latency_table(points: list) -> Table:
+    """latency --loaded: the curve from no delay to idle."""
+    first = points[0]
+    table = _table(f"Loaded latency: 1 thread chasing, {first['load_threads']} thread(s) loading ({first['mix']})",
+                   ("delay cycles", "delay ns", "load GB/s", "latency ns"))
+    for p in points:
+        idle = p["delay_ns"] is None
+        table.add_row("idle" if idle else str(p["delay_cycles"]), "-" if idle else f"{p['delay_ns']:.0f}",
+                      f"{p['gbps']:.2f}", f"{p['latency_ns']:.1f}")
+    return table
+
+
 def matrix_table(result: dict) -> Table:
     """stream --matrix: rows are the nodes the threads run on, columns the nodes the memory is on."""
     table = _table(f"Read bandwidth matrix, GB/s, {result['threads_per_node']} thread(s) a node "

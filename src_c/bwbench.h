@@ -376,6 +376,13 @@ int bw_mix_measure(int nin, int nout, int inplace, int nt, int isa, size_t n, in
 int bw_clock_measure(int threads, int ntimes, double min_sample_s, double *samples, int *cpus, long *reps,
                      size_t *bad);
 
+/* Loaded latency: thread 0 chases a cycle over chase_bytes, `samples` runs of
+   `steps` loads (chase_s[point * samples + s] seconds each), while threads
+   1.. stream their shares of nin arrays read and nout written (array_bytes
+   each), delays[point] cycles after each group of lines (below 0: idle);
+   gbps[point] sums their rates. *bad: the chase did not end where its loads lead. */
+int bw_loaded_latency(size_t chase_bytes, size_t array_bytes, int nin, int nout, int threads, const long *delays,
+                      int points, size_t steps, int samples, double *chase_s, double *gbps, size_t *bad);
 int bw_chase_check(size_t bytes, size_t loads, size_t end, size_t *bad);
 
 #endif
