@@ -157,7 +157,8 @@ def roofline_tables(roofline, measurements) -> list:
         memory.add_row(c["level"], f"{c['gbps']:.1f}", c["kernel"],
                        f"{read[c['level']]:.1f}" if c["level"] in read else "-", str(c["points"]),
                        *(f"{by_level[c['level']]:.2f}" for by_level in ridges.values()))
-    memory.caption = ("read-write: copy or triad, write-allocate reads counted below L1; read-only: the tuned read "
+    memory.caption = ("read-write: copy or triad, write-allocate reads counted below L1 where found (or not measured); "
+                      "read-only: the tuned read "
                       "kernel (weights and KV caches stream at it); ridge: FLOP/byte where the read-write "
                       "bandwidth meets the FMA peak")
     if roofline.unresolved_levels:
@@ -169,7 +170,15 @@ def roofline_tables(roofline, measurements) -> list:
     latency = _table("Dependent-load latency, 1 thread", ("level", "ns"))
     for entry in roofline.extra.get("latency_ns", []):
         latency.add_row(entry["level"], f"{entry['ns']:.1f}")
-    return [memory, compute, latency]
+    extra = roofline.extra
+    shown = [memory, compute, latency]
+    if "theoretical_peak" in extra:
+        shown.append(peak_table(extra["theoretical_peak"], extra.get("memory_theoretical", {})))
+    if extra.get("mixes"):
+        shown.append(mix_table(extra["mixes"], roofline.threads))
+    if extra.get("write_allocate"):
+        shown.append(write_allocate_table(extra["write_allocate"], roofline.threads))
+    return shown
 
 
 def asv_rooflines_table(entries, source: str) -> Table:
@@ -298,7 +307,7 @@ def peak_table(peak: dict, memory: dict) -> Table:
     pipes = f"{peak['fma_pipes']} FMA pipe(s) a core (measured {peak['fma_pipes_measured']:.2f}, rounded)" \
         if peak["fma_pipes"] else "no FMA ceiling"
     dram = f"memory theoretical: {memory['gbps']:.1f} GB/s ({memory['source']})" if memory.get("gbps") else \
-        f"memory theoretical bandwidth not known: {memory['reason']}"
+        f"memory theoretical bandwidth not known: {memory.get('reason', 'not recorded')}"
     table.caption = f"clock under load {peak['ghz']:.3f} GHz (dependent adds); {said}; {pipes}; {dram}"
     return table
 

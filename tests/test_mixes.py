@@ -89,6 +89,9 @@ def test_the_read_write_roof_counts_write_allocate_only_where_found(monkeypatch)
     assert without.bandwidth("DRAM") == pytest.approx(10.0)            # not found: STREAM bytes only
     assert without.to_dict()["write_allocate"]["DRAM"]["write_allocate"] is False
     assert [row["mix"] for row in without.to_dict()["mixes"]] == ["0:1", "update"]
+    from bwbench import tables
+    titles = [str(t.title) for t in tables.roofline_tables(without, [])]
+    assert any(t.startswith("Read/write mixes") for t in titles) and any(t.startswith("Write-allocate") for t in titles)
 
 
 def test_stream_mix_prints_the_table_and_the_finding(tmp_path, capsys):

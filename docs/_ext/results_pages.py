@@ -95,6 +95,10 @@ def command_of(document: dict):
     for key in ("transformer", "quant", "interconnect", "trends", "roofline", "tune"):
         if key in document:
             return key
+    for key, command in (("mixes", "stream --mix"), ("numa_matrix", "stream --matrix"),
+                         ("loaded_latency", "latency --loaded"), ("theoretical_peak", "info")):
+        if key in document:
+            return command
     kernels = {m.kernel for m in document["measurements"]}
     if not kernels:
         return "info"
@@ -204,8 +208,31 @@ def _tune(document: dict, out: str):
     return [tables.tune_table(profile)] + ([tables.tune_gemm_table(profile)] if "gemm" in profile else []), []
 
 
-RENDERERS = {"roofline": _roofline, "stream": _stream, "quant": _quant, "transformer": _transformer,
-             "tune": _tune}
+def _info(document: dict, out: str):
+    """With the clock measured, the theoretical peak beside the ceilings (the host is named above)."""
+    if "theoretical_peak" not in document:
+        return [], []
+    return [tables.peak_table(document["theoretical_peak"], document.get("memory_theoretical", {}))], []
+
+
+def _mixes(document: dict, out: str):
+    threads = max(row["threads"] for row in document["mixes"])
+    return [tables.mix_table(document["mixes"], threads),
+            tables.write_allocate_table(document.get("write_allocate", {}), threads)], []
+
+
+def _loaded_latency(document: dict, out: str):
+    measurements = [m for m in document["measurements"] if m.kernel == "latency"]
+    return [tables.latency_table(measurements), tables.loaded_latency_table(document["loaded_latency"])], []
+
+
+def _matrix(document: dict, out: str):
+    return [tables.matrix_table(document["numa_matrix"])], []
+
+
+RENDERERS = {"roofline": _roofline, "info": _info, "stream": _stream, "stream --mix": _mixes,
+             "latency --loaded": _loaded_latency, "stream --matrix": _matrix, "quant": _quant,
+             "transformer": _transformer, "tune": _tune}
 _ORDER = {command: rank for rank, command in enumerate(RENDERERS)}   # a host's files in this order, then the rest
 
 
