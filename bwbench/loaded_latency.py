@@ -5,7 +5,7 @@ with an injected delay after each group of lines, stepped from none to idle.
 Each point is (delay, the load threads' bandwidth, the chase's latency)."""
 import statistics
 
-from bwbench import _kernels
+from bwbench import _kernels, latency
 from bwbench.clock import ghz, measure_clock
 from bwbench.errors import UsageError, ValidationError
 from bwbench.machine import check_memory, check_threads, last_level_cache_bytes
@@ -13,8 +13,8 @@ from bwbench.mixes import Mix
 
 # Cycles of delay after each group of 8 lines a stream, from none to nearly idle; then idle (None).
 DELAYS = (0, 25, 50, 100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600, None)
-CHASE_STEPS = 50_000   # dependent loads a sample: about 5 to 20 ms from DRAM
-SAMPLES = 6            # a point's samples; the first is dropped
+CHASE_STEPS = latency.CHASE_STEPS   # dependent loads a sample, as the idle chase takes them
+SAMPLES = 64           # a point's samples (about 10 to 30 ms of chasing from DRAM); the first is dropped
 LINE = 64
 
 
