@@ -261,6 +261,8 @@ def cmd_roofline(args) -> int:
     out = _output_dir(args.out)
     measurements = _run_all("roofline", roofline_plan(threads, args.quick))
     roofline = build_roofline(measurements, threads)
+    if threads >= 2 and not args.quick:   # one thread chases, the others load
+        roofline.extra["loaded_latency"] = loaded_latency.measure_loaded(threads)
     for table in tables.roofline_tables(roofline, measurements):
         stdout.print(table)
     path = os.path.join(out, "roofline.json")

@@ -126,9 +126,30 @@ def bandwidth_figure(measurements, caches: dict):
     return figure
 
 
+def loaded_latency_figure(points: list, read_gbps: float = None):
+    """MLC's loaded-latency curve: the chase's latency against the load threads'
+    bandwidth, from idle (left) to no delay (right); the read ceiling dashed."""
+    figure, ax = plt.subplots(figsize=(7, 4.5))
+    ordered = sorted(points, key=lambda p: p["gbps"])
+    ax.plot([p["gbps"] for p in ordered], [p["latency_ns"] for p in ordered], "o-", color="tab:red",
+            label=f"1 thread chasing, {points[0]['load_threads']} loading ({points[0]['mix']})")
+    if read_gbps:
+        ax.axvline(read_gbps, color="0.4", ls="--", lw=1, label=f"DRAM read ceiling {read_gbps:.1f} GB/s")
+    ax.set(xlabel="load threads' bandwidth (GB/s)", ylabel="DRAM latency (ns)", ylim=(0, None),
+           title="Latency under load (delay stepped from none to idle)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return figure
+
+
+def write_loaded_latency(points: list, out_dir: str, read_gbps: float = None) -> list:
+    return _save_all(loaded_latency_figure(points, read_gbps), out_dir, ("loaded-latency.png", "loaded-latency.svg"))
+
+
 def write_figures(document: dict, out_dir: str) -> list:
     """roofline.png, roofline.svg and bandwidth.png of a result document, with
-    its `overlay` points (transformer operations) and `interconnect` link roof if any."""
+    its `overlay` points (transformer operations) and `interconnect` link roof if any;
+    and loaded-latency.png and .svg where the roofline holds the loaded-latency curve."""
     roofline = Roofline.from_dict(document["roofline"])
     measurements = document["measurements"]
     overlay = document.get("overlay", [])
@@ -138,7 +159,16 @@ def write_figures(document: dict, out_dir: str) -> list:
     return (_save_all(roofline_figure(roofline, measurements, overlay, document.get("interconnect")), out_dir,
                       ("roofline.png", "roofline.svg"))
             + _save_all(bandwidth_figure(measurements, document["machine"].get("caches", {})), out_dir,
-                        ("bandwidth.png",)))
+                        ("bandwidth.png",))
+            + (write_loaded_latency(roofline.extra["loaded_latency"], out_dir, _dram_read(roofline))
+               if roofline.extra.get("loaded_latency") else []))
+
+
+def _dram_read(roofline: Roofline):
+    try:
+        return roofline.bandwidth("DRAM", "read")
+    except UsageError:
+        return None
 
 
 def figure3(analyses: dict, seqs, measured: bool):

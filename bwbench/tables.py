@@ -178,6 +178,8 @@ def roofline_tables(roofline, measurements) -> list:
         shown.append(mix_table(extra["mixes"], roofline.threads))
     if extra.get("write_allocate"):
         shown.append(write_allocate_table(extra["write_allocate"], roofline.threads))
+    if extra.get("loaded_latency"):
+        shown.append(loaded_latency_table(extra["loaded_latency"]))
     return shown
 
 

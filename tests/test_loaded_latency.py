@@ -56,3 +56,24 @@ def test_the_command_line_refuses_in_one_line(args, message, capsys):
     assert cli.main(args) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_the_curve_is_drawn_beside_the_roofline(tmp_path):
+    from bwbench import plot
+    points = [{"delay_cycles": 0, "delay_ns": 0.0, "gbps": 10.0, "latency_ns": 120.0, "load_threads": 1, "mix": "1:0"},
+              {"delay_cycles": None, "delay_ns": None, "gbps": 0.0, "latency_ns": 90.0, "load_threads": 1,
+               "mix": "1:0"}]
+    paths = plot.write_loaded_latency(points, str(tmp_path), 12.0)
+    assert [p.rsplit("/", 1)[1] for p in paths] == ["loaded-latency.png", "loaded-latency.svg"]
+    assert (tmp_path / "loaded-latency.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_roofline_with_the_curve_draws_it(tmp_path):
+    from bwbench import machine_info, plot
+    from test_schema import MEASUREMENT, ROOFLINE
+    roofline = ROOFLINE.to_dict()
+    roofline["loaded_latency"] = [{"delay_cycles": 0, "delay_ns": 0.0, "gbps": 10.0, "latency_ns": 120.0,
+                                   "load_threads": 1, "mix": "1:0"}]
+    document = {"machine": machine_info(), "measurements": [MEASUREMENT], "roofline": roofline}
+    names = sorted(p.rsplit("/", 1)[1] for p in plot.write_figures(document, str(tmp_path)))
+    assert "loaded-latency.png" in names and "roofline.png" in names
