@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KERNELS = ("common", "stream", "flops", "latency", "gemm", "quant", "quant_avx512", "infer")
+KERNELS = ("common", "stream", "mix", "clock", "flops", "latency", "gemm", "quant", "quant_avx512", "infer")
 FLAGS = ["-std=c11", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer",
          "-g", "-O1", "-fopenmp", "-ffp-contract=off"]
 SIMDE = "/usr/include/simde/x86/avx512.h"

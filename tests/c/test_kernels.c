@@ -4,7 +4,9 @@
    plain loops, each check fed a wrong result, each refusal its error code.
    Prints one line per failure and exits 1 if any; the sanitizers abort on
    their first report. */
+#define _GNU_SOURCE
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +107,51 @@ static void test_chase(void)
         wrong += bad;
     }
     EXPECT(wrong == 99);   /* exactly one end is right */
+}
+
+/* Every mix shape at odd sizes, regular and non-temporal, validated in C; the refusals. */
+static void test_mix(int isa, int threads)
+{
+    static const int shapes[][3] = {{1, 0, 0}, {3, 0, 0}, {0, 1, 0}, {1, 1, 0}, {2, 1, 0}, {3, 1, 0}, {1, 1, 1},
+                                    {4, 2, 0}, {1, 2, 0}};
+    double samples[10];
+    int cpus[2];
+    long reps;
+    size_t bad = 99;
+    for (size_t s = 0; s < NSIZES; s++)
+        for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
+            for (int nt = 0; nt <= (shapes[k][1] > 0); nt++) {
+                EXPECT(bw_mix_measure(shapes[k][0], shapes[k][1], shapes[k][2], nt, isa, sizes[s], threads, 10, 1e-5,
+                                      samples, cpus, &reps, &bad) == BW_OK);
+                EXPECT(bad == 0 && reps >= 1);
+            }
+    EXPECT(bw_mix_measure(0, 0, 0, 0, isa, 100, threads, 10, 1e-5, samples, cpus, &reps, &bad) == BW_EARGS);
+    EXPECT(bw_mix_measure(9, 0, 0, 0, isa, 100, threads, 10, 1e-5, samples, cpus, &reps, &bad) == BW_EARGS);
+    EXPECT(bw_mix_measure(0, 1, 1, 0, isa, 100, threads, 10, 1e-5, samples, cpus, &reps, &bad) == BW_EARGS);
+    EXPECT(bw_mix_measure(1, 0, 0, 1, isa, 100, threads, 10, 1e-5, samples, cpus, &reps, &bad) == BW_EUNSUPPORTED);
+    EXPECT(bw_mix_measure(1, 1, 0, 0, isa, 0, threads, 10, 1e-5, samples, cpus, &reps, &bad) == BW_EARGS);
+    /* the arrays first touched by another team (NUMA placement), then timed */
+    const int fill[2] = {cpus[threads - 1], cpus[0]};
+    EXPECT(bw_stream_measure_placed(BW_LOAD, 0, isa, 1000, threads, fill, threads, 10, 1e-5, samples, cpus, &reps,
+                                    &bad) == BW_OK && bad == 0);
+}
+
+static void test_clock_and_loaded(void)
+{
+    double samples[10], chase_s[3 * 4], gbps[3];
+    int cpus[2];
+    long reps;
+    size_t bad = 99;
+    EXPECT(bw_clock_measure(2, 10, 1e-5, samples, cpus, &reps, &bad) == BW_OK && bad == 0 && samples[9] > 0);
+    EXPECT(bw_clock_measure(0, 10, 1e-5, samples, cpus, &reps, &bad) == BW_EARGS);
+    const long delays[3] = {0, 100, -1};
+    for (int nout = 0; nout <= 1; nout++) {
+        bad = 99;
+        EXPECT(bw_loaded_latency(64 * 100, 64 * 37 + 8, 1, nout, 2, delays, 3, 50, 4, chase_s, gbps, &bad) == BW_OK);
+        EXPECT(bad == 0 && chase_s[11] > 0 && gbps[2] == 0.0);
+    }
+    EXPECT(bw_loaded_latency(64 * 100, 64 * 10, 1, 0, 1, delays, 3, 50, 4, chase_s, gbps, &bad) == BW_EARGS);
+    EXPECT(bw_loaded_latency(64, 64 * 10, 1, 0, 2, delays, 3, 50, 4, chase_s, gbps, &bad) == BW_EARGS);
 }
 
 /* C = A B by plain loops, in double. */
@@ -289,8 +336,10 @@ int main(void)
         if (!bw_isa_usable(isa))
             continue;
         for (int threads = 1; threads <= 2; threads++) {
-            if (isa != BW_GENERIC || !bw_isa_supported(BW_SSE2))   /* stream has no generic variant on x86 */
+            if (isa != BW_GENERIC || !bw_isa_supported(BW_SSE2)) {   /* stream has no generic variant on x86 */
                 test_stream(isa, threads);
+                test_mix(isa, threads);
+            }
             test_flops(isa, threads);
             test_gemm(isa, threads);
             test_quant(isa, threads);
@@ -300,5 +349,8 @@ int main(void)
         }
     }
     test_chase();
+    cpu_set_t mask;
+    if (sched_getaffinity(0, sizeof mask, &mask) == 0 && CPU_COUNT(&mask) >= 2)   /* one chases, one loads */
+        test_clock_and_loaded();
     return report();
 }
