@@ -70,8 +70,9 @@ def roofline_plan(threads: int = None, quick: bool = False) -> list:
                    lambda f=f, size=size: measure_ladder(f, size, threads))
               for where, size in ladder_sizes.items() for f in flops]
     steps += [Step(*step) for step in write_allocate.plan(threads)]
-    steps += [Step(*step) for step in mixes.plan([m for m in mixes.parse_mixes(",".join(mixes.DEFAULT_MIXES))
-                                                  if m != "triad"], threads)]   # triad: in the sweep
+    if not quick:   # triad: in the sweep
+        steps += [Step(*step) for step in mixes.plan([m for m in mixes.parse_mixes(",".join(mixes.DEFAULT_MIXES))
+                                                      if m != "triad"], threads)]
     tokens = (1, 16, 256) if quick else (1, 4, 16, 64, 256, 1024)
     d = PRODUCT_WIDTH
     steps += [Step(f"gemm {d}x{n}x{d}", lambda n=n: measure_product(d, n, d, "float64", threads))

@@ -621,8 +621,11 @@ def build_parser() -> argparse.ArgumentParser:
         "roofline", help="measure this host's roofline; print, plot and save it",
         description="Measures load, copy and triad bandwidth over a working-set sweep (4 KiB to 8x the "
                     "last-level cache, at 1 and all threads), dependent-load latency, peak FLOP/s (scalar, "
-                    "SIMD, FMA; float64 and float32) and an arithmetic-intensity ladder, then writes "
-                    "DIR/roofline.json, DIR/roofline.png, DIR/roofline.svg and DIR/bandwidth.png.")
+                    "SIMD, FMA; float64 and float32) against the clock under load and the theoretical peak, "
+                    "whether stores write-allocate at each level, read/write mixes and the loaded-latency curve "
+                    "(these two not with --quick; the curve at two threads or more) and an arithmetic-intensity "
+                    "ladder, then writes DIR/roofline.json, DIR/roofline.png, DIR/roofline.svg and "
+                    "DIR/bandwidth.png (and DIR/loaded-latency.png with the curve).")
     _threads_flag(roofline)
     roofline.add_argument("--quick", action="store_true",
                           help="fewer sweep points, sweep and ladder at all threads only (about 4x faster)")

@@ -107,3 +107,13 @@ def test_stream_mix_prints_the_table_and_the_finding(tmp_path, capsys):
     assert {r["level"] for r in rows if r["variant"] == "regular"} == {"L1", "L2"}
     assert set(document["write_allocate"]) <= {"L2"}
     assert cli.main(["stream", "--mix", "--levels", "L5"]) == 2
+
+
+def test_the_roofline_plans_the_finding_always_and_the_mixes_unless_quick():
+    from bwbench.ceilings import roofline_plan
+    full = [step.description for step in roofline_plan(1)]
+    quick = [step.description for step in roofline_plan(1, quick=True)]
+    for plan in (full, quick):
+        assert {"write-allocate 0:1 regular DRAM", "write-allocate update regular DRAM",
+                "write-allocate 0:1 nt DRAM", "clock, 1 thread(s)"} <= set(plan)
+    assert "mix 3:1 nt DRAM" in full and not any(d.startswith("mix ") for d in quick)
