@@ -149,7 +149,7 @@ def cmd_latency(args) -> int:
         sections["loaded_latency"] = loaded_latency.measure_loaded(threads, mix, size, size)
     tables_ = [tables.latency_table(idle)]
     if args.loaded:
-        tables_.append(tables.loaded_latency_table(sections["loaded_latency"]))
+        tables_.append(tables.loaded_latency_table(sections["loaded_latency"], idle[-1].latency_ns))
     return _finish(args, idle, *tables_, **sections)
 
 

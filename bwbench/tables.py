@@ -69,8 +69,8 @@ def latency_table(measurements) -> Table:
     return table
 
 
-def loaded_latency_table(points: list) -> Table:
-    """latency --loaded: the curve from no delay to idle."""
+def loaded_latency_table(points: list, idle_ns: float = None) -> Table:
+    """latency --loaded: the curve from no delay to idle; idle_ns: the idle chase's DRAM latency, for the caption."""
     first = points[0]
     table = _table(f"Loaded latency: 1 thread chasing, {first['load_threads']} thread(s) loading ({first['mix']})",
                    ("delay cycles", "delay ns", "load GB/s", "latency ns"))
@@ -78,6 +78,9 @@ def loaded_latency_table(points: list) -> Table:
         idle = p["delay_ns"] is None
         table.add_row("idle" if idle else str(p["delay_cycles"]), "-" if idle else f"{p['delay_ns']:.0f}",
                       f"{p['gbps']:.2f}", f"{p['latency_ns']:.1f}")
+    if idle_ns:
+        table.caption = (f"idle end {points[-1]['latency_ns']:.1f} ns = {points[-1]['latency_ns'] / idle_ns:.2f}x the "
+                         f"idle chase's DRAM latency ({idle_ns:.1f} ns, best sample, without the load arrays)")
     return table
 
 

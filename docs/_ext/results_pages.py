@@ -224,7 +224,8 @@ def _mixes(document: dict, out: str):
 def _loaded_latency(document: dict, out: str):
     measurements = [m for m in document["measurements"] if m.kernel == "latency"]
     figures = [p for p in plot.write_loaded_latency(document["loaded_latency"], out) if p.endswith(".png")]
-    return [tables.latency_table(measurements), tables.loaded_latency_table(document["loaded_latency"])], figures
+    return [tables.latency_table(measurements), tables.loaded_latency_table(document["loaded_latency"],
+                                                                    measurements[-1].latency_ns if measurements else None)], figures
 
 
 def _matrix(document: dict, out: str):
