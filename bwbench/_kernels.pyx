@@ -538,7 +538,7 @@ cdef class Engine:
 
     config: arch, act, d, heads, kv_heads, head_dim, d_ff, vocab, eps,
     rope_theta, max_pos, max_tokens, weights (f32 or a bwbench.quant format:
-    then the matrices are its uint8 rows, and a pass takes one token). layers: one dict per layer (q, k, v, o,
+    then the matrices are its uint8 rows in the engine's layout). layers: one dict per layer (q, k, v, o,
     gate, up, down as out x in; bq ...; norm1_w, norm1_b, norm2_w, norm2_b,
     q_norm_w, k_norm_w); top: tok_emb, pos_emb, type_emb, emb_norm_w,
     emb_norm_b, final_norm_w, final_norm_b, lm_head (None where absent)."""
@@ -595,7 +595,7 @@ cdef class Engine:
         self.m.final_norm_w = _f32(top.get("final_norm_w"), d, "final_norm_w")
         self.m.final_norm_b = _f32(top.get("final_norm_b"), d, "final_norm_b")
         if top.get("lm_head") is not None:
-            self.m.lm_head = _linear(top, "lm_head", config["vocab"], d, fmt, self.keep, -1, &self.m.packed_kc)   # one token a pass
+            self.m.lm_head = _linear(top, "lm_head", config["vocab"], d, fmt, self.keep, -1, &self.m.packed_kc)
         self.state = bw_infer_new(&self.m)
         if self.state == NULL:
             raise OutOfMemoryError("bwbench: could not allocate the key/value cache and scratch")

@@ -129,7 +129,7 @@ def check_run(cfg, mode: str, seq: int, scope: str, prompt: int, batch: int, byt
         raise UsageError("--measure runs batch 1, 4 bytes per element (float32), decoding from an empty prompt")
     if weights != "f32":
         if mode != "decoder":
-            raise UsageError(f"--weights {weights} runs decoders (one token a pass), not {mode}s")
+            raise UsageError(f"--weights {weights} runs decoders, not {mode}s")
         for width in {cfg.d, cfg.d_q, cfg.d_ff}:
             quant.check_gemv_cols(weights, width)
     check_memory(model_bytes(cfg, seq, scope == "model", scope == "model" and mode == "decoder", weights,

@@ -57,10 +57,6 @@ def check(grid: Grid, measure: bool) -> None:
         raise UsageError(f"{grid.model} is an encoder: a sweep decodes")
     if not measure:
         return
-    quantised = [fmt for fmt in grid.formats if fmt != "f32"]
-    if quantised and max(grid.batches) > 1:
-        raise UsageError(f"{', '.join(quantised)} weights decode one sequence at a time in bwbench's engine "
-                         f"today: use --batch 1 for them, or --weights f32")
     for fmt in grid.formats:
         check_memory(_engine_bytes(cfg, grid, fmt), f"{grid.model} with {fmt} weights, "
                                                     f"{max(grid.batches)} sequences of {grid.max_pos} positions")

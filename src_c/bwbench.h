@@ -219,6 +219,11 @@ int bw_gemv_measure(int isa, int f32, int trans, size_t m, size_t n, const void 
    rows of A: A read once. */
 void bw_team_gemm_f32(int isa, const bw_gemm_ctx *g);
 void bw_team_gemv_t_f32(int isa, const bw_gemv_ctx *g);
+/* The same products by the calling thread alone (inside a team, for work the
+   threads split by whole products): C = A Bt^T with B given transposed (b_rs
+   1, b_cs k) or of one column, and y = A^T x. */
+void bw_solo_gemm_small_f32(int isa, const bw_gemm_ctx *g);
+void bw_solo_gemv_t_f32(int isa, const bw_gemv_ctx *g);
 size_t bw_gemm_workspace_bytes(int which);
 /* B = W^T for a row-major W (n x k), float32, packed once as bw_team_gemm_f32's
    GEMM packs it for isa, so a pass that reuses W skips the packing: out holds
@@ -305,9 +310,10 @@ int bw_dequantize(int fmt, const void *in, size_t n, float *x);
 /* x quantised for the block formats' GEMV: q8_0's values with a float scale and their sum. */
 typedef struct { float d; int32_t sum; int8_t qs[BW_QK]; } bw_xblock;
 size_t bw_xq_bytes(size_t cols);
-/* For a team inside a parallel region (a barrier after it): x as bw_xblocks in
-   xq, the same bytes on every isa (one bw_isa_usable() accepted). */
-void bw_team_quantize_x(int isa, const float *x, size_t cols, void *xq);
+/* For a team inside a parallel region (a barrier after it): ntok rows of x
+   (cols each) as bw_xblocks in xq, a row's bw_xq_bytes(cols) after the
+   last, the same bytes on every isa (one bw_isa_usable() accepted). */
+void bw_team_quantize_x(int isa, const float *x, size_t cols, size_t ntok, void *xq);
 /* Rows in a format in the engine's layout (same bytes: rows in groups of
    BW_GROUP, interleaved); the GEMV's rows are whole blocks of BW_QK weights,
    bf16's too. A group's block: bw_group_block_bytes(fmt). */
@@ -334,12 +340,13 @@ int bw_gemv_path(int isa, int fmt);
 typedef struct { int streams, prefetch, chunk; } bw_gemv_shape;
 int bw_set_gemv_shape(int fmt, int path, bw_gemv_shape shape);
 bw_gemv_shape bw_gemv_shape_of(int fmt, int path);
-/* For a team inside a parallel region: y = W x, W rows x cols in fmt (block
-   formats in the engine's layout); x as float32 (bf16) or quantised by
-   bw_team_quantize_x in xq (q8_0, q4_0). isa: one bw_isa_usable() accepted
-   (checked by the caller, outside the timed region). The team takes the
-   rows in chunks as it goes (an omp for, no barrier at its end). */
-void bw_team_gemv_fmt(int isa, int fmt, const void *w, size_t rows, size_t cols, const float *x,
+/* For a team inside a parallel region: Y = X W^T for ntok tokens, W rows x
+   cols in fmt (block formats in the engine's layout), X (ntok x cols) as
+   float32 (bf16) or quantised by bw_team_quantize_x into xq (q8_0, q4_0); Y ntok x rows. isa: one
+   bw_isa_usable() accepted (checked by the caller, outside the timed region).
+   The team takes the rows in chunks as it goes (an omp for, no barrier at
+   its end), each chunk read for every token while it is in cache. */
+void bw_team_gemv_fmt(int isa, int fmt, const void *w, size_t rows, size_t cols, size_t ntok, const float *x,
                       const void *xq, float *y);
 /* Times (samples given) or runs once (samples NULL) y = W x as the inference
    path does; grouped: w is already in the engine's layout (bw_interleave). */

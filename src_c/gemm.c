@@ -70,11 +70,14 @@ int bw_set_gemm_blocking(bw_gemm_blocking b)
 
 typedef struct {
     bw_body gemm, gemm_small, gemv_t;
+    void (*small_rows)(const bw_gemm_ctx *g, const void *bt, size_t lo, size_t hi);
+    void (*gemv_t_cols)(const bw_gemv_ctx *g, size_t lo, size_t hi);
     size_t (*nr)(void);
     void (*prepack)(size_t n, size_t k, size_t kc, const void *w, void *out);
 } kernel_set;
 
 #define KERNEL_SET(sfx) {.gemm = gemm_##sfx, .gemm_small = gemm_small_##sfx, .gemv_t = gemv_t_##sfx, \
+                         .small_rows = small_rows_##sfx, .gemv_t_cols = gemv_t_cols_##sfx, \
                          .nr = gemm_nr_##sfx, .prepack = prepack_##sfx}
 /* [isa][float32] */
 static const kernel_set kernels[BW_NISA][2] = {
@@ -225,4 +228,14 @@ void bw_team_gemm_f32(int isa, const bw_gemm_ctx *g)
 void bw_team_gemv_t_f32(int isa, const bw_gemv_ctx *g)
 {
     kernels[usable(isa) ? isa : BW_GENERIC][1].gemv_t(g, 1);
+}
+
+void bw_solo_gemm_small_f32(int isa, const bw_gemm_ctx *g)
+{
+    f32_set(isa)->small_rows(g, g->b, 0, g->m);
+}
+
+void bw_solo_gemv_t_f32(int isa, const bw_gemv_ctx *g)
+{
+    f32_set(isa)->gemv_t_cols(g, 0, g->n);
 }

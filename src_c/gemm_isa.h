@@ -242,6 +242,23 @@ static inline __attribute__((always_inline)) T FN(dot_row)(const T *a, const T *
     return sum;
 }
 
+/* Rows lo..hi of C = A Bt^T (gemm_small's product, Bt ready): A's rows read
+   once, contiguous. */
+static void FN(small_rows)(const bw_gemm_ctx *g, const void *bt_, size_t lo, size_t hi)
+{
+    const size_t n = g->n, k = g->k;
+    const T *a = g->a, *bt = bt_;
+    T *c = g->c;
+    size_t i = lo;
+    if (n == 1 && k * sizeof(T) < SEQ_ROW_BYTES)   /* short rows: one after another */
+        for (; i < hi; i++)
+            c[i * g->c_rs] = FN(dot_row)(a + i * k, bt, k);
+    for (; i + 4 <= hi; i += 4)
+        FN(dot_rows)(4, a + i * k, bt, k, c + i * g->c_rs, n, g->c_rs, g->c_cs);
+    for (; i < hi; i++)
+        FN(dot_rows)(1, a + i * k, bt, k, c + i * g->c_rs, n, g->c_rs, g->c_cs);
+}
+
 /* C = A B for B of few columns (a GEMV when n = 1): no packing of A, which
    is read once, as a GEMV reads it; A's rows contiguous. B's columns are
    read as rows of Bt (n x k): B itself when it is a transposed row-major
@@ -252,8 +269,7 @@ static void FN(gemm_small)(const void *p, long reps)
     const bw_gemm_ctx *g = p;
     const size_t m = g->m, n = g->n, k = g->k;
     const int packed = n > 1 && !(g->b_rs == 1 && g->b_cs == (ptrdiff_t)k);
-    const T *a = g->a, *b = g->b, *bt = packed ? g->bpack : b;
-    T *c = g->c;
+    const T *b = g->b, *bt = packed ? g->bpack : b;
     size_t lo, hi;
     for (long rep = 0; rep < reps; rep++) {
         if (packed) {
@@ -265,14 +281,7 @@ static void FN(gemm_small)(const void *p, long reps)
             #pragma omp barrier   /* bt complete */
         }
         bw_static_range(m, &lo, &hi);
-        size_t i = lo;
-        if (n == 1 && k * sizeof(T) < SEQ_ROW_BYTES)   /* short rows: one after another */
-            for (; i < hi; i++)
-                c[i * g->c_rs] = FN(dot_row)(a + i * k, bt, k);
-        for (; i + 4 <= hi; i += 4)
-            FN(dot_rows)(4, a + i * k, bt, k, c + i * g->c_rs, n, g->c_rs, g->c_cs);
-        for (; i < hi; i++)
-            FN(dot_rows)(1, a + i * k, bt, k, c + i * g->c_rs, n, g->c_rs, g->c_cs);
+        FN(small_rows)(g, bt, lo, hi);
         if (packed) {
             #pragma omp barrier   /* bt no longer read */
         }
@@ -297,29 +306,33 @@ static inline __attribute__((always_inline)) void FN(axpy_rows)(
             y[j] += x[r] * a[r * n + j];
 }
 
-/* y = A^T x, A row-major m x n: threads split the columns (whole vectors);
-   each adds x[i] * A[i, its columns] over all rows, four rows per pass over
-   its part of y, which stays in cache. */
-static void FN(gemv_t)(const void *p, long reps)
+/* Columns lo..hi of y = A^T x, A row-major m x n: x[i] * A[i, lo:hi] added
+   over all rows, four rows per pass over y[lo:hi], which stays in cache. */
+static void FN(gemv_t_cols)(const bw_gemv_ctx *g, size_t lo, size_t hi)
 {
-    const bw_gemv_ctx *g = p;
     const T *a = g->a, *x = g->x;
     T *y = g->y;
     const size_t n = g->n, m = g->m;
-    size_t lo, hi;
-    bw_static_range((n + L - 1) / L, &lo, &hi);
-    lo *= L;
-    hi = hi * L < n ? hi * L : n;
     const size_t vend = hi > lo ? lo + (hi - lo) / L * L : lo;
-    for (long rep = 0; rep < reps; rep++) {
-        for (size_t j = lo; j < hi; j++)
-            y[j] = 0;
-        size_t i = 0;
-        for (; i + 4 <= m; i += 4)
-            FN(axpy_rows)(4, a + i * n, n, x + i, y, lo, vend, hi);
-        for (; i < m; i++)
-            FN(axpy_rows)(1, a + i * n, n, x + i, y, lo, vend, hi);
-    }
+    for (size_t j = lo; j < hi; j++)
+        y[j] = 0;
+    size_t i = 0;
+    for (; i + 4 <= m; i += 4)
+        FN(axpy_rows)(4, a + i * n, n, x + i, y, lo, vend, hi);
+    for (; i < m; i++)
+        FN(axpy_rows)(1, a + i * n, n, x + i, y, lo, vend, hi);
+}
+
+/* y = A^T x: threads split the columns (whole vectors). */
+static void FN(gemv_t)(const void *p, long reps)
+{
+    const bw_gemv_ctx *g = p;
+    size_t lo, hi;
+    bw_static_range((g->n + L - 1) / L, &lo, &hi);
+    lo *= L;
+    hi = hi * L < g->n ? hi * L : g->n;
+    for (long rep = 0; rep < reps; rep++)
+        FN(gemv_t_cols)(g, lo, hi);
 }
 
 #undef T

@@ -128,12 +128,12 @@ static void add_bias(const bw_linear *l, size_t ntok, float *out)
    the op with lap() before anything reads out. */
 static void linear(const pass *p, const bw_linear *l, const float *in, size_t ntok, float *out)
 {
-    if (l->fmt != BW_FMT_F32) {   /* one token: the GEMV of the format */
+    if (l->fmt != BW_FMT_F32) {   /* the format's GEMV, every token at once */
         if (l->fmt != BW_FMT_BF16) {
-            bw_team_quantize_x(p->isa, in, l->cols, p->s->xq);
+            bw_team_quantize_x(p->isa, in, l->cols, ntok, p->s->xq);
             #pragma omp barrier
         }
-        bw_team_gemv_fmt(p->isa, l->fmt, l->w, l->rows, l->cols, in, p->s->xq, out);
+        bw_team_gemv_fmt(p->isa, l->fmt, l->w, l->rows, l->cols, ntok, in, p->s->xq, out);
         #pragma omp barrier
         add_bias(l, ntok, out);
         return;
@@ -186,14 +186,44 @@ static void rotary(const pass *p)
     }
 }
 
+/* Q K^T of sequence q's head h: scores (rows max_pos apart). For few query
+   rows, S^T = K Q^T: the cached keys read once, as a GEMV reads them. */
+static bw_gemm_ctx head_scores(const pass *p, int layer, size_t q, size_t h)
+{
+    const bw_model *m = p->m;
+    const size_t dh = m->head_dim, n = p->per, ctx = p->pos[q] + n, stride = m->max_pos;
+    const float *keys = p->s->k_cache + cache_at(m, p->seq0 + q, layer) + (h / (m->heads / m->kv_heads)) * m->max_pos * dh;
+    const float *queries = p->s->q + q * n * d_q(m) + h * dh;
+    float *scores = p->s->scores + (h * p->ntok + q * n) * stride;
+    if (n <= BW_SMALL_N)
+        return (bw_gemm_ctx){.m = ctx, .n = n, .k = dh, .a = keys, .b = queries, .c = scores,
+                             .a_rs = dh, .a_cs = 1, .b_rs = 1, .b_cs = d_q(m), .c_rs = 1, .c_cs = stride};
+    return (bw_gemm_ctx){.m = n, .n = ctx, .k = dh, .a = queries, .b = keys, .c = scores,
+                         .a_rs = d_q(m), .a_cs = 1, .b_rs = 1, .b_cs = dh, .c_rs = stride, .c_cs = 1};
+}
+
+/* P V of sequence q's head h into att: its rows of probabilities times the
+   head's cached values (for one token, the GEMV att = V^T p). */
+static bw_gemm_ctx head_values(const pass *p, int layer, size_t q, size_t h)
+{
+    const bw_model *m = p->m;
+    const size_t dh = m->head_dim, n = p->per, ctx = p->pos[q] + n, stride = m->max_pos;
+    const float *values = p->s->v_cache + cache_at(m, p->seq0 + q, layer) + (h / (m->heads / m->kv_heads)) * m->max_pos * dh;
+    const float *probs = p->s->scores + (h * p->ntok + q * n) * stride;
+    float *att = p->s->att + q * n * d_q(m) + h * dh;
+    return (bw_gemm_ctx){.m = n, .n = dh, .k = ctx, .a = probs, .b = values, .c = att,
+                         .a_rs = stride, .a_cs = 1, .b_rs = dh, .b_cs = 1, .c_rs = d_q(m), .c_cs = 1};
+}
+
 /* The three attention ops, each sequence over its own cache, every head: Q
-   K^T into scores (rows max_pos apart), softmax (causal for a decoder), scores
-   V into att. Keys and values go to the cache first. */
+   K^T into scores, softmax (causal for a decoder), scores V into att. Keys
+   and values go to the cache first. Decoding many heads (a batch), each
+   thread takes whole heads: a head's product is too small to split. */
 static void attention(const pass *p, int layer, double *since)
 {
     const bw_model *m = p->m;
     bw_infer_state *s = p->s;
-    const size_t dh = m->head_dim, group = m->heads / m->kv_heads, n = p->per, stride = m->max_pos;
+    const size_t dh = m->head_dim, n = p->per, heads = p->nseq * m->heads;
     const span my = share(p->ntok * m->kv_heads);
     for (size_t r = my.lo; r < my.hi; r++) {
         size_t t = r / m->kv_heads, h = r % m->kv_heads;
@@ -202,39 +232,30 @@ static void attention(const pass *p, int layer, double *since)
         memcpy(s->v_cache + at, s->v + t * d_kv(m) + h * dh, dh * sizeof(float));
     }
     #pragma omp barrier
-    for (size_t q = 0; q < p->nseq; q++)
-        for (size_t h = 0; h < m->heads; h++) {
-            const size_t ctx = p->pos[q] + n;
-            const float *keys = s->k_cache + cache_at(m, p->seq0 + q, layer) + (h / group) * m->max_pos * dh;
-            const float *queries = s->q + q * n * d_q(m) + h * dh;
-            float *scores = s->scores + (h * p->ntok + q * n) * stride;
-            bw_gemm_ctx g = {.m = n, .n = ctx, .k = dh, .a = queries, .b = keys, .c = scores,
-                             .a_rs = d_q(m), .a_cs = 1, .b_rs = 1, .b_cs = dh, .c_rs = stride, .c_cs = 1};
-            if (n <= BW_SMALL_N)   /* S^T = K Q^T: the cached keys read once, as a GEMV reads them */
-                g = (bw_gemm_ctx){.m = ctx, .n = n, .k = dh, .a = keys, .b = queries, .c = scores,
-                                  .a_rs = dh, .a_cs = 1, .b_rs = 1, .b_cs = d_q(m), .c_rs = 1, .c_cs = stride};
+    const int by_head = n == 1 && heads >= 4 * (size_t)omp_get_num_threads();
+    const span mine = by_head ? share(heads) : (span){0, heads};
+    for (size_t r = mine.lo; r < mine.hi; r++) {
+        bw_gemm_ctx g = head_scores(p, layer, r / m->heads, r % m->heads);
+        if (by_head)
+            bw_solo_gemm_small_f32(p->isa, &g);
+        else
             team_gemm(p, g);
-        }
+    }
     lap(p, BW_OP_QK, since);
 
     ops(p)->softmax(p, s->scores, 1.0f / sqrtf((float)dh));
     lap(p, BW_OP_SOFTMAX, since);
 
-    for (size_t q = 0; q < p->nseq; q++)
-        for (size_t h = 0; h < m->heads; h++) {
-            const size_t ctx = p->pos[q] + n;
-            const float *values = s->v_cache + cache_at(m, p->seq0 + q, layer) + (h / group) * m->max_pos * dh;
-            const float *probs = s->scores + (h * p->ntok + q * n) * stride;
-            float *att = s->att + q * n * d_q(m) + h * dh;
-            if (n == 1) {   /* V^T p: threads split the head's columns */
-                bw_gemv_ctx g = {.m = ctx, .n = dh, .a = values, .x = probs, .y = att};
-                bw_team_gemv_t_f32(p->isa, &g);
-            } else {
-                team_gemm(p, (bw_gemm_ctx){.m = n, .n = dh, .k = ctx, .a = probs, .b = values, .c = att,
-                                           .a_rs = stride, .a_cs = 1, .b_rs = dh, .b_cs = 1,
-                                           .c_rs = d_q(m), .c_cs = 1});
-            }
-        }
+    for (size_t r = mine.lo; r < mine.hi; r++) {
+        bw_gemm_ctx g = head_values(p, layer, r / m->heads, r % m->heads);
+        bw_gemv_ctx v = {.m = g.k, .n = dh, .a = g.b, .x = g.a, .y = g.c};   /* one token: V^T p */
+        if (by_head)
+            bw_solo_gemv_t_f32(p->isa, &v);
+        else if (n == 1)
+            bw_team_gemv_t_f32(p->isa, &v);
+        else
+            team_gemm(p, g);
+    }
     lap(p, BW_OP_SV, since);
 }
 
@@ -413,7 +434,7 @@ bw_infer_state *bw_infer_new(const bw_model *m)
     s->apack = bw_alloc(bw_gemm_workspace_bytes(0));
     s->bpack = bw_alloc(bw_gemm_workspace_bytes(1));
     const size_t widest = m->d_ff > d_q(m) ? (m->d_ff > m->d ? m->d_ff : m->d) : (d_q(m) > m->d ? d_q(m) : m->d);
-    s->xq = bw_alloc(bw_xq_bytes(widest));
+    s->xq = bw_alloc(bw_bytes(t, bw_xq_bytes(widest)));
     if (!(s->k_cache && s->v_cache && s->xn && s->q && s->k && s->v && s->att && s->o && s->scores && s->ff_a
           && s->ff_b && s->logits && s->rope_cos && s->rope_sin && s->apack && s->bpack && s->xq)) {
         bw_infer_free(s);
@@ -441,8 +462,6 @@ static int check_pass(const bw_model *m, const bw_infer_state *s, int isa, size_
             return BW_EARGS;
     if (m->packed_kc && m->packed_kc != s->blocking.kc)   /* the weights were packed for another blocking */
         return BW_EARGS;
-    if (m->weights != BW_FMT_F32 && ntok > 1)   /* quantised weights: the GEMV of one token only */
-        return BW_EUNSUPPORTED;
     return bw_isa_usable(isa) ? BW_OK : BW_EUNSUPPORTED;
 }
 

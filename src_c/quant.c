@@ -241,17 +241,18 @@ static __attribute__((target("avx2,f16c"))) void quantize_x_avx2(const float *x,
 }
 #endif
 
-void bw_team_quantize_x(int isa, const float *x, size_t cols, void *xq)
+void bw_team_quantize_x(int isa, const float *x, size_t cols, size_t ntok, void *xq)
 {
+    const size_t blocks = cols / BW_QK, stride = bw_xq_bytes(cols) / sizeof(bw_xblock);
     size_t lo, hi;
-    bw_static_range(cols / BW_QK, &lo, &hi);
+    bw_static_range(ntok * blocks, &lo, &hi);
     void (*block)(const float *, bw_xblock *) = quantize_x_generic;
 #if defined(__x86_64__)
     if (isa >= BW_AVX2)
         block = quantize_x_avx2;
 #endif
-    for (size_t b = lo; b < hi; b++)
-        block(x + b * BW_QK, (bw_xblock *)xq + b);
+    for (size_t i = lo; i < hi; i++)
+        block(x + i / blocks * cols + i % blocks * BW_QK, (bw_xblock *)xq + i / blocks * stride + i % blocks);
 }
 
 /* w . x of one plain block (times the scales) against x's block, float32
@@ -475,27 +476,35 @@ static bw_groups_fn *const (*const groups_table[BW_NISA])[BW_NSTREAM_COUNTS] = {
     [BW_AVX2] = bw_groups_avx2, [BW_AVX512] = bw_groups_avx512};
 #endif
 
-void bw_team_gemv_fmt(int isa, int fmt, const void *w, size_t rows, size_t cols, const float *x,
+void bw_team_gemv_fmt(int isa, int fmt, const void *w, size_t rows, size_t cols, size_t ntok, const float *x,
                       const void *xq, float *y)
 {
     const size_t row_bytes = bw_fmt_row_bytes(fmt, cols), blocks = cols / BW_QK, groups = rows / BW_GROUP;
+    const size_t xq_blocks = bw_xq_bytes(cols) / sizeof(bw_xblock);
     const int path = bw_gemv_path(isa, fmt);
     const bw_gemv_shape shape = bw_gemv_shape_of(fmt, path);
     const size_t chunk = shape.chunk, chunks = (groups + chunk - 1) / chunk;
     #pragma omp for schedule(dynamic) nowait
     for (size_t c = 0; c < chunks; c++) {
         const size_t lo = c * chunk, hi = lo + chunk < groups ? lo + chunk : groups;
+        for (size_t t = 0; t < ntok; t++) {   /* the chunk from memory once, from cache for the next tokens */
+            const float *xt = x + t * cols;
+            const bw_xblock *xqt = (const bw_xblock *)xq + t * xq_blocks;
+            float *yt = y + t * rows;
 #if defined(__x86_64__)
-        if (path != BW_GENERIC)
-            gemv_streams(groups_table[path][fmt], __builtin_ctz(shape.streams), shape.prefetch, w,
-                         BW_GROUP * row_bytes, lo, hi, x, xq, blocks, bw_group_block_bytes(fmt), y);
-        else
+            if (path != BW_GENERIC)
+                gemv_streams(groups_table[path][fmt], __builtin_ctz(shape.streams), shape.prefetch, w,
+                             BW_GROUP * row_bytes, lo, hi, xt, xqt, blocks, bw_group_block_bytes(fmt), yt);
+            else
 #endif
-            for (size_t g = lo; g < hi; g++)
-                group_generic(fmt, (const char *)w + g * BW_GROUP * row_bytes, x, xq, blocks, y + g * BW_GROUP);
+                for (size_t g = lo; g < hi; g++)
+                    group_generic(fmt, (const char *)w + g * BW_GROUP * row_bytes, xt, xqt, blocks, yt + g * BW_GROUP);
+        }
     }
     if (omp_get_thread_num() == omp_get_num_threads() - 1)   /* the rows after the last whole group */
-        rows_generic(fmt, w, row_bytes, groups * BW_GROUP, rows, x, xq, cols, y);
+        for (size_t t = 0; t < ntok; t++)
+            rows_generic(fmt, w, row_bytes, groups * BW_GROUP, rows, x + t * cols,
+                         (const bw_xblock *)xq + t * xq_blocks, cols, y + t * rows);
 }
 
 size_t bw_xq_bytes(size_t cols)
@@ -518,10 +527,10 @@ static void qgemv_body(const void *p, long reps)
     const qgemv_ctx *g = p;
     for (long r = 0; r < reps; r++) {
         if (g->fmt != BW_FMT_BF16) {
-            bw_team_quantize_x(g->isa, g->x, g->cols, g->xq);
+            bw_team_quantize_x(g->isa, g->x, g->cols, 1, g->xq);
             #pragma omp barrier
         }
-        bw_team_gemv_fmt(g->isa, g->fmt, g->w, g->rows, g->cols, g->x, g->xq, g->y);
+        bw_team_gemv_fmt(g->isa, g->fmt, g->w, g->rows, g->cols, 1, g->x, g->xq, g->y);
         #pragma omp barrier   /* xq is rewritten by the next repetition */
     }
 }

@@ -27,6 +27,7 @@ TINY = {
     "qwen3": config_from_dict({**LLAMA, "model_type": "qwen3", "head_dim": 12}, "qwen3"),
     "gemma": config_from_dict({**LLAMA, "model_type": "gemma", "num_key_value_heads": 1, "head_dim": 12}, "gemma"),
 }
+LLAMA64 = config_from_dict({**LLAMA, "intermediate_size": 64}, "llama")   # rows of whole 32-weight blocks
 
 
 def build(cfg, max_pos=48, isa=None):
@@ -38,12 +39,12 @@ def close(got, want):
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
 
 
-def batch_at_depths(cfg, threads, depths=(1, 6, 4)):
+def batch_at_depths(cfg, threads, depths=(1, 6, 4), weights="f32"):
     """An engine of len(depths) sequences, each sequence's prompt (of its depth)
     in its own cache, beside one numpy model a sequence with the same prompt."""
-    layers, top = random_weights(cfg, np.random.default_rng(3), True, True, 48)
-    c = engine(cfg, layers, top, 48, 8, max_seqs=len(depths))
-    refs = [Reference(cfg, layers, top, 48) for _ in depths]
+    layers, top = random_weights(cfg, np.random.default_rng(3), True, True, 48, weights)
+    c = engine(cfg, layers, top, 48, 8, max_seqs=len(depths), weights=weights)
+    refs = [Reference(cfg, layers, top, 48, weights) for _ in depths]
     rng = np.random.default_rng(5)
     for q, (depth, ref) in enumerate(zip(depths, refs)):
         prompt = rng.integers(0, cfg.vocab, depth).astype(np.int32)
@@ -54,12 +55,14 @@ def batch_at_depths(cfg, threads, depths=(1, 6, 4)):
 
 
 @pytest.mark.parametrize("threads", THREADS)
-@pytest.mark.parametrize("name", ["gpt2", "llama", "gemma"])
-def test_batched_decode_matches_numpy_per_sequence(name, threads):
+@pytest.mark.parametrize("name, weights", [("gpt2", "f32"), ("llama", "f32"), ("gemma", "f32"),
+                                           ("llama64", "bf16"), ("llama64", "q8_0"), ("llama64", "q4_0")])
+def test_batched_decode_matches_numpy_per_sequence(name, weights, threads):
     """Three sequences at different depths step together, each over its own
-    cache: hidden states, logits and argmax as three separate numpy models."""
-    cfg = TINY[name]
-    c, refs, positions = batch_at_depths(cfg, threads)
+    cache (block formats: each weight read once for the three): hidden
+    states, logits and argmax as three separate numpy models."""
+    cfg = LLAMA64 if name == "llama64" else TINY[name]
+    c, refs, positions = batch_at_depths(cfg, threads, weights=weights)
     tokens = np.array([3, 17, 29], np.int32)
     for _ in range(2):
         x = np.empty((3, cfg.d), np.float32)
@@ -269,7 +272,7 @@ def test_builtin_decoders_name_every_timed_op_as_the_analysis_does():
 @pytest.mark.parametrize("weights", ["bf16", "q8_0", "q4_0"])
 @pytest.mark.parametrize("name", ["llama", "gpt2"])
 def test_quantised_weights_decode_as_the_numpy_reference_does(name, weights):
-    cfg = config_from_dict({**LLAMA, "intermediate_size": 64}, "llama") if name == "llama" else TINY["gpt2"]
+    cfg = LLAMA64 if name == "llama" else TINY["gpt2"]
     layers, top = random_weights(cfg, np.random.default_rng(3), True, True, 8, weights)
     assert layers[0]["q"].dtype == np.uint8 and top["lm_head"].dtype == np.uint8
     c, ref = engine(cfg, layers, top, 8, 8, weights=weights), Reference(cfg, layers, top, 8, weights)
@@ -280,9 +283,11 @@ def test_quantised_weights_decode_as_the_numpy_reference_does(name, weights):
         hidden = ref.forward(ref.embed(ids, position), position, True)
         close(x, hidden)
         close(logits, ref.logits(hidden))
-    with pytest.raises(ValueError, match="not supported"):   # a prompt of several tokens: float32 only
-        c.run(MOST, True, np.zeros(2, np.int32), np.empty((2, cfg.d), np.float32), 4, True, None,
-              np.zeros(_kernels.INFER_OPS))
+    ids, x = np.array([4, 9, 2], np.int32), np.empty((3, cfg.d), np.float32)   # then a prompt of three tokens
+    c.run(MOST, True, ids, x, 4, True, logits, np.zeros(_kernels.INFER_OPS))
+    hidden = ref.forward(ref.embed(ids, 4), 4, True)
+    close(x, hidden)
+    close(logits, ref.logits(hidden))
 
 
 def test_quantised_runs_are_refused_where_the_format_cannot_hold_the_rows():

@@ -97,7 +97,6 @@ def test_a_prediction_only_sweep_needs_no_measuring(tiny, capsys):
     (["--depth", "-1"], "--depth"),
     (["--prompt", "x"], "--prompt"),
     (["--weights", "f32,q5_k"], "--weights"),
-    (["--batch", "1,2", "--weights", "q4_0", "--measure"], "one sequence at a time"),
     (["--batch", "64", "--depth", "100000000", "--measure"], "memory"),
 ])
 def test_bad_sweeps_are_refused_in_one_line(tiny, flags, message, capsys):

@@ -204,9 +204,6 @@ def test_an_unmeasurable_run_is_refused_before_any_ceiling_is_measured(monkeypat
     monkeypatch.setattr(cli, "_roofline_for", lambda *args: pytest.fail("measured before refusing"))
     assert cli.main(["transformer", "--model", "gpt2", "--seq", "2", "--bytes-per-element", "2", "--measure"]) == 2
     assert "batch 1" in capsys.readouterr().err
-    assert cli.main(["transformer", "--model", "gpt2", "--seq", "2", "--batch", "2", "--weights", "q4_0",
-                     "--measure"]) == 2   # quantised weights decode one sequence a pass
-    assert "one sequence at a time" in capsys.readouterr().err
 
 
 def test_the_ceilings_used_are_those_that_bound_a_share_of_the_time():

@@ -22,7 +22,7 @@ static void gemv_avx512(int fmt, const void *rows, const float *x, float *y)
     char *grouped = bw_alloc(group_bytes * ROWS / BW_GROUP);
     bw_xblock *xq = bw_alloc(bw_xq_bytes(COLS));
     EXPECT(bw_interleave(fmt, rows, ROWS, COLS, grouped) == BW_OK);
-    bw_team_quantize_x(BW_GENERIC, x, COLS, xq);
+    bw_team_quantize_x(BW_GENERIC, x, COLS, 1, xq);
     size_t first = 0;
     for (int i = BW_NSTREAM_COUNTS - 1; i >= 0; i--) {
         const char *group[BW_MAX_STREAMS];

@@ -246,10 +246,11 @@ static void test_quantize_x(int isa)
         x[j] = j == 0 ? 127.0f : (float)(j % 2 ? j : -j) + (j % 2 ? 0.5f : -0.5f);
         x[2 * BW_QK + j] = (float)((int)(j * 11 % 23) - 11) / 8;
     }
-    bw_xblock got[3], want[3];
-    bw_team_quantize_x(isa, x, 3 * BW_QK, got);
-    bw_team_quantize_x(BW_GENERIC, x, 3 * BW_QK, want);
-    EXPECT(memcmp(got, want, sizeof got) == 0);
+    bw_xblock got[3], want[3], rows[3];
+    bw_team_quantize_x(isa, x, 3 * BW_QK, 1, got);
+    bw_team_quantize_x(BW_GENERIC, x, 3 * BW_QK, 1, want);
+    bw_team_quantize_x(isa, x, BW_QK, 3, rows);   /* three tokens of one block each */
+    EXPECT(memcmp(got, want, sizeof got) == 0 && memcmp(rows, want, sizeof rows) == 0);
     EXPECT(want[0].d == 1.0f && want[0].qs[1] == 2 && want[0].qs[2] == -3 && want[0].qs[31] == 32);
     EXPECT(want[1].d == 0.0f && want[1].sum == 0);
 }
@@ -301,7 +302,7 @@ static void test_infer(int isa, int threads, int weights)
     EXPECT(s != NULL);
     if (!s)
         return;
-    const size_t prompt = weights == BW_FMT_F32 ? 3 : 1;   /* quantised weights: one token a pass */
+    const size_t prompt = 3;
     size_t at = 0;
     EXPECT(bw_infer_pass(&m, s, isa, threads, 1, tokens, prompt, 0, 1, &at, 1, 1, x, logits, &next, seconds, &wall)
            == BW_OK);
@@ -316,7 +317,7 @@ static void test_infer(int isa, int threads, int weights)
     at = POS;
     EXPECT(bw_infer_pass(&m, s, isa, threads, 1, tokens, 1, 0, 1, &at, 1, 1, x, logits, &next, seconds, &wall)
            == BW_EARGS);   /* past the cache */
-    if (weights == BW_FMT_F32) {   /* two sequences at depth 1, two steps together in the token loop */
+    {   /* two sequences at depth 1, two steps together in the token loop */
         int pair[2] = {1, 2}, out[4] = {-1, -1, -1, -1};
         size_t starts[2] = {1, 1};
         bw_infer_fill(&m, s, 0, 2, 1);
