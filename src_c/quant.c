@@ -476,6 +476,8 @@ static bw_groups_fn *const (*const groups_table[BW_NISA])[BW_NSTREAM_COUNTS] = {
     [BW_AVX2] = bw_groups_avx2, [BW_AVX512] = bw_groups_avx512};
 #endif
 
+#define SLICE_BYTES (256 * 1024)   /* half of Zen 3's 512 KiB L2 */
+
 void bw_team_gemv_fmt(int isa, int fmt, const void *w, size_t rows, size_t cols, size_t ntok, const float *x,
                       const void *xq, float *y)
 {
@@ -484,21 +486,28 @@ void bw_team_gemv_fmt(int isa, int fmt, const void *w, size_t rows, size_t cols,
     const int path = bw_gemv_path(isa, fmt);
     const bw_gemv_shape shape = bw_gemv_shape_of(fmt, path);
     const size_t chunk = shape.chunk, chunks = (groups + chunk - 1) / chunk;
+    /* Several tokens: a slice of the chunk from memory once, then from the
+       core's L2 for the next tokens (SLICE_BYTES fit the smallest L2 met). */
+    const size_t group_bytes = BW_GROUP * row_bytes, fitting = SLICE_BYTES / group_bytes;
+    const size_t slice = ntok == 1 ? chunk : fitting > (size_t)shape.streams ? fitting : (size_t)shape.streams;
     #pragma omp for schedule(dynamic) nowait
     for (size_t c = 0; c < chunks; c++) {
-        const size_t lo = c * chunk, hi = lo + chunk < groups ? lo + chunk : groups;
-        for (size_t t = 0; t < ntok; t++) {   /* the chunk from memory once, from cache for the next tokens */
-            const float *xt = x + t * cols;
-            const bw_xblock *xqt = (const bw_xblock *)xq + t * xq_blocks;
-            float *yt = y + t * rows;
+        const size_t first = c * chunk, end = first + chunk < groups ? first + chunk : groups;
+        for (size_t lo = first; lo < end; lo += slice) {
+            const size_t hi = lo + slice < end ? lo + slice : end;
+            for (size_t t = 0; t < ntok; t++) {
+                const float *xt = x + t * cols;
+                const bw_xblock *xqt = (const bw_xblock *)xq + t * xq_blocks;
+                float *yt = y + t * rows;
 #if defined(__x86_64__)
-            if (path != BW_GENERIC)
-                gemv_streams(groups_table[path][fmt], __builtin_ctz(shape.streams), shape.prefetch, w,
-                             BW_GROUP * row_bytes, lo, hi, xt, xqt, blocks, bw_group_block_bytes(fmt), yt);
-            else
+                if (path != BW_GENERIC)
+                    gemv_streams(groups_table[path][fmt], __builtin_ctz(shape.streams), shape.prefetch, w,
+                                 group_bytes, lo, hi, xt, xqt, blocks, bw_group_block_bytes(fmt), yt);
+                else
 #endif
-                for (size_t g = lo; g < hi; g++)
-                    group_generic(fmt, (const char *)w + g * BW_GROUP * row_bytes, xt, xqt, blocks, yt + g * BW_GROUP);
+                    for (size_t g = lo; g < hi; g++)
+                        group_generic(fmt, (const char *)w + g * group_bytes, xt, xqt, blocks, yt + g * BW_GROUP);
+            }
         }
     }
     if (omp_get_thread_num() == omp_get_num_threads() - 1)   /* the rows after the last whole group */
