@@ -751,7 +751,8 @@ def build_parser() -> argparse.ArgumentParser:
     transformer.add_argument("--roofline", metavar="PATH", help="roofline.json for the prediction (default: "
                              "measure the ceilings it uses now; with --measure, right before and after the run)")
     transformer.add_argument("--reference", choices=sorted(REFERENCES),
-                             help="--measure: also run this engine on the same shape and threads (optional extra)")
+                             help="--measure: also run this engine on the same shape and threads (optional extra); "
+                                  "in a sweep, llama.cpp on every cell (B sequences in one llama_batch)")
     transformer.add_argument("--tensor-parallel", type=int, metavar="P", help="also predict the model split "
                              "over P ranks, Megatron-style (needs --interconnect)")
     transformer.add_argument("--interconnect", metavar="PATH", help="--tensor-parallel: a saved interconnect "
