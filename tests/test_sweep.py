@@ -123,7 +123,9 @@ def _sweep_with_reference(tiny, *flags):
 def test_llama_cpp_runs_every_cell_beside_bwbench(tiny, tmp_path, capsys):
     pytest.importorskip("llama_cpp")
     out = tmp_path / "sweep.json"
-    assert _sweep_with_reference(tiny, "--depth", "4", "--weights", "f32,q4_0", "--json", str(out)) == 0
+    assert _sweep_with_reference(tiny, "--depth", "4", "--weights", "f32,q4_0", "--json", str(out),
+                                 "--figure", str(tmp_path)) == 0
+    assert (tmp_path / "sweep.png").read_bytes()[:4] == b"\x89PNG"
     assert capsys.readouterr().err == ""
     cells = json.loads(out.read_text())["transformer"]["sweep"]
     assert len(cells) == 4
@@ -140,7 +142,7 @@ def test_llama_cpp_runs_every_cell_beside_bwbench(tiny, tmp_path, capsys):
     assert rows[0][-3:] == ["ref S_PP t/s", "ref S_TG t/s", "S_TG / ref"] and all(r[-2] != "-" for r in rows[1:])
 
 
-def test_llama_cpp_decodes_b_sequences_at_their_own_positions(tmp_path):
+def test_llama_cpp_decodes_b_sequences_at_their_own_positions():
     """Two sequences at different positions stepped in one llama_batch pick the
     tokens each picks alone; a repetition generates B x TG tokens."""
     pytest.importorskip("llama_cpp")
@@ -168,9 +170,15 @@ def test_llama_cpp_decodes_b_sequences_at_their_own_positions(tmp_path):
         for i in range(3):
             tokens.append(other.decode(tokens[-1], np.array([3 + i, 1 + i]), np.arange(2), np.ones(2, np.int8)))
         assert np.array(tokens).T.tolist() == expected
-        other.fill(2, 6)
+        other.n_batch = 3   # both prompts at once in llama_batches of 3 tokens: each one's outputs read before the next
+        other.fill(2, 0)
+        both = other.decode(np.concatenate(prompts), np.array([0, 1, 2, 0]), np.array([0, 0, 0, 1]),
+                            np.array([0, 0, 1, 1], np.int8))
+        assert both.tolist() == tokens[0].tolist()
+        other.fill(2, 6)   # sequence 0's cache copied to sequence 1; once() cuts both back to the depth
         t_pp, t_tg = other.once(2, 3, 6, 4)
         assert t_pp > 0 and t_tg > 0 and other.last_tokens.shape == (4, 2)
+        assert [other.lib.llama_memory_seq_pos_max(other.memory(), q) for q in (0, 1)] == [5, 5]
 
 
 def test_a_sweep_without_llama_cpp_is_refused_before_measuring(tiny, monkeypatch, capsys):

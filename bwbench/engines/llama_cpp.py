@@ -214,7 +214,8 @@ class Batched:
         self.batch = self.ctx = self.model = None
         self.folder.cleanup()
 
-    def _memory(self):
+    def memory(self):
+        """llama.cpp's memory (the caches) of the context."""
         return self.lib.llama_get_memory(self.ctx)
 
     def decode(self, tokens, positions, seqs, outputs) -> np.ndarray:
@@ -243,11 +244,11 @@ class Batched:
     def fill(self, batch: int, depth: int) -> None:
         """Empties the cache, then fills the first `batch` sequences to `depth`
         positions (untimed): random tokens decoded for sequence 0, copied to the others."""
-        self.lib.llama_memory_clear(self._memory(), True)
+        self.lib.llama_memory_clear(self.memory(), True)
         if depth:
             self.decode(self._tokens(depth), np.arange(depth), np.zeros(depth, np.int32), np.zeros(depth, np.int8))
         for q in range(1, batch if depth else 0):
-            self.lib.llama_memory_seq_cp(self._memory(), 0, q, -1, -1)
+            self.lib.llama_memory_seq_cp(self.memory(), 0, q, -1, -1)
 
     def _tokens(self, count: int) -> np.ndarray:
         return self.rng.integers(0, self.vocab, count).astype(np.int32)
@@ -269,5 +270,5 @@ class Batched:
             steps.append(self.decode(steps[-1], np.full(batch, depth + prompt + i), every, ones))
         t_tg = time.perf_counter() - start
         self.last_tokens = np.array(steps[1:])
-        self.lib.llama_memory_seq_rm(self._memory(), -1, depth, -1)
+        self.lib.llama_memory_seq_rm(self.memory(), -1, depth, -1)
         return t_pp, t_tg
