@@ -169,34 +169,35 @@ class Batched:
         # passes as an error, an error as debug); a failed llama_decode raises here instead
         logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL)
         self.vocab, self.rng, self.last_tokens = cfg.vocab, np.random.default_rng(3), None
+        self.model = self.ctx = self.batch = None
         self.folder = tempfile.TemporaryDirectory(prefix="bwbench-gguf-")
         path = os.path.join(self.folder.name, "model.gguf")
         write_gguf(cfg, path, weights, positions)
         params = self.lib.llama_context_default_params()   # n_batch 2048, n_ubatch 512, flash attention auto
         params.n_ctx, params.n_seq_max, params.kv_unified = sequences * positions, sequences, KV_UNIFIED
         params.n_threads = params.n_threads_batch = threads
+        model_params = self.lib.llama_model_default_params()
+        model_params.use_extra_bufts = EXTRA_BUFFERS
         with _stderr_closed():
             self.lib.llama_backend_init()
-            self.model = self.lib.llama_model_load_from_file(path.encode(), self._model_params())
+            self.model = self.lib.llama_model_load_from_file(path.encode(), model_params)
             self.ctx = self.lib.llama_init_from_model(self.model, params) if self.model else None
         if not self.ctx:
             self.close()
             raise KernelError(f"llama.cpp could not load {cfg.name} with {weights} weights")
         self.n_batch = self.lib.llama_n_batch(self.ctx)
         self.batch = self.lib.llama_batch_init(self.n_batch, 0, 1)
-        self.settings = {"n_ctx": self.lib.llama_n_ctx(self.ctx), "n_ctx_seq": self.lib.llama_n_ctx_seq(self.ctx),
-                         "n_seq_max": sequences, "kv_unified": KV_UNIFIED, "n_batch": self.n_batch,
-                         "n_ubatch": self.lib.llama_n_ubatch(self.ctx),
-                         "flash_attn": {-1: "auto", 0: "off", 1: "on"}.get(params.flash_attn_type, "?"),
-                         "cache_type": "f16", "extra_buffers": EXTRA_BUFFERS, "depth_fill": "untimed: random tokens decoded for sequence 0, "
-                                                            "copied to the others"}
         self.info = {"engine": "llama.cpp", "version": f"llama-cpp-python {self.lib.__version__}",
-                     "threads": threads, "weights": weights, "settings": self.settings}
+                     "threads": threads, "weights": weights, "settings": self._settings(params)}
 
-    def _model_params(self):
-        params = self.lib.llama_model_default_params()
-        params.use_extra_bufts = EXTRA_BUFFERS
-        return params
+    def _settings(self, params) -> dict:
+        """How the context runs, for the record."""
+        return {"n_ctx": self.lib.llama_n_ctx(self.ctx), "n_ctx_seq": self.lib.llama_n_ctx_seq(self.ctx),
+                "n_seq_max": params.n_seq_max, "kv_unified": KV_UNIFIED, "n_batch": self.n_batch,
+                "n_ubatch": self.lib.llama_n_ubatch(self.ctx),
+                "flash_attn": {-1: "auto", 0: "off", 1: "on"}[params.flash_attn_type], "cache_type": "f16",
+                "extra_buffers": EXTRA_BUFFERS,
+                "depth_fill": "untimed: random tokens decoded for sequence 0, copied to the others"}
 
     def __enter__(self):
         return self
@@ -205,11 +206,11 @@ class Batched:
         self.close()
 
     def close(self) -> None:
-        if getattr(self, "batch", None) is not None:
+        if self.batch is not None:
             self.lib.llama_batch_free(self.batch)
-        if getattr(self, "ctx", None):
+        if self.ctx:
             self.lib.llama_free(self.ctx)
-        if getattr(self, "model", None):
+        if self.model:
             self.lib.llama_model_free(self.model)
         self.batch = self.ctx = self.model = None
         self.folder.cleanup()
@@ -253,17 +254,22 @@ class Batched:
     def _tokens(self, count: int) -> np.ndarray:
         return self.rng.integers(0, self.vocab, count).astype(np.int32)
 
+    def _prompts(self, batch: int, prompt: int, depth: int) -> tuple:
+        """decode()'s arguments for B random prompts of P tokens after the depth, one llama_batch:
+        the logits of each sequence's last token kept."""
+        last = (np.arange(batch * prompt) % prompt == prompt - 1).astype(np.int8)
+        return (self._tokens(batch * prompt), np.tile(np.arange(depth, depth + prompt), batch),
+                np.repeat(np.arange(batch), prompt), last)
+
     def once(self, batch: int, prompt: int, depth: int, generated: int) -> tuple:
         """(T_PP, T_TG) of one repetition from the depth: the B prompts of P
         tokens in one step, then `generated` steps of one token a sequence,
         argmax fed back; the cache is then cut back to the depth."""
-        first, tokens = self._tokens(batch), self._tokens(batch * prompt)
-        seqs, at = np.repeat(np.arange(batch), prompt), np.tile(np.arange(depth, depth + prompt), batch)
-        last = (np.arange(batch * prompt) % prompt == prompt - 1).astype(np.int8)   # a sequence's last token
+        first, prompts = self._tokens(batch), self._prompts(batch, prompt, depth) if prompt else None
         start = time.perf_counter()
-        if prompt:
-            first = self.decode(tokens, at, seqs, last)
-        t_pp = time.perf_counter() - start if prompt else 0.0
+        if prompts:
+            first = self.decode(*prompts)
+        t_pp = time.perf_counter() - start if prompts else 0.0
         steps, every, ones = [first], np.arange(batch), np.ones(batch, np.int8)
         start = time.perf_counter()
         for i in range(generated):
