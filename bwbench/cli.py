@@ -5,6 +5,7 @@ Every refusal ends with one line on stderr and the exit status of its kind
 1 for a wrong kernel result, 3 for an error code the C core should not return,
 130 for Ctrl-C; no file is written then."""
 import argparse
+import contextlib
 import os
 import sys
 
@@ -393,35 +394,19 @@ def _transformer_figure(args) -> int:
 
 def _transformer_sweep(args, lists: dict) -> int:
     """Every combination of the lists, predicted, and with --measure measured
-    inside its own bracket of ceilings (bwbench.sweep)."""
-    if args.reference or args.tensor_parallel:
-        raise UsageError("a sweep (comma lists, --depth or --format) runs bwbench alone: drop --reference and "
-                         "--tensor-parallel")
+    inside its own bracket of ceilings (bwbench.sweep), with --reference beside it."""
+    if args.tensor_parallel:
+        raise UsageError("a sweep (comma lists, --depth or --format) runs on one host: drop --tensor-parallel")
     if not 1 <= args.repeats <= 100:
         raise UsageError(f"invalid --repeats {args.repeats}: from 1 to 100")
     grid = sweep.Grid(args.model, tuple(fmt or "f32" for fmt in lists["weights"]), tuple(lists["batch"]),
                       tuple(lists["prompt"]), args.seq, tuple(lists["depth"]))
-    sweep.check(grid, args.measure)
+    reference = _sweep_reference(args, grid)
+    sweep.check(grid, args.measure, reference)
     threads = check_threads(args.threads)
     cells, rooflines = [], {}
     for fmt in grid.formats:
-        runner = sweep.Runner(grid, fmt, threads) if args.measure else None
-        for _, batch, prompt, depth in (cell for cell in grid.cells() if cell[0] == fmt):
-            measured, drift = None, None
-            if runner:
-                measured, before, after, roofline = bracketed(lambda: runner.measure(batch, prompt, depth,
-                                                                                     args.repeats),
-                                                              threads, _run_all, fmt)
-            else:
-                roofline = rooflines.get(fmt) or _roofline_for(argparse.Namespace(roofline=args.roofline,
-                                                                                  weights=fmt), threads)
-            rooflines[fmt] = roofline
-            prediction = sweep.predicted(grid, fmt, batch, prompt, depth, roofline)
-            cell = sweep.cell_record(grid, fmt, batch, prompt, depth, prediction, measured)
-            if runner:
-                cell["drift"] = drift_summary(bracket_drift(before, after), [prediction["bound"]["ceiling"]])
-            cells.append(cell)
-        del runner   # its weights freed before the next format's are made
+        cells += _sweep_format(args, grid, fmt, threads, rooflines, reference)
     roofline = rooflines[grid.formats[0]]
     knees = sweep.knees(grid, cells, roofline)
     if args.format:
@@ -437,6 +422,52 @@ def _transformer_sweep(args, lists: dict) -> int:
         write_result(args.json, machine_info(), [], transformer=record, roofline=roofline.to_dict())
         stdout.print(f"wrote {args.json}")
     return 0
+
+
+def _sweep_reference(args, grid):
+    """The engines module of --reference in a sweep (None without), refused
+    before anything is measured where it cannot run the grid."""
+    if not args.reference:
+        return None
+    if not args.measure:
+        raise UsageError("--reference runs beside bwbench's own run: add --measure")
+    reference = REFERENCES[args.reference]
+    reference.check_available()
+    if not hasattr(reference, "Batched"):
+        raise UsageError(f"--reference {args.reference} runs one sequence, not a sweep: in a sweep (comma lists, "
+                         "--depth or --format), --reference takes llama.cpp")
+    for fmt in grid.formats:
+        reference.check(load_config(grid.model), "decoder", fmt)
+    return reference
+
+
+def _sweep_format(args, grid, fmt: str, threads: int, rooflines: dict, reference) -> list:
+    """The cells of one weight format: bwbench's engine (and the reference's)
+    made once for them all; rooflines[fmt] is the last cell's roofline."""
+    runner = sweep.Runner(grid, fmt, threads) if args.measure else None
+    other = reference.Batched(load_config(grid.model), fmt, threads, max(grid.batches), grid.max_pos) \
+        if reference else contextlib.nullcontext()
+    cells = []
+    with other:
+        for _, batch, prompt, depth in (cell for cell in grid.cells() if cell[0] == fmt):
+            measured = None
+            if runner:
+                measured, before, after, roofline = bracketed(lambda: runner.measure(batch, prompt, depth,
+                                                                                     args.repeats),
+                                                              threads, _run_all, fmt)
+            else:
+                roofline = rooflines.get(fmt) or _roofline_for(argparse.Namespace(roofline=args.roofline,
+                                                                                  weights=fmt), threads)
+            rooflines[fmt] = roofline
+            prediction = sweep.predicted(grid, fmt, batch, prompt, depth, roofline)
+            cell = sweep.cell_record(grid, fmt, batch, prompt, depth, prediction, measured)
+            if runner:
+                cell["drift"] = drift_summary(bracket_drift(before, after), [prediction["bound"]["ceiling"]])
+            if reference:   # right after bwbench's cell, outside its bracket
+                cell = sweep.with_reference(cell, sweep.measure_reference(other, grid, batch, prompt, depth,
+                                                                          args.repeats))
+            cells.append(cell)
+    return cells
 
 
 def _count_list(text: str, flag: str) -> list:
@@ -720,7 +751,8 @@ def build_parser() -> argparse.ArgumentParser:
     transformer.add_argument("--roofline", metavar="PATH", help="roofline.json for the prediction (default: "
                              "measure the ceilings it uses now; with --measure, right before and after the run)")
     transformer.add_argument("--reference", choices=sorted(REFERENCES),
-                             help="--measure: also run this engine on the same shape and threads (optional extra)")
+                             help="--measure: also run this engine on the same shape and threads (optional extra); "
+                                  "in a sweep, llama.cpp on every cell (B sequences in one llama_batch)")
     transformer.add_argument("--tensor-parallel", type=int, metavar="P", help="also predict the model split "
                              "over P ranks, Megatron-style (needs --interconnect)")
     transformer.add_argument("--interconnect", metavar="PATH", help="--tensor-parallel: a saved interconnect "

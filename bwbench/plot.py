@@ -234,9 +234,10 @@ def write_quant(result: dict, out_dir: str) -> list:
 
 def sweep_figure(record: dict, roofline: Roofline):
     """S_TG against the batch on log axes: per format and depth, the measured
-    points and the predicted curve, the memory-bound line of slope 1 through
-    B = 1's prediction, and the compute ceiling (float32 peak over the FLOPs a
-    token). record: a sweep's `transformer` section."""
+    points (and the reference engine's, open squares) and the predicted curve,
+    the memory-bound line of slope 1 through B = 1's prediction, and the
+    compute ceiling (float32 peak over the FLOPs a token). record: a sweep's
+    `transformer` section."""
     figure, ax = plt.subplots(figsize=(9, 6))
     cells = record["sweep"]
     peak = roofline.peak("float32")
@@ -250,6 +251,10 @@ def sweep_figure(record: dict, roofline: Roofline):
         if measured:
             ax.plot([c["batch"] for c in measured], [c["s_tg"] for c in measured], "o", color=line.get_color(),
                     label=f"{label}: measured")
+        referenced = [c for c in mine if "reference" in c]
+        if referenced:
+            ax.plot([c["batch"] for c in referenced], [c["reference"]["s_tg"] for c in referenced], "s",
+                    mfc="none", color=line.get_color(), label=f"{label}: {referenced[0]['reference']['engine']}")
         first = mine[0]
         per_token = first["tg_flops"] / (first["batch"] * first["generated"])
         ax.plot(batches, [first["predicted_s_tg"] * b / first["batch"] for b in batches], ":", lw=1,

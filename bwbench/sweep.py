@@ -50,16 +50,19 @@ class Grid:
         return max(self.depths) + max(self.prompts) + self.generated
 
 
-def check(grid: Grid, measure: bool) -> None:
-    """Refuses, before anything runs, a grid the engine cannot run or the machine cannot hold."""
+def check(grid: Grid, measure: bool, reference=None) -> None:
+    """Refuses, before anything runs, a grid the engine (and the reference
+    engine, an engines module, beside it) cannot run or the machine cannot hold."""
     cfg = load_config(grid.model)
     if cfg.mode != "decoder":
         raise UsageError(f"{grid.model} is an encoder: a sweep decodes")
     if not measure:
         return
     for fmt in grid.formats:
-        check_memory(_engine_bytes(cfg, grid, fmt), f"{grid.model} with {fmt} weights, "
-                                                    f"{max(grid.batches)} sequences of {grid.max_pos} positions")
+        extra = reference.batched_bytes(cfg, fmt, max(grid.batches), grid.max_pos) if reference else 0
+        check_memory(_engine_bytes(cfg, grid, fmt) + extra,
+                     f"{grid.model} with {fmt} weights, {max(grid.batches)} sequences of {grid.max_pos} positions"
+                     + (" (and the reference engine's)" if reference else ""))
 
 
 def _max_tokens(grid: Grid) -> int:
@@ -147,11 +150,33 @@ class Runner:
 
     def measure(self, batch: int, prompt: int, depth: int, repeats: int) -> dict:
         self.engine.fill(depth)
-        self.once(batch, prompt, depth)   # warm-up: first touch of the caches and scratch
-        samples = [self.once(batch, prompt, depth) for _ in range(repeats)]
-        t_pp = statistics.median(s[0] for s in samples)
-        t_tg = statistics.median(s[1] for s in samples)
-        return {"t_pp_s": t_pp, "t_tg_s": t_tg, "samples": [{"t_pp_s": p, "t_tg_s": g} for p, g in samples]}
+        return timed(lambda: self.once(batch, prompt, depth), repeats)
+
+
+def timed(once, repeats: int) -> dict:
+    """A warm-up once() (first touch of the caches and scratch), then `repeats`
+    of them, each (T_PP, T_TG): the medians, and every repetition as `samples`."""
+    once()
+    samples = [once() for _ in range(repeats)]
+    t_pp = statistics.median(s[0] for s in samples)
+    t_tg = statistics.median(s[1] for s in samples)
+    return {"t_pp_s": t_pp, "t_tg_s": t_tg, "samples": [{"t_pp_s": p, "t_tg_s": g} for p, g in samples]}
+
+
+def measure_reference(other, grid: Grid, batch: int, prompt: int, depth: int, repeats: int) -> dict:
+    """The reference engine's run of the cell (an engines.llama_cpp.Batched),
+    timed as Runner.measure: its `reference` record."""
+    other.fill(batch, depth)
+    measured = timed(lambda: other.once(batch, prompt, depth, grid.generated), repeats)
+    return {**other.info, **_speeds(batch, prompt, grid.generated, measured),
+            "generated_tokens": int(other.last_tokens.size)}
+
+
+def _speeds(batch: int, prompt: int, generated: int, measured: dict) -> dict:
+    """T_PP, S_PP, T_TG, S_TG and the samples of a measured cell."""
+    return {"t_pp_s": measured["t_pp_s"], "t_tg_s": measured["t_tg_s"],
+            "s_pp": batch * prompt / measured["t_pp_s"] if prompt else None,
+            "s_tg": batch * generated / measured["t_tg_s"], "samples": measured["samples"]}
 
 
 def cell_record(grid: Grid, fmt: str, batch: int, prompt: int, depth: int, prediction: dict,
@@ -164,10 +189,13 @@ def cell_record(grid: Grid, fmt: str, batch: int, prompt: int, depth: int, predi
               "predicted_s_pp": batch * prompt / prediction["t_pp_s"] if prompt else None,
               "predicted_s_tg": batch * tg / prediction["t_tg_s"]}
     if measured:
-        record.update(t_pp_s=measured["t_pp_s"], t_tg_s=measured["t_tg_s"],
-                      s_pp=batch * prompt / measured["t_pp_s"] if prompt else None,
-                      s_tg=batch * tg / measured["t_tg_s"], samples=measured["samples"])
+        record.update(_speeds(batch, prompt, tg, measured))
     return record
+
+
+def with_reference(cell: dict, reference: dict) -> dict:
+    """The cell with its reference run, and bwbench's S_TG over the reference's."""
+    return {**cell, "reference": {**reference, "s_tg_ratio": cell["s_tg"] / reference["s_tg"]}}
 
 
 def knees(grid: Grid, cells: list, roofline) -> dict:

@@ -425,23 +425,42 @@ SWEEP_COLUMNS = ("format", "PP", "TG", "B", "N_KV", "T_PP s", "S_PP t/s", "T_TG 
                  "pred S_TG", "pred/meas TG", "TG spread", "bound", "drift")
 
 
-def sweep_rows(cells: list) -> list:
-    """The sweep as rows of SWEEP_COLUMNS (strings; '-' where a cell has no such figure)."""
-    def number(value, spec):
-        return "-" if value is None else format(value, spec)
+REFERENCE_COLUMNS = ("ref S_PP t/s", "ref S_TG t/s", "S_TG / ref")
 
+
+def _number(value, spec) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _referenced(cells: list) -> bool:
+    return any("reference" in c for c in cells)
+
+
+def sweep_columns(cells: list) -> tuple:
+    """SWEEP_COLUMNS, and REFERENCE_COLUMNS when a cell ran the reference engine."""
+    return SWEEP_COLUMNS + (REFERENCE_COLUMNS if _referenced(cells) else ())
+
+
+def _reference_figures(c: dict) -> list:
+    ref = c.get("reference", {})
+    return [_number(ref.get("s_pp"), ".1f"), _number(ref.get("s_tg"), ".1f"), _number(ref.get("s_tg_ratio"), ".2f")]
+
+
+def sweep_rows(cells: list) -> list:
+    """The sweep as rows of sweep_columns(cells) (strings; '-' where a cell has no such figure)."""
     rows = []
     for c in cells:
         t_tg = [s["t_tg_s"] for s in c.get("samples", [])]
         bound = c["bound"]["kind"] + (f" ({c['bound']['level']})" if c["bound"]["level"] else "")
         drift = c.get("drift")
         rows.append([c["format"], str(c["prompt"]), str(c["generated"]), str(c["batch"]), str(c["n_kv"]),
-                     number(c.get("t_pp_s") if c["prompt"] else None, ".3f"), number(c.get("s_pp"), ".1f"),
-                     number(c.get("t_tg_s"), ".3f"), number(c.get("s_tg"), ".1f"), number(c["predicted_s_pp"], ".1f"),
-                     number(c["predicted_s_tg"], ".1f"),
-                     number(c["predicted_s_tg"] / c["s_tg"] if c.get("s_tg") else None, ".2f"),
+                     _number(c.get("t_pp_s") if c["prompt"] else None, ".3f"), _number(c.get("s_pp"), ".1f"),
+                     _number(c.get("t_tg_s"), ".3f"), _number(c.get("s_tg"), ".1f"), _number(c["predicted_s_pp"], ".1f"),
+                     _number(c["predicted_s_tg"], ".1f"),
+                     _number(c["predicted_s_tg"] / c["s_tg"] if c.get("s_tg") else None, ".2f"),
                      f"{max(t_tg) / min(t_tg) - 1:.1%}" if t_tg else "-", bound,
-                     f"{drift['max']:.1%}" + (" !" if drift["flagged"] else "") if drift else "-"])
+                     f"{drift['max']:.1%}" + (" !" if drift["flagged"] else "") if drift else "-"]
+                    + (_reference_figures(c) if _referenced(cells) else []))
     return rows
 
 
@@ -452,23 +471,33 @@ def sweep_text(cells: list, fmt: str) -> str:
     """The sweep's table as CSV, a Markdown table, or one JSON object a cell (its JSON record)."""
     if fmt == "jsonl":
         return "".join(json.dumps(cell) + "\n" for cell in cells)
-    rows = sweep_rows(cells)
+    rows, columns = sweep_rows(cells), sweep_columns(cells)
     if fmt == "md":
-        lines = [SWEEP_COLUMNS, ["---"] * len(SWEEP_COLUMNS)] + rows
+        lines = [columns, ["---"] * len(columns)] + rows
         return "".join("| " + " | ".join(line) + " |\n" for line in lines)
     out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerows([SWEEP_COLUMNS] + rows)
+    csv.writer(out, lineterminator="\n").writerows([columns] + rows)
     return out.getvalue()
 
 
 def sweep_table(model: str, threads: int, cells: list, knees: dict) -> Table:
     """llama-batched-bench's columns, each cell beside its prediction; the knees below."""
     table = _table(f"{model} decoding, {threads} thread(s): prompt processing (PP) and generation (TG) of B "
-                   f"sequences; medians, predicted on the ceilings bracketing each cell", SWEEP_COLUMNS)
+                   f"sequences; medians, predicted on the ceilings bracketing each cell", sweep_columns(cells))
     for row in sweep_rows(cells):
         table.add_row(*row)
     table.caption = "; ".join(
         f"{fmt}: knee B* predicted {k['predicted'] or 'beyond 4096'}, measured {k['measured'] or 'not reached'}"
         for fmt, k in knees.items()) + " (measured: the first B with S_TG(B) < 1.5 x S_TG(B/2)); ! = the " \
-        "bracket drifted past its limit"
+        "bracket drifted past its limit" + _reference_note(cells)
     return table
+
+
+def _reference_note(cells: list) -> str:
+    """The reference engine's name, version and settings, for the caption."""
+    ref = next((c["reference"] for c in cells if "reference" in c), None)
+    if not ref:
+        return ""
+    settings = ", ".join(f"{key} {value}" for key, value in ref.get("settings", {}).items() if key != "depth_fill")
+    return (f"; ref = {ref['engine']} ({ref['version']}, {ref['threads']} threads{', ' + settings if settings else ''})"
+            f", same cells; S_TG / ref = bwbench's S_TG over the reference's")
