@@ -10,7 +10,7 @@ reference (bwbench.reference)."""
 
 import numpy as np
 
-from bwbench import _kernels, choices, quant
+from bwbench import _kernels, choices, formats, quant
 from bwbench.errors import UsageError, ValidationError
 from bwbench.machine import check_memory, check_threads, cpu_ticks, stolen_fraction
 from bwbench.measure import median_pass
@@ -117,7 +117,7 @@ def model_bytes(cfg, max_pos: int, embeddings: bool, head: bool, weights: str = 
     tables = cfg.vocab * cfg.d * ((embeddings or head) + (head and not cfg.tied_embeddings)) + max_pos * cfg.d
     cache = 2 * cfg.layers * max_pos * cfg.d_kv
     scratch = max_pos * (4 * cfg.d + 2 * cfg.d_q + 2 * cfg.d_ff + cfg.heads * max_pos)
-    packed = 0 if weights == "f32" else (cfg.layers * layer + head * cfg.vocab * cfg.d) * quant.BYTES_PER_WEIGHT[weights]
+    packed = 0 if weights == "f32" else (cfg.layers * layer + head * cfg.vocab * cfg.d) * formats.FORMATS[weights].bytes_per_weight
     packed *= 2   # quantised, then regrouped into the engine's layout
     gemm_packed = cfg.layers * layer if weights == "f32" and max_tokens > _kernels.SMALL_N else 0
     return 4 * (cfg.layers * layer + gemm_packed + tables + cache + scratch) + int(packed)

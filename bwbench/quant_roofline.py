@@ -1,5 +1,5 @@
 """The bytes-per-weight roofline (`python -m bwbench quant`): the GEMV of
-every weight format (f32, bf16, q8_0, q4_0) with its weights inside each cache
+every weight format (bwbench.formats: f32, f16, bf16, q8_0, q4_0) with its weights inside each cache
 level and in DRAM, each bracketed by the read-only ceiling (the tuned read kernel)
 of the same working set, measured right before and right after it; and what
 that means for the tokens/s of one decode step.
@@ -35,7 +35,7 @@ rows amortise the quantisation of x, once a product)."""
 import math
 from dataclasses import dataclass
 
-from bwbench import _kernels, quant
+from bwbench import _kernels, formats, quant
 from bwbench.ceilings import BRACKET_SAMPLE, BRACKET_SAMPLES, UNPACK_COLS, level_capacities
 from bwbench.errors import UsageError
 from bwbench.gemm import check_fits, measure_gemv
@@ -45,7 +45,7 @@ from bwbench.roofline import MEMORY_LEVELS, level_windows
 from bwbench.stream import measure_stream
 from bwbench.transformer import analyse
 
-FORMATS = ("f32",) + quant.FORMATS
+FORMATS = formats.NAMES
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ against it: by the tests, and by every measured run on its first layer.
 Weights are the dicts bwbench.inference.random_weights makes."""
 import numpy as np
 
-from bwbench import quant
+from bwbench import formats, quant
 
 F32 = np.float32
 
@@ -34,7 +34,7 @@ def _unpacked(value, weights: str, cols: int):
 
 
 def linear(x, w, bias=None, weights: str = "f32"):
-    if weights in ("q8_0", "q4_0"):   # the C path multiplies x rounded to q8_0 blocks
+    if formats.FORMATS[weights].quantised_x:   # the C path multiplies x rounded to q8_0 blocks
         x = quant.dequantize(quant.quantize(x.reshape(-1, x.shape[-1]), "q8_0"), "q8_0", x.shape[-1]).reshape(x.shape)
     y = x @ w.T
     return y if bias is None else y + bias

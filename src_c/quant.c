@@ -1,9 +1,9 @@
 /* Weight formats in the layouts of llama.cpp's ggml, so bytes per weight and
-   results compare one to one: bf16 (the top half of a float32, rounded to
-   nearest even), and blocks of 32 weights with one fp16 scale d: q8_0 (34
+   results compare one to one: f16 (IEEE half) and bf16 (the top half of a
+   float32), both rounded to nearest even, and blocks of 32 weights with one fp16 scale d: q8_0 (34
    bytes: d = max|x| / 127, q = round(x / d)) and q4_0 (18 bytes: d = the
    signed value of largest magnitude / -8, q = x / d + 8 in a nibble, weights j
-   and j + 16 sharing byte j). GEMV y = W x per format: bf16 against float32 x;
+   and j + 16 sharing byte j). GEMV y = W x per format: f16 and bf16 against float32 x;
    the block formats against x quantised to q8_0 blocks once per product, as
    llama.cpp does, so each block is one integer dot product and one scale,
    with the weights regrouped (bw_interleave) so a vector holds 8 rows. */
@@ -19,17 +19,6 @@
 
 typedef struct { uint16_t d; int8_t qs[BW_QK]; } block_q8_0;
 typedef struct { uint16_t d; uint8_t qs[BW_QK / 2]; } block_q4_0;
-
-size_t bw_fmt_row_bytes(int fmt, size_t cols)
-{
-    switch (fmt) {
-    case BW_FMT_F32: return cols * 4;
-    case BW_FMT_BF16: return cols * 2;
-    case BW_FMT_Q8_0: return cols % BW_QK ? 0 : cols / BW_QK * sizeof(block_q8_0);
-    case BW_FMT_Q4_0: return cols % BW_QK ? 0 : cols / BW_QK * sizeof(block_q4_0);
-    default: return 0;
-    }
-}
 
 static float fp16_to_f32(uint16_t h)
 {
@@ -52,11 +41,13 @@ static float fp16_to_f32(uint16_t h)
     return f;
 }
 
-static uint16_t f32_to_fp16(float f)   /* round to nearest even; scales are finite and small */
+static uint16_t f32_to_fp16(float f)   /* round to nearest even, as numpy's float16 */
 {
     uint32_t bits;
     memcpy(&bits, &f, sizeof bits);
     uint32_t sign = (bits >> 16) & 0x8000;
+    if ((bits & 0x7fffffff) > 0x7f800000)   /* NaN stays a (quiet) NaN */
+        return (uint16_t)(sign | 0x7e00);
     int exp = (int)((bits >> 23) & 0xff) - 127 + 15;
     uint32_t man = bits & 0x7fffff;
     if (exp >= 31)
@@ -119,55 +110,154 @@ static void quantize_q4_0(const float *x, block_q4_0 *y)
     }
 }
 
-int bw_quantize(int fmt, const float *x, size_t n, void *out)
+/* Row conversions, one pair a format (n: whole blocks, checked by the caller);
+   f16 and bf16 one 16-bit value a weight. */
+static void narrow(const float *x, size_t n, uint16_t *out, uint16_t (*to)(float))
 {
-    if (!bw_fmt_row_bytes(fmt, n) || fmt == BW_FMT_F32)
-        return BW_EARGS;
-    for (size_t i = 0; fmt == BW_FMT_BF16 && i < n; i++)
-        ((uint16_t *)out)[i] = f32_to_bf16(x[i]);
-    for (size_t b = 0; fmt == BW_FMT_Q8_0 && b < n / BW_QK; b++)
-        quantize_q8_0(x + b * BW_QK, (block_q8_0 *)out + b);
-    for (size_t b = 0; fmt == BW_FMT_Q4_0 && b < n / BW_QK; b++)
-        quantize_q4_0(x + b * BW_QK, (block_q4_0 *)out + b);
-    return BW_OK;
+    for (size_t i = 0; i < n; i++)
+        out[i] = to(x[i]);
 }
 
-int bw_dequantize(int fmt, const void *in, size_t n, float *x)
+static void widen(const uint16_t *in, size_t n, float *x, float (*from)(uint16_t))
 {
-    if (!bw_fmt_row_bytes(fmt, n) || fmt == BW_FMT_F32)
-        return BW_EARGS;
-    for (size_t i = 0; fmt == BW_FMT_BF16 && i < n; i++)
-        x[i] = bf16_to_f32(((const uint16_t *)in)[i]);
-    for (size_t b = 0; fmt == BW_FMT_Q8_0 && b < n / BW_QK; b++) {
+    for (size_t i = 0; i < n; i++)
+        x[i] = from(in[i]);
+}
+
+static void quantize_f16(const float *x, size_t n, void *out) { narrow(x, n, out, f32_to_fp16); }
+static void dequantize_f16(const void *in, size_t n, float *x) { widen(in, n, x, fp16_to_f32); }
+static void quantize_bf16(const float *x, size_t n, void *out) { narrow(x, n, out, f32_to_bf16); }
+static void dequantize_bf16(const void *in, size_t n, float *x) { widen(in, n, x, bf16_to_f32); }
+
+static void quantize_row_q8_0(const float *x, size_t n, void *out)
+{
+    for (size_t b = 0; b < n / BW_QK; b++)
+        quantize_q8_0(x + b * BW_QK, (block_q8_0 *)out + b);
+}
+
+static void dequantize_q8_0(const void *in, size_t n, float *x)
+{
+    for (size_t b = 0; b < n / BW_QK; b++) {
         const block_q8_0 *q = (const block_q8_0 *)in + b;
         for (int j = 0; j < BW_QK; j++)
             x[b * BW_QK + j] = q->qs[j] * fp16_to_f32(q->d);
     }
-    for (size_t b = 0; fmt == BW_FMT_Q4_0 && b < n / BW_QK; b++) {
+}
+
+static void quantize_row_q4_0(const float *x, size_t n, void *out)
+{
+    for (size_t b = 0; b < n / BW_QK; b++)
+        quantize_q4_0(x + b * BW_QK, (block_q4_0 *)out + b);
+}
+
+static void dequantize_q4_0(const void *in, size_t n, float *x)
+{
+    for (size_t b = 0; b < n / BW_QK; b++) {
         const block_q4_0 *q = (const block_q4_0 *)in + b;
         for (int j = 0; j < BW_QK / 2; j++) {
             x[b * BW_QK + j] = ((q->qs[j] & 0x0f) - 8) * fp16_to_f32(q->d);
             x[b * BW_QK + j + BW_QK / 2] = ((q->qs[j] >> 4) - 8) * fp16_to_f32(q->d);
         }
     }
+}
+
+/* w . x of one plain 32-weight block (times the scales) against x's block,
+   float32 (f16, bf16) or quantised: the reference every fast path is tested against. */
+static float dot_halves(const char *block, const float *xf, float (*from)(uint16_t))
+{
+    float sum = 0.0f;
+    for (int j = 0; j < BW_QK; j++) {
+        uint16_t h;
+        memcpy(&h, block + 2 * j, 2);
+        sum += from(h) * xf[j];
+    }
+    return sum;
+}
+
+static float dot_f16(const char *block, const float *xf, const bw_xblock *xq)
+{
+    (void)xq;
+    return dot_halves(block, xf, fp16_to_f32);
+}
+
+static float dot_bf16(const char *block, const float *xf, const bw_xblock *xq)
+{
+    (void)xq;
+    return dot_halves(block, xf, bf16_to_f32);
+}
+
+static float dot_q8_0(const char *block, const float *xf, const bw_xblock *x)
+{
+    uint16_t d;
+    memcpy(&d, block, 2);
+    const int8_t *q = (const int8_t *)(block + 2);
+    int dot = 0;
+    (void)xf;
+    for (int j = 0; j < BW_QK; j++)
+        dot += q[j] * x->qs[j];
+    return fp16_to_f32(d) * x->d * dot;
+}
+
+static float dot_q4_0(const char *block, const float *xf, const bw_xblock *x)
+{
+    uint16_t d;
+    memcpy(&d, block, 2);
+    const uint8_t *q = (const uint8_t *)(block + 2);
+    int dot = 0;
+    (void)xf;
+    for (int j = 0; j < BW_QK / 2; j++)
+        dot += ((q[j] & 0x0f) - 8) * x->qs[j] + ((q[j] >> 4) - 8) * x->qs[j + BW_QK / 2];
+    return fp16_to_f32(d) * x->d * dot;
+}
+
+const bw_fmt_traits bw_fmts[BW_NFMT] = {
+    [BW_FMT_F32] = {"f32", 1, 4, 0, 0, BW_NEEDS_AVX512, NULL, NULL, NULL},
+    [BW_FMT_F16] = {"f16", 1, 2, 0, 0, BW_NEEDS_AVX512, quantize_f16, dequantize_f16, dot_f16},
+    [BW_FMT_BF16] = {"bf16", 1, 2, 0, 0, BW_NEEDS_AVX512, quantize_bf16, dequantize_bf16, dot_bf16},
+    [BW_FMT_Q8_0] = {"q8_0", BW_QK, sizeof(block_q8_0), 2, 1, BW_NEEDS_AVX512_VNNI, quantize_row_q8_0, dequantize_q8_0,
+                     dot_q8_0},
+    [BW_FMT_Q4_0] = {"q4_0", BW_QK, sizeof(block_q4_0), 2, 1, BW_NEEDS_AVX512_VNNI, quantize_row_q4_0, dequantize_q4_0,
+                     dot_q4_0},
+};
+
+size_t bw_fmt_row_bytes(int fmt, size_t cols)
+{
+    if (fmt < 0 || fmt >= BW_NFMT || cols % bw_fmts[fmt].block_weights)
+        return 0;
+    return cols / bw_fmts[fmt].block_weights * bw_fmts[fmt].block_bytes;
+}
+
+int bw_quantize(int fmt, const float *x, size_t n, void *out)
+{
+    if (!bw_fmt_row_bytes(fmt, n) || !bw_fmts[fmt].quantize)
+        return BW_EARGS;
+    bw_fmts[fmt].quantize(x, n, out);
+    return BW_OK;
+}
+
+int bw_dequantize(int fmt, const void *in, size_t n, float *x)
+{
+    if (!bw_fmt_row_bytes(fmt, n) || !bw_fmts[fmt].dequantize)
+        return BW_EARGS;
+    bw_fmts[fmt].dequantize(in, n, x);
     return BW_OK;
 }
 
 /* The engine's layout of a matrix in a format: rows in groups of BW_GROUP,
-   block by block (32 weights of a row; bf16's 64 bytes count as a block with
-   no scale); a group's block b holds the BW_GROUP rows' scales, then their
+   block by block (32 weights of a row; f16's and bf16's 64 bytes count as a
+   block with no scale); a group's block b holds the BW_GROUP rows' scales, then their
    weights 4 bytes at a time (chunk k of every row, then chunk k + 1), so one
    32-byte load holds 4 bytes of each of 8 rows and a GEMV keeps one row in
    each lane, streaming one run of memory. Same bytes as llama.cpp's layout;
    rows after the last whole group stay as they are (BW_GROUP in bwbench.h). */
-static size_t block_bytes(int fmt)
+static size_t block_bytes(int fmt)   /* a GEMV block: BW_QK weights */
 {
-    return fmt == BW_FMT_BF16 ? 2 * BW_QK : fmt == BW_FMT_Q8_0 ? sizeof(block_q8_0) : sizeof(block_q4_0);
+    return BW_QK / bw_fmts[fmt].block_weights * bw_fmts[fmt].block_bytes;
 }
 
 size_t bw_group_block_bytes(int fmt) { return BW_GROUP * block_bytes(fmt); }
 
-static size_t scale_bytes(int fmt) { return fmt == BW_FMT_BF16 ? 0 : 2; }
+static size_t scale_bytes(int fmt) { return bw_fmts[fmt].scale_bytes; }
 
 /* Copies row r's block between a group's block (interleaved) and a plain block. */
 static void regroup_block(int fmt, char *group_block, char *plain, int r, int to_group)
@@ -184,7 +274,7 @@ static void regroup_block(int fmt, char *group_block, char *plain, int r, int to
 int bw_interleave(int fmt, const void *w, size_t rows, size_t cols, void *out)
 {
     const size_t row_bytes = bw_fmt_row_bytes(fmt, cols);
-    if (!row_bytes || fmt == BW_FMT_F32 || cols % BW_QK)   /* bf16 too: whole blocks */
+    if (!row_bytes || fmt == BW_FMT_F32 || cols % BW_QK)   /* f16 and bf16 too: whole blocks */
         return BW_EARGS;
     const size_t grouped = rows / BW_GROUP * BW_GROUP, blocks = cols / BW_QK;
     for (size_t i = 0; i < grouped; i++)
@@ -254,37 +344,13 @@ void bw_team_quantize_x(int isa, const float *x, size_t cols, void *xq)
         block(x + b * BW_QK, (bw_xblock *)xq + b);
 }
 
-/* w . x of one plain block (times the scales) against x's block, float32
-   (bf16) or quantised: the reference every fast path is tested against. */
-static float block_dot_generic(int fmt, const char *block, const float *xf, const bw_xblock *x)
-{
-    if (fmt == BW_FMT_BF16) {
-        float sum = 0.0f;
-        for (int j = 0; j < BW_QK; j++) {
-            uint16_t h;
-            memcpy(&h, block + 2 * j, 2);
-            sum += bf16_to_f32(h) * xf[j];
-        }
-        return sum;
-    }
-    uint16_t d;
-    memcpy(&d, block, 2);
-    const int8_t *q8 = (const int8_t *)(block + 2);
-    const uint8_t *q4 = (const uint8_t *)(block + 2);
-    int dot = 0;
-    for (int j = 0; j < BW_QK / 2; j++)
-        dot += fmt == BW_FMT_Q8_0 ? q8[j] * x->qs[j] + q8[j + BW_QK / 2] * x->qs[j + BW_QK / 2]
-                                  : ((q4[j] & 0x0f) - 8) * x->qs[j] + ((q4[j] >> 4) - 8) * x->qs[j + BW_QK / 2];
-    return fp16_to_f32(d) * x->d * dot;
-}
-
 static void rows_generic(int fmt, const char *w, size_t row_bytes, size_t lo, size_t hi, const float *x,
                          const bw_xblock *xq, size_t cols, float *y)
 {
     for (size_t i = lo; i < hi; i++) {
         float sum = 0.0f;
         for (size_t b = 0; b < cols / BW_QK; b++)
-            sum += block_dot_generic(fmt, w + i * row_bytes + b * block_bytes(fmt), x + b * BW_QK, xq + b);
+            sum += bw_fmts[fmt].dot(w + i * row_bytes + b * block_bytes(fmt), x + b * BW_QK, xq + b);
         y[i] = sum;
     }
 }
@@ -297,7 +363,7 @@ static void group_generic(int fmt, const char *group, const float *x, const bw_x
         for (size_t b = 0; b < blocks; b++) {
             char plain[2 * BW_QK];
             regroup_block(fmt, (char *)group + b * BW_GROUP * block_bytes(fmt), plain, r, 0);
-            sum += block_dot_generic(fmt, plain, x + b * BW_QK, xq + b);
+            sum += bw_fmts[fmt].dot(plain, x + b * BW_QK, xq + b);
         }
         y[r] = sum;
     }
@@ -305,7 +371,9 @@ static void group_generic(int fmt, const char *group, const float *x, const bw_x
 
 #if defined(__x86_64__)
 /* AVX2: a group's 8 rows in the 8 lanes. bf16 widened to float32 in
-   registers (a shift or a mask) times x broadcast. The block formats:
+   registers (a shift or a mask), f16 by F16C's vcvtph2ps (the even halves
+   of 8 rows gathered into one 128-bit half, the odd into the other), times
+   x broadcast. The block formats:
    maddubs multiplies unsigned bytes by x's signed ones (4 of x's bytes
    broadcast to every row) and madd sums them to int32 per row.
    q8_0 weights are signed, so maddubs takes |w| and x with w's sign (as
@@ -323,6 +391,23 @@ static inline __m256i x_chunk(const bw_xblock *x, int k)
     return _mm256_set1_epi32(four);
 }
 
+/* Chunk k of 8 rows (weights 2k and 2k + 1 of each, a lane each) as float32:
+   the even weights and the odd ones. */
+static inline void widen_avx2(int fmt, __m256i w, __m256 *even, __m256 *odd)
+{
+    if (fmt == BW_FMT_BF16) {
+        *even = _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+        *odd = _mm256_castsi256_ps(_mm256_and_si256(w, _mm256_set1_epi32((int)0xffff0000)));
+        return;
+    }
+    const __m256i order = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
+                                           0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+    /* each 128-bit half: 4 even halves, then 4 odd; the 64-bit runs reordered even, even, odd, odd */
+    const __m256i halves = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(w, order), _MM_SHUFFLE(3, 1, 2, 0));
+    *even = _mm256_cvtph_ps(_mm256_castsi256_si128(halves));
+    *odd = _mm256_cvtph_ps(_mm256_extracti128_si256(halves, 1));
+}
+
 /* An empty asm that keeps v in a register as it is: without it GCC regroups
    a block's chain of integer sums into a tree, keeps all its products live
    and spills them (the in-cache GEMV ran 30-50% slower). */
@@ -336,8 +421,8 @@ static inline __attribute__((always_inline)) void groups_avx2(const int fmt, con
                                                               const float *x, const bw_xblock *xq, size_t blocks,
                                                               size_t step, int prefetch, float *const *y)
 {
-    const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(0x0f), high = _mm256_set1_epi32((int)0xffff0000);
-    __m256 acc[BW_MAX_STREAMS], odd[BW_MAX_STREAMS];   /* bf16: the even and the odd columns' sums */
+    const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(0x0f);
+    __m256 acc[BW_MAX_STREAMS], odd[BW_MAX_STREAMS];   /* f16, bf16: the even and the odd columns' sums */
     for (int s = 0; s < n; s++)
         acc[s] = odd[s] = _mm256_setzero_ps();
     for (size_t b = 0; b < blocks; b++) {
@@ -345,13 +430,14 @@ static inline __attribute__((always_inline)) void groups_avx2(const int fmt, con
         for (int s = 0; prefetch && s < n; s++)
             for (size_t o = 0; o < step; o += 64)
                 _mm_prefetch(group[s] + b * step + prefetch + o, _MM_HINT_T0);
-        if (fmt == BW_FMT_BF16) {   /* chunk k: columns 2k and 2k + 1 of 8 rows */
+        if (BW_FMT_IS_FLOAT(fmt)) {   /* chunk k: columns 2k and 2k + 1 of 8 rows */
             for (int k = 0; k < BW_QK / 2; k++) {
                 const __m256 x0 = _mm256_set1_ps(x[b * BW_QK + 2 * k]), x1 = _mm256_set1_ps(x[b * BW_QK + 2 * k + 1]);
                 for (int s = 0; s < n; s++) {
-                    const __m256i w = _mm256_loadu_si256((const __m256i *)(group[s] + b * step) + k);
-                    acc[s] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(w, 16)), x0, acc[s]);
-                    odd[s] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(w, high)), x1, odd[s]);
+                    __m256 even, odd_w;
+                    widen_avx2(fmt, _mm256_loadu_si256((const __m256i *)(group[s] + b * step) + k), &even, &odd_w);
+                    acc[s] = _mm256_fmadd_ps(even, x0, acc[s]);
+                    odd[s] = _mm256_fmadd_ps(odd_w, x1, odd[s]);
                 }
             }
             continue;
@@ -406,14 +492,14 @@ static inline __attribute__((always_inline)) void groups_avx2(const int fmt, con
 
 /* The built-in shape of every path, until bw_set_gemv_shape: four streams,
    the block formats prefetching 1 KiB ahead (the hardware prefetcher alone
-   left them lower on Zen 3), bf16 not (slower with it there), 16 groups a
+   left them lower on Zen 3), f16 and bf16 not (bf16 slower with it there), 16 groups a
    chunk (a static half each left one thread waiting for the other at every
    product on a shared host). */
 static bw_gemv_shape shapes[BW_NFMT][BW_NISA];
 
 static bw_gemv_shape default_shape(int fmt)
 {
-    return (bw_gemv_shape){.streams = 4, .prefetch = fmt == BW_FMT_BF16 ? 0 : 1024, .chunk = 16};
+    return (bw_gemv_shape){.streams = 4, .prefetch = bw_fmts[fmt].quantised_x ? 1024 : 0, .chunk = 16};
 }
 
 bw_gemv_shape bw_gemv_shape_of(int fmt, int path)
@@ -436,7 +522,7 @@ int bw_set_gemv_shape(int fmt, int path, bw_gemv_shape shape)
 int bw_gemv_path(int isa, int fmt)
 {
 #if defined(__x86_64__)
-    if (isa >= BW_AVX512 && bw_cpu_has(fmt == BW_FMT_BF16 ? BW_NEEDS_AVX512 : BW_NEEDS_AVX512_VNNI))
+    if (isa >= BW_AVX512 && bw_cpu_has(bw_fmts[fmt].avx512_needs))
         return BW_AVX512;
     if (isa >= BW_AVX2 && bw_isa_supported(BW_AVX2))
         return BW_AVX2;
@@ -517,7 +603,7 @@ static void qgemv_body(const void *p, long reps)
 {
     const qgemv_ctx *g = p;
     for (long r = 0; r < reps; r++) {
-        if (g->fmt != BW_FMT_BF16) {
+        if (bw_fmts[g->fmt].quantised_x) {
             bw_team_quantize_x(g->isa, g->x, g->cols, g->xq);
             #pragma omp barrier
         }

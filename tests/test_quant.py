@@ -1,4 +1,4 @@
-"""Weight formats: llama.cpp's exact block layouts, bf16 rounding, round trips,
+"""Weight formats: llama.cpp's exact block layouts, f16 and bf16 rounding, round trips,
 and the GEMV of every format on every ISA against numpy."""
 import numpy as np
 import pytest
@@ -49,6 +49,27 @@ def test_bf16_rounds_to_nearest_even():
     want = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
     assert quant.quantize(x, "bf16").view(np.uint16).ravel().tolist() == want.tolist()
     assert want[0] == 0x3F80 and want[1] == 0x3F82   # ties go to the even neighbour
+
+
+def test_f16_is_numpys_float16_bit_for_bit():
+    """Round to nearest even, subnormals, overflow to infinity, NaN kept: as np.float16."""
+    x = np.concatenate([RNG.uniform(-3, 3, 56), [6e-8, -3e-6, 65519, 65520, 1e6, -np.inf, np.nan, 0.0]])
+    x = x.astype(np.float32).reshape(1, -1)
+    rows = quant.quantize(x, "f16")
+    with np.errstate(over="ignore"):   # 65520 and 1e6 overflow to infinity, as they should
+        want = x.astype(np.float16)
+    assert rows.shape == (1, 128) and np.array_equal(rows.view(np.float16), want, equal_nan=True)
+    assert np.array_equal(quant.dequantize(rows, "f16", 64), want.astype(np.float32), equal_nan=True)
+    assert quant.BYTES_PER_WEIGHT["f16"] == 2
+
+
+def test_the_format_table_is_the_c_cores():
+    from bwbench import formats
+    assert formats.NAMES == _kernels.FORMATS == ("f32", "f16", "bf16", "q8_0", "q4_0")
+    assert [formats.FORMATS[f].bytes_per_weight for f in formats.NAMES] == [4, 2, 2, 34 / 32, 18 / 32]
+    for fmt in formats.QUANTISED:
+        assert quant.row_bytes(fmt, 64) == 64 * formats.FORMATS[fmt].bytes_per_weight
+    assert [f.name for f in formats.FORMATS.values() if f.quantised_x] == ["q8_0", "q4_0"]
 
 
 def test_bf16_round_trip_loses_at_most_half_a_unit_in_the_last_place():

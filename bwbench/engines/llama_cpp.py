@@ -12,13 +12,13 @@ import tempfile
 
 import numpy as np
 
-from bwbench import quant
+from bwbench import formats, quant
 from bwbench.engines.optional import load
 from bwbench.errors import UsageError
 from bwbench.measure import median_pass
 
 INSTALL = "install llama-cpp-python and gguf: pip install -e '.[llama]' (builds llama.cpp, about 4 minutes)"
-GGML_TYPES = {"f32": "F32", "bf16": "BF16", "q8_0": "Q8_0", "q4_0": "Q4_0"}
+GGML_TYPES = {f.name: f.ggml_type for f in formats.FORMATS.values()}
 
 
 def _modules():

@@ -214,7 +214,8 @@ static void test_quant(int isa, int threads)
     static unsigned char rows[ROWS * COLS * 2];
     for (size_t i = 0; i < COLS; i++)
         x[i] = (float)((int)(i * 11 % 23) - 11) / 8;
-    for (int fmt = BW_FMT_BF16; fmt < BW_NFMT; fmt++) {
+    for (int fmt = BW_FMT_F32 + 1; fmt < BW_NFMT; fmt++) {
+        EXPECT(bw_fmts[fmt].quantised_x == !BW_FMT_IS_FLOAT(fmt));
         test_weights(fmt, ROWS, COLS, w, rows);
         EXPECT(bw_dequantize(fmt, rows, COLS, back) == BW_OK);
         for (size_t i = 0; i < COLS; i++)
