@@ -598,8 +598,8 @@ cdef class Engine:
         self.m.final_norm_b = _f32(top.get("final_norm_b"), d, "final_norm_b")
         if top.get("lm_head") is not None:
             self.m.lm_head = _linear(top, "lm_head", config["vocab"], d, fmt, self.keep, -1, &self.m.packed_kc)   # one token a pass
-        formats = {fmt} | {f for w in layers + [top] for f in w.get("formats", {}).values()}
-        self.m.weights = max(FORMATS.index(f) for f in formats)   # any format but f32: one token a pass
+        kinds = {fmt} | {kind for w in layers + [top] for kind in w.get("formats", {}).values()}
+        self.m.weights = max(FORMATS.index(kind) for kind in kinds)   # any format but f32: one token a pass
         self.state = bw_infer_new(&self.m)
         if self.state == NULL:
             raise OutOfMemoryError("bwbench: could not allocate the key/value cache and scratch")

@@ -246,7 +246,7 @@ def _link_roof(path) -> dict:
 
 
 def _model_names(text) -> list:
-    """--models: comma-separated built-in model names or config.json paths."""
+    """--models: comma-separated built-in model names, config.json, .gguf or Hugging Face folder paths."""
     return [name.strip() for name in text.split(",")] if text else []
 
 
@@ -565,7 +565,8 @@ MODEL_NAMES = ", ".join(BUILTIN)
 
 def _models_flags(parser, instead: str = "") -> None:
     parser.add_argument("--models", metavar="NAMES_OR_PATHS",
-                        help=f"comma-separated models ({MODEL_NAMES}, or config.json paths) whose operations to "
+                        help=f"comma-separated models ({MODEL_NAMES}, or config.json, .gguf or Hugging Face folder paths) "
+                             "whose operations to "
                              f"place on the figure{instead}, predicted at float32 on its ceilings")
     parser.add_argument("--seq", type=int, default=128, metavar="S", help="--models: sequence length (default 128)")
 
@@ -696,7 +697,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "With --figure, draws the paper's Figure 3 for bert-base, bert-large "
                     "and gpt2.")
     transformer.add_argument("--model", metavar="NAME_OR_CONFIG",
-                             help=f"{MODEL_NAMES}, or a Hugging Face style config.json")
+                             help=f"{MODEL_NAMES}, a Hugging Face style config.json, a GGUF file (.gguf) or a "
+                                  "Hugging Face folder (config.json and safetensors): a model file's weights run")
     transformer.add_argument("--seq", type=int, help="tokens: processed at once (encoder) or generated (decoder)")
     transformer.add_argument("--mode", choices=("encoder", "decoder"),
                              help="default: encoder for BERT-style configs, decoder for GPT-style")

@@ -190,7 +190,8 @@ def in_weight_format(op: Op, e: float, w: float) -> Op:
 def pass_ops(cfg, batch: int, tokens: int, context: int, e: float, scope: str, decoder: bool,
              w: float = None) -> list:
     """Every op of one pass over the model (an encoder pass, a prompt, or one decode step);
-    w: bytes a weight of the linear layers (default e: activations and weights alike)."""
+    w: bytes a weight of the linear layers (default: a model file's tensors' own, else e:
+    activations and weights alike)."""
     ops = layer_ops(cfg, batch, tokens, context, e, cached=decoder) * cfg.layers
     if scope == "model":
         rows = batch * tokens
@@ -199,7 +200,10 @@ def pass_ops(cfg, batch: int, tokens: int, context: int, e: float, scope: str, d
             ops += [_norm(cfg, "final ", rows, e), _linear("LM head", "lm_head", rows, cfg.d, cfg.vocab, e)]
         else:
             ops.insert(1, _norm(cfg, "embedding ", rows, e))
-    return ops if w is None else [in_weight_format(op, e, w) for op in ops]
+    if w is not None:
+        return [in_weight_format(op, e, w) for op in ops]
+    file_bytes = dict(cfg.tensor_bytes)   # a model file: each linear op's weights as its tensors lie
+    return [in_weight_format(op, e, file_bytes[op.name]) if op.name in file_bytes else op for op in ops]
 
 
 PHASES = ("all", "prompt", "generate")

@@ -45,11 +45,8 @@ def _matrix(rng, rows: int, cols: int, weights: str):
     return quant.quantize(values, weights), weights
 
 
-def write_gguf(cfg, path: str, weights: str, positions: int) -> None:
-    """A GGUF file of cfg's shape with random weights, llama.cpp's llama architecture."""
-    gguf, = load(("gguf",), f"writing a GGUF file needs gguf: {INSTALL}")
-    rng = np.random.default_rng(0)
-    writer = gguf.GGUFWriter(path, "llama")
+def write_metadata(writer, cfg, positions: int) -> None:
+    """cfg's hyperparameters as llama.cpp reads them, under the writer's architecture."""
     writer.add_context_length(positions)
     writer.add_embedding_length(cfg.d)
     writer.add_block_count(cfg.layers)
@@ -63,6 +60,14 @@ def write_gguf(cfg, path: str, weights: str, positions: int) -> None:
     writer.add_layer_norm_rms_eps(cfg.norm_eps)
     writer.add_vocab_size(cfg.vocab)
     writer.add_tokenizer_model("none")
+
+
+def write_gguf(cfg, path: str, weights: str, positions: int) -> None:
+    """A GGUF file of cfg's shape with random weights, llama.cpp's llama architecture."""
+    gguf, = load(("gguf",), f"writing a GGUF file needs gguf: {INSTALL}")
+    rng = np.random.default_rng(0)
+    writer = gguf.GGUFWriter(path, "llama")
+    write_metadata(writer, cfg, positions)
 
     def add(name, data, fmt=None):
         """float32, or uint8 rows in fmt (gguf reads their byte shape as the format's)."""
