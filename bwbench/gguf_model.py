@@ -47,8 +47,9 @@ def _gguf():
     return gguf
 
 
-class GGUFModel:
+class GGUFModel(model_files.ModelFile):
     """A GGUF file read: its ModelConfig (cfg) and its tensors by name."""
+    NAMES = NAMES
 
     def __init__(self, path: str):
         gguf = _gguf()
@@ -62,7 +63,7 @@ class GGUFModel:
         for t in self.tensors.values():
             if t.data_offset + t.n_bytes > size:
                 raise UsageError(f"GGUF file {path} is truncated: tensor {t.name} ends past the file's end")
-        self.nbytes = sum(int(t.n_bytes) for t in self.tensors.values())
+        self.sizes = {name: (int(t.n_bytes), int(t.n_elements), t.tensor_type.name) for name, t in self.tensors.items()}
         self.cfg = self._config()
 
     def _field(self, key: str, default=None):
@@ -103,20 +104,7 @@ class GGUFModel:
                           biases=biases, qk_norm="blk.0.attn_q_norm.weight" in self.tensors,
                           tied_embeddings="output.weight" not in self.tensors, rope_theta=float(theta),
                           norm_eps=float(eps), path=self.path)
-        return dataclasses.replace(cfg, tensor_bytes=self._op_bytes(cfg))
-
-    def _op_bytes(self, cfg) -> tuple:
-        sizes = {}
-        for key in (*model_files.LAYER_MATRICES, "lm_head"):
-            names = [NAMES["layer"][key].format(i=i) for i in range(cfg.layers)] if key != "lm_head" else \
-                [NAMES["top"]["tok_emb" if cfg.tied_embeddings else "lm_head"]]
-            found = [self.tensors[name] for name in names if name in self.tensors]
-            sizes[key] = [sum(int(t.n_bytes) for t in found), sum(int(t.n_elements) for t in found)]
-        return model_files.op_bytes(cfg, sizes)
-
-    def types(self) -> dict:
-        """{tensor name: its ggml type's name}."""
-        return {name: t.tensor_type.name for name, t in self.tensors.items()}
+        return dataclasses.replace(cfg, tensor_bytes=self.op_bytes(cfg))
 
     def tensor(self, name: str):
         """(array in bwbench's row form, format) of a tensor, or None if absent."""
@@ -130,11 +118,6 @@ class GGUFModel:
             rows = data.shape[0]   # llama.cpp's pairs (i, i + 1) back to Hugging Face's halves (i, i + dh/2)
             data = data.reshape(heads, rows // heads // 2, 2, -1).swapaxes(1, 2).reshape(rows, -1)
         return data, fmt
-
-    def weights(self, embeddings: bool, head: bool) -> tuple:
-        """(layers, top) for bwbench.inference.engine; refuses a tensor type the engine does not run."""
-        model_files.check_runnable(self.cfg, self.types())
-        return model_files.load(self.cfg, self.tensor, NAMES, embeddings, head)
 
 
 @functools.lru_cache(maxsize=4)

@@ -41,6 +41,12 @@ def layer_keys(cfg) -> list:
     return keys + (["q_norm_w", "k_norm_w"] if cfg.qk_norm else [])
 
 
+def _in_place(array):
+    """The array as it lies in the file, unless it is not contiguous or not aligned to
+    its values (then a copy: the C engine reads whole values)."""
+    return np.require(array, requirements=["C", "A"])
+
+
 def _check_rows(path: str, name: str, array, fmt: str, shape: tuple) -> None:
     rows, cols = shape
     width = cols if fmt == "f32" else quant.row_bytes(fmt, cols)
@@ -54,7 +60,7 @@ def _float32(path: str, name: str, array, fmt: str, size: int):
     if fmt == "f32":
         if array.size != size:
             raise UsageError(f"{path}: tensor {name} holds {array.size} values, not {size}")
-        return np.ascontiguousarray(array, dtype=np.float32)
+        return _in_place(array)
     rows = array.reshape(1, -1) if array.ndim == 1 else array
     cols = size // rows.shape[0]
     if rows.shape[0] * cols != size or rows.shape[1] != quant.row_bytes(fmt, cols):
@@ -77,11 +83,13 @@ def load(cfg, tensor, names: dict, embeddings: bool, head: bool) -> tuple:
     for i in range(cfg.layers):
         layer, kinds = {}, {}
         for key in layer_keys(cfg):
+            if key not in names["layer"]:
+                raise UsageError(f"{cfg.path}: bwbench does not read {key} tensors from this kind of file")
             name = names["layer"][key].format(i=i)
             array, fmt = get(name)
             if key in LAYER_MATRICES:
                 _check_rows(cfg.path, name, array, fmt, matrix_shape(cfg, key))
-                layer[key], kinds[key] = np.ascontiguousarray(array), fmt
+                layer[key], kinds[key] = _in_place(array), fmt
             else:
                 layer[key] = _float32(cfg.path, name, array, fmt, vector_size(cfg, key))
         layer["formats"] = kinds
@@ -97,8 +105,46 @@ def load(cfg, tensor, names: dict, embeddings: bool, head: bool) -> tuple:
         name = names["top"]["tok_emb" if cfg.tied_embeddings else "lm_head"]
         array, fmt = get(name)
         _check_rows(cfg.path, name, array, fmt, matrix_shape(cfg, "lm_head"))
-        top["lm_head"], top["formats"] = np.ascontiguousarray(array), {"lm_head": fmt}
+        top["lm_head"], top["formats"] = _in_place(array), {"lm_head": fmt}
     return layers, top
+
+
+class ModelFile:
+    """What every model file gives: cfg (its ModelConfig), NAMES (engine key ->
+    the file's tensor name, {i} for the layer), sizes ({tensor name: (bytes,
+    weights, type name as ggml spells it)}) and tensor(name) -> (array,
+    format) or None; from them, the analysis's byte counts and the engine's weights."""
+    NAMES: dict
+    sizes: dict
+    cfg = None
+
+    @property
+    def nbytes(self) -> int:
+        return sum(size for size, _, _ in self.sizes.values())
+
+    def types(self) -> dict:
+        """{tensor name: its type's name}."""
+        return {name: kind for name, (_, _, kind) in self.sizes.items()}
+
+    def op_bytes(self, cfg) -> tuple:
+        """(op name, bytes a weight) of each linear op, from its tensors as they lie in the file."""
+        out = []
+        for key in (*LAYER_MATRICES, "lm_head"):
+            names = [self.NAMES["layer"][key].format(i=i) for i in range(cfg.layers)] if key != "lm_head" else \
+                [self.NAMES["top"]["tok_emb" if cfg.tied_embeddings else "lm_head"]]
+            found = [self.sizes[name] for name in names if name in self.sizes]
+            count = sum(weights for _, weights, _ in found)
+            if count:
+                out.append((LINEAR_OPS[key], sum(size for size, _, _ in found) / count))
+        return tuple(out)
+
+    def tensor(self, name: str):
+        raise NotImplementedError
+
+    def weights(self, embeddings: bool, head: bool) -> tuple:
+        """(layers, top) for bwbench.inference.engine; refuses a tensor type the engine does not run."""
+        check_runnable(self.cfg, self.types())
+        return load(self.cfg, self.tensor, self.NAMES, embeddings, head)
 
 
 def check_runnable(cfg, formats_found: dict) -> None:
@@ -109,10 +155,3 @@ def check_runnable(cfg, formats_found: dict) -> None:
             supported = ", ".join(f.ggml_type for f in formats.FORMATS.values())
             raise UsageError(f"{cfg.path}: tensor {name} is {kind}, which bwbench's engine does not run "
                              f"(supported: {supported})")
-
-
-def op_bytes(cfg, sizes: dict) -> tuple:
-    """(op name, bytes a weight) of each linear op, over all layers: sizes
-    maps each engine key (q, ..., lm_head) to [bytes, weights] summed from the
-    file's tensors as they lie."""
-    return tuple((LINEAR_OPS[key], nbytes / count) for key, (nbytes, count) in sizes.items() if count)

@@ -221,9 +221,13 @@ def load_config(name: str) -> ModelConfig:
     if not name.endswith(".json"):
         raise UsageError(f"unknown model {name!r}: choose from {', '.join(BUILTIN)}, or give a config.json, "
                          "a .gguf file or a Hugging Face folder")
+    return config_from_dict(read_config(name), name)
+
+
+def read_config(path: str) -> dict:
+    """A config.json file, parsed; UsageError (one line) if it cannot be read."""
     try:
-        with open(name) as f:
-            raw = json.load(f)
+        with open(path) as f:
+            return json.load(f)
     except (OSError, ValueError) as error:
-        raise UsageError(f"cannot read model config {name}: {error}") from None
-    return config_from_dict(raw, name)
+        raise UsageError(f"cannot read model config {path}: {error}") from None

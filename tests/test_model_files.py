@@ -14,7 +14,7 @@ from bwbench.reference import Reference
 from bwbench.transformer import analyse
 from conftest import THREADS
 from test_transformer import synthetic_roofline
-from tiny_files import LLAMA, QWEN2, engine_dicts, hf_weights, write_gguf
+from tiny_files import LLAMA, QWEN2, engine_dicts, hf_weights, rounded, write_gguf, write_hf
 
 gguf = pytest.importorskip("gguf")
 
@@ -135,3 +135,50 @@ def test_a_gguf_file_goes_on_the_roofline_and_needs_the_gguf_package(tmp_path, m
     gguf_model._cached.cache_clear()
     assert cli.main(["transformer", "--model", str(path), "--seq", "2"]) == 2
     assert "pip install 'bwbench[gguf]'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dtype, shards", [("F32", 1), ("F16", 3), ("BF16", 2)])
+@pytest.mark.parametrize("raw", [LLAMA, QWEN2], ids=["llama", "qwen2"])
+def test_a_hugging_face_folder_decodes_as_the_reference_of_its_tensors(tmp_path, raw, dtype, shards):
+    folder, weights = tmp_path / "model", rounded(hf_weights(raw), dtype)   # norms too are stored in dtype
+    write_hf(folder, raw, weights, shards, dtype)
+    cfg = load_config(str(folder))
+    assert (cfg.model_type, cfg.layers, cfg.d, cfg.vocab, cfg.path) == (raw["model_type"], 2, 64, 80, str(folder))
+    layers, top = model_file(cfg).weights(True, True)
+    assert layers[1]["formats"]["down"] == dtype.lower() and isinstance(layers[1]["down"].base, np.memmap)
+    types = {**{key: dtype for key in ALL}, "output": dtype, "token_embd": dtype}
+    for got, want in decode_logits(cfg, *engine_dicts(raw, weights, types)):
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)
+    ops = {op.name: op for op in analyse(str(folder), 1, "decoder", scope="model").ops}
+    assert ops["FFN up"].weight_bytes == 2 * 96 * 64 * (4 if dtype == "F32" else 2)
+
+
+def test_a_folder_and_a_gguf_file_of_the_same_model_decode_the_same_tokens(tmp_path):
+    weights = hf_weights(LLAMA)
+    write_hf(tmp_path / "model", LLAMA, weights)
+    write_gguf(tmp_path / "model.gguf", LLAMA, weights, {})
+    tokens = []
+    for path in (tmp_path / "model", tmp_path / "model.gguf"):
+        cfg = load_config(str(path))
+        c = engine(cfg, *model_file(cfg).weights(True, True), 16, 1)
+        tokens.append(c.generate(1, [1], [0], 12, np.empty((1, cfg.d), np.float32),
+                                 np.zeros(_kernels.INFER_OPS))[0].ravel().tolist())
+    assert tokens[0] == tokens[1]
+
+
+def test_bad_hugging_face_folders_are_refused_in_one_line(tmp_path, capsys, no_ceilings):
+    weights = hf_weights(LLAMA)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    _refused(capsys, empty, "has no config.json")
+    sharded = tmp_path / "sharded"
+    write_hf(sharded, LLAMA, weights, shards=2)
+    (sharded / "model-00002-of-00002.safetensors").unlink()
+    _refused(capsys, sharded, "names model-00002-of-00002.safetensors, which the folder lacks")
+    past = tmp_path / "past"
+    write_hf(past, LLAMA, weights)
+    whole = (past / "model.safetensors").read_bytes()
+    (past / "model.safetensors").write_bytes(whole[:-100])   # the last tensor now ends past the file's end
+    _refused(capsys, past, "points past the file's end")
+    (past / "model.safetensors").write_bytes((2**40).to_bytes(8, "little") + whole[8:])
+    _refused(capsys, past, "header length runs past the file's end")

@@ -119,6 +119,7 @@ def write_safetensors(path, tensors: dict) -> None:
         offset += len(data)
         blobs.append(data)
     text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)   # as the format pads it: the data 8-byte aligned
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
@@ -127,6 +128,13 @@ def bf16(values):
     """float32 values as bf16 (rounded to nearest even), a uint16 array the writer stores as BF16."""
     bits = np.ascontiguousarray(values, np.float32).view(np.uint32)
     return ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+
+
+def rounded(weights: dict, dtype: str) -> dict:
+    """weights rounded to dtype (F32, F16 or BF16) and back: what a folder in dtype holds, norms included."""
+    back = {"F32": lambda v: v, "F16": lambda v: v.astype(np.float16).astype(np.float32),
+            "BF16": lambda v: (bf16(v).astype(np.uint32) << 16).view(np.float32)}[dtype]
+    return {name: back(value) for name, value in weights.items()}
 
 
 def write_hf(folder, raw: dict, weights: dict, shards: int = 1, dtype: str = "F32") -> None:
