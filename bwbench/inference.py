@@ -140,7 +140,8 @@ def check_run(cfg, mode: str, seq: int, scope: str, prompt: int, batch: int, byt
         kinds = {formats.BY_GGML_TYPE[kind].name for kind in types.values()} - {"f32"}
     for kind in kinds:
         if mode != "decoder":
-            raise UsageError(f"{kind} weights run decoders (one token a pass), not {mode}s")
+            which = f"{cfg.path}'s {kind} tensors run" if cfg.path else f"--weights {kind} runs"
+            raise UsageError(f"{which} decoders (one token a pass), not {mode}s")
         for width in {cfg.d, cfg.d_q, cfg.d_ff}:
             quant.check_gemv_cols(kind, width)
     check_memory(model_bytes(cfg, seq, scope == "model", scope == "model" and mode == "decoder", weights,
