@@ -692,7 +692,7 @@ cdef extern from "bwbench.h" nogil:
     int BW_QK, BW_NFMT
     ctypedef struct bw_fmt_traits:
         const char *name
-        size_t block_weights, block_bytes, scale_bytes
+        size_t block_weights, block_bytes, scale_bytes, gemv_weights
         int quantised_x
     const bw_fmt_traits bw_fmts[]
     size_t bw_fmt_row_bytes(int fmt, size_t cols)
@@ -711,9 +711,10 @@ QK = BW_QK
 
 def format_traits():
     """The C core's table of weight formats (bw_fmts), in its enum's order:
-    one dict a format (name, block_weights, block_bytes, scale_bytes, quantised_x)."""
+    one dict a format (name, block_weights, block_bytes, scale_bytes, gemv_weights, quantised_x)."""
     return [{"name": bw_fmts[i].name.decode(), "block_weights": bw_fmts[i].block_weights,
              "block_bytes": bw_fmts[i].block_bytes, "scale_bytes": bw_fmts[i].scale_bytes,
+             "gemv_weights": bw_fmts[i].gemv_weights,
              "quantised_x": bool(bw_fmts[i].quantised_x)} for i in range(BW_NFMT)]
 
 

@@ -19,7 +19,8 @@ class Format:
     name: str
     block_weights: int   # weights a block (1 for the float formats)
     block_bytes: int
-    scale_bytes: int     # bytes of scale leading a block
+    scale_bytes: int     # bytes leading a GEMV block in the engine's grouped layout
+    gemv_weights: int    # weights a GEMV block: 32, or a K-quant's super-block of 256
     quantised_x: bool    # its GEMV multiplies x rounded to q8_0 blocks (else float32 x)
     ggml_type: str       # gguf.GGMLQuantizationType's name
     description: str
@@ -39,6 +40,10 @@ _PYTHON_ONLY = {
     "bf16": ("BF16", "the top half of a float32, rounded to nearest even"),
     "q8_0": ("Q8_0", "blocks of 32: an fp16 scale d = max|x| / 127, 32 int8 q = round(x / d)"),
     "q4_0": ("Q4_0", "blocks of 32: an fp16 scale d = (signed max) / -8, 32 nibbles q = x / d + 8"),
+    "q4_K": ("Q4_K", "super-blocks of 256: fp16 d and dmin, 8 sub-blocks of 32 with 6-bit scales and mins, "
+                     "nibbles q, weight = d * sc * q - dmin * m"),
+    "q6_K": ("Q6_K", "super-blocks of 256: 16 sub-blocks of 16 with int8 scales, 6-bit q, fp16 d, "
+                     "weight = d * sc * (q - 32)"),
 }
 
 

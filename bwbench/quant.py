@@ -25,16 +25,19 @@ def row_bytes(fmt: str, cols: int) -> int:
     """Bytes of a row of `cols` weights; UsageError if the format cannot hold it."""
     nbytes = _kernels.fmt_row_bytes(_format(fmt), cols)
     if not nbytes:
-        raise UsageError(f"{fmt} stores rows of whole blocks of {_kernels.QK} weights, not {cols}")
+        raise UsageError(f"{fmt} stores rows of whole blocks of {formats.FORMATS[fmt].block_weights} weights, "
+                         f"not {cols}")
     return nbytes
 
 
 def check_gemv_cols(fmt: str, cols: int) -> None:
-    """The GEMV reads rows of whole 32-weight blocks in every format (f16 and bf16 too:
-    its engine layout groups 8 rows block by block); UsageError otherwise."""
+    """The GEMV reads rows of whole blocks of 32 weights (256 for the K-quants)
+    in every format (f16 and bf16 too: the engine's layout groups 8 rows block
+    by block); UsageError otherwise."""
     row_bytes(fmt, cols)
-    if cols % _kernels.QK:
-        raise UsageError(f"the {fmt} GEMV reads rows of whole blocks of {_kernels.QK} weights, not {cols}")
+    block = formats.FORMATS[fmt].gemv_weights
+    if cols % block:
+        raise UsageError(f"the {fmt} GEMV reads rows of whole blocks of {block} weights, not {cols}")
 
 
 def quantize(x: np.ndarray, fmt: str) -> np.ndarray:

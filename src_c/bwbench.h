@@ -233,7 +233,7 @@ enum { BW_ARCH_BERT, BW_ARCH_GPT2, BW_ARCH_LLAMA };
 enum { BW_ACT_GELU, BW_ACT_SILU };
 /* Weight formats (quant.c): the linear layers dispatch on them; each one's
    traits are an entry of bw_fmts. */
-enum { BW_FMT_F32, BW_FMT_F16, BW_FMT_BF16, BW_FMT_Q8_0, BW_FMT_Q4_0, BW_NFMT };
+enum { BW_FMT_F32, BW_FMT_F16, BW_FMT_BF16, BW_FMT_Q8_0, BW_FMT_Q4_0, BW_FMT_Q4_K, BW_FMT_Q6_K, BW_NFMT };
 /* The ops a pass times, summed over layers; names in bwbench/inference.py. */
 enum { BW_OP_EMBED, BW_OP_EMB_NORM, BW_OP_NORM, BW_OP_Q, BW_OP_K, BW_OP_V, BW_OP_QK_NORM, BW_OP_ROTARY,
        BW_OP_QK, BW_OP_SOFTMAX, BW_OP_SV, BW_OP_O, BW_OP_RESIDUAL, BW_OP_GATE, BW_OP_UP, BW_OP_ACT,
@@ -299,17 +299,21 @@ int bw_infer_generate(const bw_model *m, bw_infer_state *s, int isa, int threads
 
 /* quant.c: llama.cpp's layouts; the block formats hold BW_QK weights a block. */
 #define BW_QK 32
+#define BW_QK_K 256          /* ggml's K-quant super-block */
+#define BW_MAX_BLOCK_BYTES 256   /* the largest GEMV block of any format (q6_K's 210) */
 /* x quantised for the block formats' GEMV: q8_0's values with a float scale and their sum. */
 typedef struct { float d; int32_t sum; int8_t qs[BW_QK]; } bw_xblock;
 /* A format's traits, one table for all (as ggml's type_traits): its name, its
    storage block (weights and bytes; a float format's block is one weight), the
-   bytes of scale that lead a block, whether its GEMV takes x quantised to
-   q8_0 blocks (else float32 x), what its AVX-512 GEMV needs of the CPU, its
+   bytes that lead a GEMV block in the grouped layout (its scale), the weights
+   of a GEMV block (BW_QK, or a K-quant's super-block of BW_QK_K), whether
+   its GEMV takes x quantised to q8_0 blocks (else float32 x), what its
+   AVX-512 GEMV needs of the CPU, its
    row conversions (NULL for f32, which the engine reads as it is) and the
    plain dot product of one 32-weight block, the reference of every fast path. */
 typedef struct {
     const char *name;
-    size_t block_weights, block_bytes, scale_bytes;
+    size_t block_weights, block_bytes, scale_bytes, gemv_weights;
     int quantised_x;
     unsigned avx512_needs;
     void (*quantize)(const float *x, size_t n, void *out);
@@ -318,7 +322,7 @@ typedef struct {
 } bw_fmt_traits;
 extern const bw_fmt_traits bw_fmts[BW_NFMT];
 /* The float formats (GEMV against float32 x) as a constant the SIMD kernels
-   fold (bw_fmts lives in another file); it agrees with !quantised_x. */
+   fold (bw_fmts lives in another file); a float format never quantises x. */
 #define BW_FMT_IS_FLOAT(fmt) ((fmt) == BW_FMT_F16 || (fmt) == BW_FMT_BF16)
 /* Bytes of a row of `cols` weights, or 0 if the format cannot hold it. */
 size_t bw_fmt_row_bytes(int fmt, size_t cols);

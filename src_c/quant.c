@@ -210,14 +210,192 @@ static float dot_q4_0(const char *block, const float *xf, const bw_xblock *x)
     return fp16_to_f32(d) * x->d * dot;
 }
 
+/* ggml's K-quants: super-blocks of 256 weights in sub-blocks with their own
+   scales. q4_K (144 bytes): fp16 d and dmin, 8 sub-blocks of 32 with 6-bit
+   scale and min packed in 12 bytes, weight = d * sc * q - dmin * m with q a
+   nibble (weights 64k..64k+31 in the low nibbles of bytes 32k.., the next 32
+   in their high ones). q6_K (210 bytes): 128 bytes of low nibbles, 64 of
+   high 2-bit pairs, 16 int8 scales of sub-blocks of 16, fp16 d; weight =
+   d * sc * (q - 32) with q 6 bits. Their quantisers here are plain (a
+   scale from each sub-block's range, not llama.cpp's search for the best
+   one): any encoding in the layout is a valid weight for the GEMV. */
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[BW_QK_K / 2]; } block_q4_K;
+typedef struct { uint8_t ql[BW_QK_K / 2]; uint8_t qh[BW_QK_K / 4]; int8_t scales[BW_QK_K / 16]; uint16_t d; } block_q6_K;
+
+/* Sub-block j's 6-bit scale and min of a q4_K block (ggml's get_scale_min_k4). */
+static void scale_min_k4(int j, const uint8_t *q, int *sc, int *m)
+{
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+static int clamp_round(float v, int lo, int hi)
+{
+    const int q = (int)lrintf(v);
+    return q < lo ? lo : q > hi ? hi : q;
+}
+
+static void quantize_q4_K(const float *x, block_q4_K *y)
+{
+    float scale[8], min[8], max_scale = 0.0f, max_min = 0.0f;
+    for (int j = 0; j < 8; j++) {   /* each sub-block spans [-min, -min + 15 * scale] */
+        float lo = 0.0f, hi = 0.0f;
+        for (int l = 0; l < 32; l++) {
+            lo = x[32 * j + l] < lo ? x[32 * j + l] : lo;
+            hi = x[32 * j + l] > hi ? x[32 * j + l] : hi;
+        }
+        scale[j] = (hi - lo) / 15;
+        min[j] = -lo;
+        max_scale = scale[j] > max_scale ? scale[j] : max_scale;
+        max_min = min[j] > max_min ? min[j] : max_min;
+    }
+    const float d = fp16_to_f32(f32_to_fp16(max_scale / 63)), dmin = fp16_to_f32(f32_to_fp16(max_min / 63));
+    y->d = f32_to_fp16(max_scale / 63);
+    y->dmin = f32_to_fp16(max_min / 63);
+    int sc[8], m[8];
+    memset(y->scales, 0, sizeof y->scales);
+    for (int j = 0; j < 8; j++) {
+        sc[j] = d ? clamp_round(scale[j] / d, 0, 63) : 0;
+        m[j] = dmin ? clamp_round(min[j] / dmin, 0, 63) : 0;
+        if (j < 4) {
+            y->scales[j] = (uint8_t)sc[j];
+            y->scales[j + 4] = (uint8_t)m[j];
+        } else {   /* low 4 bits in byte j + 4, the top 2 in the top of bytes j - 4 and j */
+            y->scales[j + 4] = (uint8_t)((sc[j] & 0xf) | ((m[j] & 0xf) << 4));
+            y->scales[j - 4] |= (uint8_t)((sc[j] >> 4) << 6);
+            y->scales[j] |= (uint8_t)((m[j] >> 4) << 6);
+        }
+    }
+    for (int k = 0; k < 4; k++)
+        for (int l = 0; l < 32; l++) {
+            int q[2];
+            for (int h = 0; h < 2; h++) {
+                const int j = 2 * k + h;
+                const float step = d * sc[j];
+                q[h] = step ? clamp_round((x[32 * j + l] + dmin * m[j]) / step, 0, 15) : 0;
+            }
+            y->qs[32 * k + l] = (uint8_t)(q[0] | q[1] << 4);
+        }
+}
+
+static void dequantize_q4_K_block(const block_q4_K *b, float *y)
+{
+    const float d = fp16_to_f32(b->d), dmin = fp16_to_f32(b->dmin);
+    for (int j = 0; j < 8; j++) {
+        int sc, m;
+        scale_min_k4(j, b->scales, &sc, &m);
+        for (int l = 0; l < 32; l++) {
+            const uint8_t q = b->qs[32 * (j / 2) + l];
+            y[32 * j + l] = d * sc * (j % 2 ? q >> 4 : q & 0xf) - dmin * m;
+        }
+    }
+}
+
+static void quantize_q6_K(const float *x, block_q6_K *y)
+{
+    float scale[16], max_scale = 0.0f;
+    for (int j = 0; j < 16; j++) {   /* each sub-block's value of largest magnitude at code -32, as ggml's */
+        float amax = 0.0f, big = 0.0f;
+        for (int l = 0; l < 16; l++)
+            if (fabsf(x[16 * j + l]) > amax) {
+                amax = fabsf(x[16 * j + l]);
+                big = x[16 * j + l];
+            }
+        scale[j] = -big / 32;
+        max_scale = fabsf(scale[j]) > max_scale ? fabsf(scale[j]) : max_scale;
+    }
+    y->d = f32_to_fp16(max_scale / 127);
+    const float d = fp16_to_f32(y->d);
+    memset(y->qh, 0, sizeof y->qh);
+    for (int j = 0; j < 16; j++)
+        y->scales[j] = (int8_t)(d ? clamp_round(scale[j] / d, -127, 127) : 0);
+    for (int i = 0; i < BW_QK_K; i++) {
+        const int half = i / 128, r = i % 128, l = r % 32, part = r / 32;   /* part 0..3: q1..q4 of ggml's loop */
+        const float step = d * y->scales[i / 16];
+        const int q = (step ? clamp_round(x[i] / step, -32, 31) : 0) + 32;
+        uint8_t *low = &y->ql[64 * half + l + (part % 2) * 32];
+        *low |= (uint8_t)((q & 0xf) << (part / 2 ? 4 : 0));
+        y->qh[32 * half + l] |= (uint8_t)((q >> 4) << (2 * part));
+    }
+}
+
+static void dequantize_q6_K_block(const block_q6_K *b, float *y)
+{
+    const float d = fp16_to_f32(b->d);
+    for (int i = 0; i < BW_QK_K; i++) {
+        const int half = i / 128, r = i % 128, l = r % 32, part = r / 32;
+        const uint8_t low = b->ql[64 * half + l + (part % 2) * 32];
+        const int q = ((part / 2 ? low >> 4 : low & 0xf) | ((b->qh[32 * half + l] >> (2 * part)) & 3) << 4) - 32;
+        y[i] = d * b->scales[i / 16] * q;
+    }
+}
+
+static void quantize_row_q4_K(const float *x, size_t n, void *out)
+{
+    for (size_t b = 0; b < n / BW_QK_K; b++)
+        quantize_q4_K(x + b * BW_QK_K, (block_q4_K *)out + b);
+}
+
+static void dequantize_q4_K(const void *in, size_t n, float *x)
+{
+    for (size_t b = 0; b < n / BW_QK_K; b++)
+        dequantize_q4_K_block((const block_q4_K *)in + b, x + b * BW_QK_K);
+}
+
+static void quantize_row_q6_K(const float *x, size_t n, void *out)
+{
+    memset(out, 0, n / BW_QK_K * sizeof(block_q6_K));   /* the packing ORs bits in */
+    for (size_t b = 0; b < n / BW_QK_K; b++)
+        quantize_q6_K(x + b * BW_QK_K, (block_q6_K *)out + b);
+}
+
+static void dequantize_q6_K(const void *in, size_t n, float *x)
+{
+    for (size_t b = 0; b < n / BW_QK_K; b++)
+        dequantize_q6_K_block((const block_q6_K *)in + b, x + b * BW_QK_K);
+}
+
+/* A super-block against float32 x: dequantised, then a plain dot product (the generic path). */
+static float dot_super(const char *block, const float *xf, void (*dequantize)(const void *, size_t, float *))
+{
+    float w[BW_QK_K], sum = 0.0f;
+    dequantize(block, BW_QK_K, w);
+    for (int j = 0; j < BW_QK_K; j++)
+        sum += w[j] * xf[j];
+    return sum;
+}
+
+static float dot_q4_K(const char *block, const float *xf, const bw_xblock *xq)
+{
+    (void)xq;
+    return dot_super(block, xf, dequantize_q4_K);
+}
+
+static float dot_q6_K(const char *block, const float *xf, const bw_xblock *xq)
+{
+    (void)xq;
+    return dot_super(block, xf, dequantize_q6_K);
+}
+
+/* name, block weights and bytes, scale bytes, GEMV block weights, x quantised, AVX-512 needs, conversions, dot */
 const bw_fmt_traits bw_fmts[BW_NFMT] = {
-    [BW_FMT_F32] = {"f32", 1, 4, 0, 0, BW_NEEDS_AVX512, NULL, NULL, NULL},
-    [BW_FMT_F16] = {"f16", 1, 2, 0, 0, BW_NEEDS_AVX512, quantize_f16, dequantize_f16, dot_f16},
-    [BW_FMT_BF16] = {"bf16", 1, 2, 0, 0, BW_NEEDS_AVX512, quantize_bf16, dequantize_bf16, dot_bf16},
-    [BW_FMT_Q8_0] = {"q8_0", BW_QK, sizeof(block_q8_0), 2, 1, BW_NEEDS_AVX512_VNNI, quantize_row_q8_0, dequantize_q8_0,
-                     dot_q8_0},
-    [BW_FMT_Q4_0] = {"q4_0", BW_QK, sizeof(block_q4_0), 2, 1, BW_NEEDS_AVX512_VNNI, quantize_row_q4_0, dequantize_q4_0,
-                     dot_q4_0},
+    [BW_FMT_F32] = {"f32", 1, 4, 0, BW_QK, 0, BW_NEEDS_AVX512, NULL, NULL, NULL},
+    [BW_FMT_F16] = {"f16", 1, 2, 0, BW_QK, 0, BW_NEEDS_AVX512, quantize_f16, dequantize_f16, dot_f16},
+    [BW_FMT_BF16] = {"bf16", 1, 2, 0, BW_QK, 0, BW_NEEDS_AVX512, quantize_bf16, dequantize_bf16, dot_bf16},
+    [BW_FMT_Q8_0] = {"q8_0", BW_QK, sizeof(block_q8_0), 2, BW_QK, 1, BW_NEEDS_AVX512_VNNI, quantize_row_q8_0,
+                     dequantize_q8_0, dot_q8_0},
+    [BW_FMT_Q4_0] = {"q4_0", BW_QK, sizeof(block_q4_0), 2, BW_QK, 1, BW_NEEDS_AVX512_VNNI, quantize_row_q4_0,
+                     dequantize_q4_0, dot_q4_0},
+    /* the K-quants have a generic GEMV only, so far: their SIMD tables' entries are empty */
+    [BW_FMT_Q4_K] = {"q4_K", BW_QK_K, sizeof(block_q4_K), 4, BW_QK_K, 0, BW_NEEDS_AVX512, quantize_row_q4_K,
+                     dequantize_q4_K, dot_q4_K},
+    [BW_FMT_Q6_K] = {"q6_K", BW_QK_K, sizeof(block_q6_K), 2 /* 208 bytes after: 4-byte chunks */, BW_QK_K, 0, BW_NEEDS_AVX512, quantize_row_q6_K,
+                     dequantize_q6_K, dot_q6_K},
 };
 
 size_t bw_fmt_row_bytes(int fmt, size_t cols)
@@ -250,9 +428,11 @@ int bw_dequantize(int fmt, const void *in, size_t n, float *x)
    32-byte load holds 4 bytes of each of 8 rows and a GEMV keeps one row in
    each lane, streaming one run of memory. Same bytes as llama.cpp's layout;
    rows after the last whole group stay as they are (BW_GROUP in bwbench.h). */
-static size_t block_bytes(int fmt)   /* a GEMV block: BW_QK weights */
+static size_t gemv_weights(int fmt) { return bw_fmts[fmt].gemv_weights; }
+
+static size_t block_bytes(int fmt)   /* a GEMV block: gemv_weights(fmt) weights */
 {
-    return BW_QK / bw_fmts[fmt].block_weights * bw_fmts[fmt].block_bytes;
+    return gemv_weights(fmt) / bw_fmts[fmt].block_weights * bw_fmts[fmt].block_bytes;
 }
 
 size_t bw_group_block_bytes(int fmt) { return BW_GROUP * block_bytes(fmt); }
@@ -274,9 +454,9 @@ static void regroup_block(int fmt, char *group_block, char *plain, int r, int to
 int bw_interleave(int fmt, const void *w, size_t rows, size_t cols, void *out)
 {
     const size_t row_bytes = bw_fmt_row_bytes(fmt, cols);
-    if (!row_bytes || fmt == BW_FMT_F32 || cols % BW_QK)   /* f16 and bf16 too: whole blocks */
+    if (!row_bytes || fmt == BW_FMT_F32 || cols % gemv_weights(fmt))   /* f16 and bf16 too: whole blocks */
         return BW_EARGS;
-    const size_t grouped = rows / BW_GROUP * BW_GROUP, blocks = cols / BW_QK;
+    const size_t grouped = rows / BW_GROUP * BW_GROUP, blocks = cols / gemv_weights(fmt);
     for (size_t i = 0; i < grouped; i++)
         for (size_t b = 0; b < blocks; b++)
             regroup_block(fmt, (char *)out + (i / BW_GROUP * blocks + b) * BW_GROUP * block_bytes(fmt),
@@ -349,8 +529,8 @@ static void rows_generic(int fmt, const char *w, size_t row_bytes, size_t lo, si
 {
     for (size_t i = lo; i < hi; i++) {
         float sum = 0.0f;
-        for (size_t b = 0; b < cols / BW_QK; b++)
-            sum += bw_fmts[fmt].dot(w + i * row_bytes + b * block_bytes(fmt), x + b * BW_QK, xq + b);
+        for (size_t b = 0; b < cols / gemv_weights(fmt); b++)
+            sum += bw_fmts[fmt].dot(w + i * row_bytes + b * block_bytes(fmt), x + b * gemv_weights(fmt), xq + b);
         y[i] = sum;
     }
 }
@@ -361,9 +541,9 @@ static void group_generic(int fmt, const char *group, const float *x, const bw_x
     for (int r = 0; r < BW_GROUP; r++) {
         float sum = 0.0f;
         for (size_t b = 0; b < blocks; b++) {
-            char plain[2 * BW_QK];
+            char plain[BW_MAX_BLOCK_BYTES];
             regroup_block(fmt, (char *)group + b * BW_GROUP * block_bytes(fmt), plain, r, 0);
-            sum += bw_fmts[fmt].dot(plain, x + b * BW_QK, xq + b);
+            sum += bw_fmts[fmt].dot(plain, x + b * gemv_weights(fmt), xq + b);
         }
         y[r] = sum;
     }
@@ -521,10 +701,10 @@ int bw_set_gemv_shape(int fmt, int path, bw_gemv_shape shape)
 
 int bw_gemv_path(int isa, int fmt)
 {
-#if defined(__x86_64__)
-    if (isa >= BW_AVX512 && bw_cpu_has(bw_fmts[fmt].avx512_needs))
+#if defined(__x86_64__)   /* a format without a SIMD kernel yet (the K-quants) has an empty entry */
+    if (isa >= BW_AVX512 && bw_cpu_has(bw_fmts[fmt].avx512_needs) && bw_groups_avx512[fmt][0])
         return BW_AVX512;
-    if (isa >= BW_AVX2 && bw_isa_supported(BW_AVX2))
+    if (isa >= BW_AVX2 && bw_isa_supported(BW_AVX2) && bw_groups_avx2[fmt][0])
         return BW_AVX2;
 #endif
     (void)isa, (void)fmt;
@@ -564,7 +744,7 @@ static bw_groups_fn *const (*const groups_table[BW_NISA])[BW_NSTREAM_COUNTS] = {
 void bw_team_gemv_fmt(int isa, int fmt, const void *w, size_t rows, size_t cols, const float *x,
                       const void *xq, float *y)
 {
-    const size_t row_bytes = bw_fmt_row_bytes(fmt, cols), blocks = cols / BW_QK, groups = rows / BW_GROUP;
+    const size_t row_bytes = bw_fmt_row_bytes(fmt, cols), blocks = cols / gemv_weights(fmt), groups = rows / BW_GROUP;
     const int path = bw_gemv_path(isa, fmt);
     const bw_gemv_shape shape = bw_gemv_shape_of(fmt, path);
     const size_t chunk = shape.chunk, chunks = (groups + chunk - 1) / chunk;
@@ -616,7 +796,7 @@ int bw_qgemv_measure(int isa, int fmt, const void *w, int grouped, size_t rows, 
                      int threads, int ntimes, double min_sample_s, double *samples, int *cpus, long *reps)
 {
     const size_t bytes = bw_bytes(rows, bw_fmt_row_bytes(fmt, cols));
-    if (fmt == BW_FMT_F32 || !bytes || cols % BW_QK)
+    if (fmt == BW_FMT_F32 || !bytes || cols % gemv_weights(fmt))
         return BW_EARGS;
     if (!bw_isa_usable(isa))
         return BW_EUNSUPPORTED;

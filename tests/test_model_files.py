@@ -57,6 +57,26 @@ def test_a_gguf_file_decodes_as_the_reference_of_its_dequantised_tensors(tmp_pat
         np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)
 
 
+# TinyLlama's shape shrunk to rows of whole K-quant super-blocks (256 weights), in a Q4_K_M-like mix:
+# Q4_K for most linear layers, Q6_K for ffn_down and the output, f32 norms
+WIDE = {**LLAMA, "hidden_size": 256, "intermediate_size": 512}
+Q4_K_M = {"q": "Q4_K", "k": "Q4_K", "v": "Q6_K", "o": "Q4_K", "gate": "Q4_K", "up": "Q4_K", "down": "Q6_K",
+          "output": "Q6_K", "token_embd": "Q4_K"}
+
+
+@pytest.mark.parametrize("threads", THREADS)
+def test_a_q4_k_m_file_decodes_as_the_reference_of_its_dequantised_tensors(tmp_path, threads):
+    path, weights = tmp_path / "q4_k_m.gguf", hf_weights(WIDE)
+    write_gguf(path, WIDE, weights, Q4_K_M)
+    cfg = load_config(str(path))
+    assert model_file(cfg).weights(False, True)[1]["formats"] == {"lm_head": "q6_K"}
+    for got, want in decode_logits(cfg, *engine_dicts(WIDE, weights, Q4_K_M), threads=threads):
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)
+    ops = {op.name: op for op in analyse(str(path), 1, "decoder", scope="model").ops}
+    assert ops["FFN down"].weight_bytes == 2 * 256 * 512 * 210 / 256
+    assert ops["FFN up"].weight_bytes == 2 * 256 * 512 * 144 / 256
+
+
 def test_the_matrices_stay_in_the_file_and_the_analysis_counts_their_real_bytes(tmp_path):
     path, weights = tmp_path / "tiny.gguf", hf_weights(LLAMA)
     write_gguf(path, LLAMA, weights, TYPES["mixed"])
@@ -119,9 +139,10 @@ def test_bad_gguf_files_are_refused_in_one_line(tmp_path, capsys, no_ceilings):
     other = tmp_path / "other.gguf"
     write_gguf(other, LLAMA, weights, {}, arch="mamba")
     _refused(capsys, other, "architecture 'mamba' is not supported", "llama")
-    k_quant, wide = tmp_path / "k.gguf", {**LLAMA, "intermediate_size": 256}   # Q4_K: rows of 256 weights
-    write_gguf(k_quant, wide, hf_weights(wide), {"down": "Q4_K"})
-    _refused(capsys, k_quant, "tensor blk.0.ffn_down.weight is Q4_K", "supported: F32, F16, BF16, Q8_0, Q4_0")
+    q4_1 = tmp_path / "q4_1.gguf"
+    write_gguf(q4_1, LLAMA, weights, {"down": "Q4_1"})
+    _refused(capsys, q4_1, "tensor blk.0.ffn_down.weight is Q4_1",
+             "supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K")
 
 
 def test_a_gguf_file_goes_on_the_roofline_and_needs_the_gguf_package(tmp_path, monkeypatch, capsys):

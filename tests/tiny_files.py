@@ -84,15 +84,22 @@ def write_gguf(path, raw: dict, weights: dict, types: dict, arch: str = None) ->
         kind = getattr(gguf.GGMLQuantizationType, matrix_type(name, types))
         if kind.name == "F32":
             writer.add_tensor(gguf_name, value)
-        elif kind.name in K_QUANTS:   # gguf's numpy code dequantises these but cannot quantise them: random bytes
-            shape = gguf.quants.quant_shape_to_byte_shape(value.shape, kind)
-            writer.add_tensor(gguf_name, np.random.default_rng(0).integers(0, 256, shape, np.uint8), raw_dtype=kind)
         else:
-            writer.add_tensor(gguf_name, gguf.quants.quantize(value, kind), raw_dtype=kind)
+            writer.add_tensor(gguf_name, _quantize(value, kind), raw_dtype=kind)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+
+
+def _quantize(value, kind):
+    """gguf's quantiser; for the K-quants, which gguf's numpy code dequantises but cannot
+    quantise, bwbench's (its bytes read back by gguf's dequantiser: tests/test_quant.py)."""
+    import gguf
+    if kind.name in K_QUANTS:
+        from bwbench import formats, quant
+        return quant.quantize(value, formats.BY_GGML_TYPE[kind.name].name)
+    return gguf.quants.quantize(value, kind)
 
 
 def as_stored(weights: dict, types: dict) -> dict:
@@ -102,7 +109,7 @@ def as_stored(weights: dict, types: dict) -> dict:
     for name, value in weights.items():
         kind = getattr(gguf.GGMLQuantizationType, matrix_type(name, types))
         out[name] = value if kind.name == "F32" else \
-            gguf.quants.dequantize(gguf.quants.quantize(value, kind), kind).astype(np.float32)
+            gguf.quants.dequantize(_quantize(value, kind), kind).astype(np.float32)
     return out
 
 
