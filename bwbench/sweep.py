@@ -22,11 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bwbench import _kernels
+from bwbench import _kernels, formats
 from bwbench.errors import UsageError
 from bwbench.inference import engine, model_bytes, random_weights
 from bwbench.machine import check_memory
-from bwbench.models import load_config
+from bwbench.model_files import check_runnable
+from bwbench.models import load_config, model_file
 from bwbench.transformer import analyse
 
 KNEE_GAIN = 1.5     # S_TG(B) / S_TG(B/2) below this: the batch no longer pays
@@ -58,6 +59,12 @@ def check(grid: Grid, measure: bool) -> None:
     if not measure:
         return
     quantised = [fmt for fmt in grid.formats if fmt != "f32"]
+    if cfg.path:   # a model file: its own tensors' types
+        if quantised:
+            raise UsageError(f"--weights is for models with random weights: {cfg.path}'s tensors keep their own types")
+        types = model_file(cfg).types()
+        check_runnable(cfg, types)
+        quantised = sorted({formats.BY_GGML_TYPE[kind].name for kind in types.values()} - {"f32"})
     if quantised and max(grid.batches) > 1:
         raise UsageError(f"{', '.join(quantised)} weights decode one sequence at a time in bwbench's engine "
                          f"today: use --batch 1 for them, or --weights f32")
@@ -129,7 +136,10 @@ class Runner:
     def __init__(self, grid: Grid, fmt: str, threads: int):
         cfg = load_config(grid.model)
         self.cfg, self.grid, self.threads = cfg, grid, threads
-        layers, top = random_weights(cfg, np.random.default_rng(1), True, True, grid.max_pos, fmt)
+        if cfg.path:   # the file's weights, memory-mapped
+            layers, top = model_file(cfg).weights(True, True)
+        else:
+            layers, top = random_weights(cfg, np.random.default_rng(1), True, True, grid.max_pos, fmt)
         self.engine = engine(cfg, layers, top, grid.max_pos, _max_tokens(grid), weights=fmt,
                              max_seqs=max(grid.batches))
         self.rng = np.random.default_rng(2)

@@ -203,3 +203,18 @@ def test_bad_hugging_face_folders_are_refused_in_one_line(tmp_path, capsys, no_c
     _refused(capsys, past, "points past the file's end")
     (past / "model.safetensors").write_bytes((2**40).to_bytes(8, "little") + whole[8:])
     _refused(capsys, past, "header length runs past the file's end")
+
+
+def test_a_sweep_runs_a_model_files_own_weights(tmp_path, no_ceilings, monkeypatch, capsys):
+    from bwbench import sweep
+    monkeypatch.setattr(sweep, "random_weights", lambda *args: pytest.fail("random weights for a model file"))
+    monkeypatch.setattr(cli, "_roofline_for", lambda *args: synthetic_roofline())
+    path, quantised = tmp_path / "f32.gguf", tmp_path / "q8.gguf"
+    write_gguf(path, LLAMA, hf_weights(LLAMA), {})
+    assert cli.main(["transformer", "--model", str(path), "--measure", "--batch", "1,2", "--seq", "2",
+                     "--threads", "1", "--repeats", "1"]) == 0
+    assert "S_TG" in capsys.readouterr().out
+    write_gguf(quantised, LLAMA, hf_weights(LLAMA), TYPES["q8_0"])
+    assert cli.main(["transformer", "--model", str(quantised), "--measure", "--batch", "1,2", "--seq", "2",
+                     "--threads", "1"]) == 2
+    assert "q8_0 weights decode one sequence at a time" in capsys.readouterr().err
