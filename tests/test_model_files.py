@@ -2,12 +2,14 @@
 gguf's own writer and quantisers) read into the engine as their tensors lie,
 checked against the numpy reference fed gguf's dequantisation of the same
 tensors; and every bad file refused in one line."""
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
 from bwbench import _kernels, cli
+from bwbench.errors import UsageError
 from bwbench.inference import engine
 from bwbench.models import load_config, model_file
 from bwbench.reference import Reference
@@ -218,3 +220,30 @@ def test_a_sweep_runs_a_model_files_own_weights(tmp_path, no_ceilings, monkeypat
     assert cli.main(["transformer", "--model", str(quantised), "--measure", "--batch", "1,2", "--seq", "2",
                      "--threads", "1"]) == 2
     assert "q8_0 weights decode one sequence at a time" in capsys.readouterr().err
+
+
+def test_llama_cpp_decodes_a_llama_file_to_the_same_greedy_tokens(tmp_path):
+    """llama.cpp reads the file itself: Q and K as its converter permutes them, its own rotary embedding.
+    bwbench un-permutes them and turns halves; 32 greedy steps from token 0 agree (float32 weights)."""
+    llama = pytest.importorskip("llama_cpp")
+    from bwbench.engines import llama_cpp
+    path = tmp_path / "tiny.gguf"
+    write_gguf(path, LLAMA, hf_weights(LLAMA), {})
+    cfg = load_config(str(path))
+    c = engine(cfg, *model_file(cfg).weights(True, True), 40, 1)
+    ours = c.generate(1, [0], [0], 32, np.empty((1, cfg.d), np.float32), np.zeros(_kernels.INFER_OPS))[0]
+    with llama_cpp._stderr_closed():
+        model = llama.Llama(model_path=str(path), n_ctx=64, n_batch=8, n_threads=1, logits_all=True, verbose=False)
+    token, theirs = 0, []
+    for _ in range(32):
+        model.eval([token])
+        token = int(np.argmax(model.scores[model.n_tokens - 1]))
+        theirs.append(token)
+    assert ours.ravel().tolist() == theirs
+    record = llama_cpp.run(cfg, "decoder", 4, 1)
+    assert record["model_file"] == str(path) and "weights" not in record and record["tokens_per_s"] > 0
+    with pytest.raises(UsageError, match="runs GGUF files"):
+        llama_cpp.check(dataclasses.replace(cfg, path=str(tmp_path)), "decoder", "f32")
+    from bwbench.engines import pytorch
+    with pytest.raises(UsageError, match="not .*tiny.gguf's weights"):
+        pytorch.check(cfg, "decoder", "f32")

@@ -31,7 +31,15 @@ def check_available() -> None:
 
 
 def check(cfg, mode: str, weights: str) -> None:
-    """Refuses, before anything is measured, a shape this adapter does not build."""
+    """Refuses, before anything is measured, a shape this adapter does not build
+    (a GGUF model file runs as it is, in llama.cpp too)."""
+    if cfg.path:
+        if not cfg.path.endswith(".gguf"):
+            raise UsageError("--reference llama.cpp runs GGUF files: convert the folder with llama.cpp's "
+                             f"convert_hf_to_gguf.py, or give a .gguf file ({cfg.path} is a folder)")
+        if mode != "decoder":
+            raise UsageError("--reference llama.cpp runs decoders")
+        return
     if cfg.arch != "llama" or mode != "decoder" or cfg.biases or cfg.qk_norm or cfg.activation != "silu":
         raise UsageError("--reference llama.cpp runs Llama-style decoders (no biases, SiLU gate): "
                          f"{cfg.name} is not one")
@@ -94,13 +102,15 @@ def write_gguf(cfg, path: str, weights: str, positions: int) -> None:
 
 
 def run(cfg, mode: str, seq: int, threads: int, weights: str = "f32") -> dict:
-    """Times `seq` decode steps of llama.cpp on cfg's shape, the median of
-    PASSES runs as bwbench's own; the JSON record of transformer.reference."""
+    """Times `seq` decode steps of llama.cpp on cfg's shape (on the file
+    itself, for a GGUF model file), the median of PASSES runs as bwbench's
+    own; the JSON record of transformer.reference."""
     check(cfg, mode, weights)
     _, llama_cpp = _modules()
     with tempfile.TemporaryDirectory(prefix="bwbench-gguf-") as folder:
-        path = os.path.join(folder, "model.gguf")
-        write_gguf(cfg, path, weights, seq + 8)
+        path = cfg.path or os.path.join(folder, "model.gguf")
+        if not cfg.path:
+            write_gguf(cfg, path, weights, seq + 8)
         # logits_all keeps a row of scores a position (one token a step: no extra work)
         with _stderr_closed():   # llama.cpp warns that random weights have no training context
             model = llama_cpp.Llama(model_path=path, n_ctx=seq + 8, n_batch=8, n_threads=threads,
@@ -108,8 +118,9 @@ def run(cfg, mode: str, seq: int, threads: int, weights: str = "f32") -> dict:
         _decode(model, 2)   # warm-up
         seconds, _ = median_pass(lambda _: _decode(model, seq), model.reset)
         del model
-    return {"engine": "llama.cpp", "version": f"llama-cpp-python {llama_cpp.__version__}", "threads": threads,
-            "weights": weights, "measured_s": seconds, "tokens_per_s": seq / seconds}
+    record = {"engine": "llama.cpp", "version": f"llama-cpp-python {llama_cpp.__version__}", "threads": threads,
+              "measured_s": seconds, "tokens_per_s": seq / seconds}
+    return {**record, "model_file": cfg.path} if cfg.path else {**record, "weights": weights}
 
 
 @contextlib.contextmanager
