@@ -16,7 +16,7 @@ from bwbench.reference import Reference
 from bwbench.transformer import analyse
 from conftest import THREADS
 from test_transformer import synthetic_roofline
-from tiny_files import LLAMA, QWEN2, engine_dicts, hf_weights, rounded, write_gguf, write_hf
+from tiny_files import LLAMA, QWEN2, QWEN3, engine_dicts, hf_weights, rounded, write_gguf, write_hf
 
 gguf = pytest.importorskip("gguf")
 
@@ -45,13 +45,13 @@ def decode_logits(cfg, layers, top, steps=4, threads=1):
 
 @pytest.mark.parametrize("threads", THREADS)
 @pytest.mark.parametrize("kind", list(TYPES))
-@pytest.mark.parametrize("raw", [LLAMA, QWEN2], ids=["llama", "qwen2"])
+@pytest.mark.parametrize("raw", [LLAMA, QWEN2, QWEN3], ids=["llama", "qwen2", "qwen3"])
 def test_a_gguf_file_decodes_as_the_reference_of_its_dequantised_tensors(tmp_path, raw, kind, threads):
     path, weights = tmp_path / "tiny.gguf", hf_weights(raw)
     write_gguf(path, raw, weights, TYPES[kind])
     cfg = load_config(str(path))
-    assert (cfg.arch, cfg.model_type, cfg.layers, cfg.d, cfg.heads, cfg.kv_heads, cfg.head_dim, cfg.d_ff,
-            cfg.vocab) == ("llama", raw["model_type"], 2, 64, 4, 2, 16, 96, 80)
+    assert (cfg.arch, cfg.model_type, cfg.layers, cfg.d, cfg.heads, cfg.kv_heads, cfg.head_dim, cfg.d_ff, cfg.vocab,
+            cfg.qk_norm) == ("llama", raw["model_type"], 2, 64, 4, 2, raw.get("head_dim", 16), 96, 80, raw is QWEN3)
     assert (cfg.tied_embeddings, cfg.rope_theta, cfg.norm_eps) == (raw["tie_word_embeddings"], raw["rope_theta"],
                                                                    pytest.approx(raw["rms_norm_eps"]))
     assert cfg.biases == (("q", "k", "v") if raw is QWEN2 else ())
@@ -161,7 +161,7 @@ def test_a_gguf_file_goes_on_the_roofline_and_needs_the_gguf_package(tmp_path, m
 
 
 @pytest.mark.parametrize("dtype, shards", [("F32", 1), ("F16", 3), ("BF16", 2)])
-@pytest.mark.parametrize("raw", [LLAMA, QWEN2], ids=["llama", "qwen2"])
+@pytest.mark.parametrize("raw", [LLAMA, QWEN2, QWEN3], ids=["llama", "qwen2", "qwen3"])
 def test_a_hugging_face_folder_decodes_as_the_reference_of_its_tensors(tmp_path, raw, dtype, shards):
     folder, weights = tmp_path / "model", rounded(hf_weights(raw), dtype)   # norms too are stored in dtype
     write_hf(folder, raw, weights, shards, dtype)

@@ -14,6 +14,7 @@ LLAMA = {"model_type": "llama", "num_hidden_layers": 2, "hidden_size": 64, "num_
          "num_key_value_heads": 2, "intermediate_size": 96, "vocab_size": 80, "rms_norm_eps": 1e-5,
          "rope_theta": 10000.0, "tie_word_embeddings": False}
 QWEN2 = {**LLAMA, "model_type": "qwen2", "tie_word_embeddings": True, "rope_theta": 1000000.0, "rms_norm_eps": 1e-6}
+QWEN3 = {**LLAMA, "model_type": "qwen3", "head_dim": 32, "rms_norm_eps": 1e-6}   # Q/K norms; heads x head_dim != d
 K_QUANTS = ("Q4_K", "Q6_K")
 MATRICES = {"q": "attn_q", "k": "attn_k", "v": "attn_v", "o": "attn_output", "gate": "ffn_gate", "up": "ffn_up",
             "down": "ffn_down"}
@@ -39,6 +40,9 @@ def hf_weights(raw: dict, seed: int = 5) -> dict:
             out[f"model.layers.{i}.{HF[key]}.weight"] = rng.uniform(-1, 1, (rows, cols)) / np.sqrt(cols)
         for key in cfg.biases:
             out[f"model.layers.{i}.{HF[key]}.bias"] = rng.uniform(-0.1, 0.1, shapes[key][0])
+        if cfg.qk_norm:
+            for key in ("q", "k"):
+                out[f"model.layers.{i}.self_attn.{key}_norm.weight"] = 1 + rng.uniform(-0.1, 0.1, cfg.head_dim)
         out[f"model.layers.{i}.input_layernorm.weight"] = 1 + rng.uniform(-0.1, 0.1, cfg.d)
         out[f"model.layers.{i}.post_attention_layernorm.weight"] = 1 + rng.uniform(-0.1, 0.1, cfg.d)
     return {name: value.astype(np.float32) for name, value in out.items()}
@@ -51,6 +55,7 @@ def _gguf_name(name: str) -> str:
         return top[name]
     _, _, i, rest = name.split(".", 3)
     rest = rest.replace("input_layernorm", "attn_norm").replace("post_attention_layernorm", "ffn_norm")
+    rest = rest.replace("self_attn.q_norm", "attn_q_norm").replace("self_attn.k_norm", "attn_k_norm")
     for key, hf in HF.items():
         rest = rest.replace(hf, MATRICES[key])
     return f"blk.{i}.{rest}"
@@ -175,6 +180,9 @@ def engine_dicts(raw: dict, weights: dict, types: dict) -> tuple:
         layer.update({"b" + key: stored[prefix + HF[key] + ".bias"] for key in cfg.biases})
         layer["norm1_w"], layer["norm2_w"] = stored[prefix + "input_layernorm.weight"], \
             stored[prefix + "post_attention_layernorm.weight"]
+        if cfg.qk_norm:
+            layer["q_norm_w"], layer["k_norm_w"] = stored[prefix + "self_attn.q_norm.weight"], \
+                stored[prefix + "self_attn.k_norm.weight"]
         layer["formats"] = {key: formats.BY_GGML_TYPE[types.get(key, "F32")].name for key in HF}
         layers.append(layer)
     head = "token_embd" if cfg.tied_embeddings else "output"
