@@ -24,10 +24,10 @@ import numpy as np
 
 from bwbench import formats, model_files
 from bwbench.errors import UsageError
-from bwbench.models import ModelConfig
+from bwbench.models import ATTENTION, FFN, ModelConfig
 
 INSTALL = "pip install 'bwbench[gguf]'"
-ARCHITECTURES = ("llama", "qwen2", "qwen3")   # GGUF architectures bwbench maps onto its Llama family
+ARCHITECTURES = ("llama", "qwen2", "qwen3", "gpt2")   # the Llama family's, and GPT-2
 PERMUTED_QK = ("llama",)                      # rope "norm" in llama.cpp: Q and K rows interleaved by the converter
 NAMES = {"layer": {"q": "blk.{i}.attn_q.weight", "k": "blk.{i}.attn_k.weight", "v": "blk.{i}.attn_v.weight",
                    "o": "blk.{i}.attn_output.weight", "gate": "blk.{i}.ffn_gate.weight",
@@ -37,6 +37,17 @@ NAMES = {"layer": {"q": "blk.{i}.attn_q.weight", "k": "blk.{i}.attn_k.weight", "
                    "norm2_w": "blk.{i}.ffn_norm.weight", "q_norm_w": "blk.{i}.attn_q_norm.weight",
                    "k_norm_w": "blk.{i}.attn_k_norm.weight"},
          "top": {"tok_emb": "token_embd.weight", "final_norm_w": "output_norm.weight", "lm_head": "output.weight"}}
+# GPT-2: Q, K and V are thirds of one fused tensor's rows; LayerNorms with biases; learned positions
+GPT2_NAMES = {"layer": {**{key: f"blk.{{i}}.attn_qkv.weight#{p}/3" for p, key in enumerate("qkv")},
+                        **{"b" + key: f"blk.{{i}}.attn_qkv.bias#{p}/3" for p, key in enumerate("qkv")},
+                        "o": "blk.{i}.attn_output.weight", "bo": "blk.{i}.attn_output.bias",
+                        "up": "blk.{i}.ffn_up.weight", "bup": "blk.{i}.ffn_up.bias",
+                        "down": "blk.{i}.ffn_down.weight", "bdown": "blk.{i}.ffn_down.bias",
+                        "norm1_w": "blk.{i}.attn_norm.weight", "norm1_b": "blk.{i}.attn_norm.bias",
+                        "norm2_w": "blk.{i}.ffn_norm.weight", "norm2_b": "blk.{i}.ffn_norm.bias"},
+              "top": {"tok_emb": "token_embd.weight", "pos_emb": "position_embd.weight",
+                      "final_norm_w": "output_norm.weight", "final_norm_b": "output_norm.bias",
+                      "lm_head": "output.weight"}}
 
 
 def _gguf():
@@ -50,6 +61,9 @@ def _gguf():
 class GGUFModel(model_files.ModelFile):
     """A GGUF file read: its ModelConfig (cfg) and its tensors by name."""
     NAMES = NAMES
+
+    def names(self, cfg) -> dict:
+        return GPT2_NAMES if cfg.arch == "gpt2" else NAMES
 
     def __init__(self, path: str):
         gguf = _gguf()
@@ -95,15 +109,19 @@ class GGUFModel(model_files.ModelFile):
         embedding = self.tensors.get("token_embd.weight")
         if embedding is None or len(embedding.shape) != 2:
             raise UsageError(f"GGUF file {self.path} lacks the token embedding token_embd.weight")
-        biases = tuple(name for name in ("q", "k", "v", "o") if f"blk.0.attn_{'output' if name == 'o' else name}.bias"
-                       in self.tensors)
-        eps = self._field(f"{arch}.attention.layer_norm_rms_epsilon", 1e-5)
+        if arch == "gpt2":   # LayerNorm, GELU, a bias on every linear layer
+            family = {"arch": "gpt2", "activation": "gelu", "biases": ATTENTION + FFN["gpt2"]}
+            eps = self._field("gpt2.attention.layer_norm_epsilon", 1e-5)
+        else:
+            family = {"arch": "llama", "activation": "silu", "qk_norm": "blk.0.attn_q_norm.weight" in self.tensors,
+                      "biases": tuple(name for name in ("q", "k", "v", "o")
+                                      if f"blk.0.attn_{'output' if name == 'o' else name}.bias" in self.tensors)}
+            eps = self._field(f"{arch}.attention.layer_norm_rms_epsilon", 1e-5)
         theta = self._field(f"{arch}.rope.freq_base", 10000.0)
-        cfg = ModelConfig(self.path, "llama", layers, d, heads, self._count(f"{arch}.feed_forward_length"),
-                          int(embedding.shape[1]), kv_heads, head_dim, "decoder", arch, activation="silu",
-                          biases=biases, qk_norm="blk.0.attn_q_norm.weight" in self.tensors,
-                          tied_embeddings="output.weight" not in self.tensors, rope_theta=float(theta),
-                          norm_eps=float(eps), path=self.path)
+        cfg = ModelConfig(name=self.path, layers=layers, d=d, heads=heads, vocab=int(embedding.shape[1]),
+                          d_ff=self._count(f"{arch}.feed_forward_length"), kv_heads=kv_heads, head_dim=head_dim,
+                          mode="decoder", model_type=arch, tied_embeddings="output.weight" not in self.tensors,
+                          rope_theta=float(theta), norm_eps=float(eps), path=self.path, **family)
         return dataclasses.replace(cfg, tensor_bytes=self.op_bytes(cfg))
 
     def tensor(self, name: str):

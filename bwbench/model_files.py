@@ -69,15 +69,28 @@ def _float32(path: str, name: str, array, fmt: str, size: int):
     return values.reshape(-1) if array.ndim == 1 else values
 
 
+def _part(name: str) -> tuple:
+    """(the file's tensor name, p, n): "NAME#p/n" is the p-th of n equal runs of
+    NAME's rows (GPT-2's Q, K and V in one fused tensor), a view; "NAME" all of it."""
+    base, _, part = name.partition("#")
+    p, _, n = part.partition("/")
+    return base, int(p or 0), int(n or 1)
+
+
 def load(cfg, tensor, names: dict, embeddings: bool, head: bool) -> tuple:
     """(layers, top) of cfg from a file: tensor(file name) -> (array, format)
     or None when the file lacks it; names: {"layer": {engine key: file name
     with {i} for the layer}, "top": {engine key: file name}}."""
     def get(name):
-        found = tensor(name)
+        base, p, n = _part(name)
+        found = tensor(base)
         if found is None:
-            raise UsageError(f"{cfg.path}: the file lacks tensor {name}, which {cfg.model_type} models have")
-        return found
+            raise UsageError(f"{cfg.path}: the file lacks tensor {base}, which {cfg.model_type} models have")
+        array, fmt = found
+        if array.shape[0] % n:
+            raise UsageError(f"{cfg.path}: tensor {base}'s {array.shape[0]} rows do not split in {n}")
+        rows = array.shape[0] // n
+        return array[p * rows:(p + 1) * rows], fmt
 
     layers = []
     for i in range(cfg.layers):
@@ -99,9 +112,13 @@ def load(cfg, tensor, names: dict, embeddings: bool, head: bool) -> tuple:
         array, fmt = get(names["top"]["tok_emb"])
         top["tok_emb"] = _float32(cfg.path, names["top"]["tok_emb"], array, fmt, cfg.vocab * cfg.d).reshape(
             cfg.vocab, cfg.d)
+    if embeddings and cfg.arch != "llama":   # learned positions, as many as the file has
+        array, fmt = get(names["top"]["pos_emb"])
+        top["pos_emb"] = _float32(cfg.path, names["top"]["pos_emb"], array, fmt, array.shape[0] * cfg.d).reshape(
+            -1, cfg.d)
     if head:
-        top["final_norm_w"] = _float32(cfg.path, names["top"]["final_norm_w"], *get(names["top"]["final_norm_w"]),
-                                       cfg.d)
+        for key in ("final_norm_w",) + (("final_norm_b",) if not cfg.rms_norm else ()):
+            top[key] = _float32(cfg.path, names["top"][key], *get(names["top"][key]), cfg.d)
         name = names["top"]["tok_emb" if cfg.tied_embeddings else "lm_head"]
         array, fmt = get(name)
         _check_rows(cfg.path, name, array, fmt, matrix_shape(cfg, "lm_head"))
@@ -110,13 +127,16 @@ def load(cfg, tensor, names: dict, embeddings: bool, head: bool) -> tuple:
 
 
 class ModelFile:
-    """What every model file gives: cfg (its ModelConfig), NAMES (engine key ->
+    """What every model file gives: cfg (its ModelConfig), names(cfg) (engine key ->
     the file's tensor name, {i} for the layer), sizes ({tensor name: (bytes,
     weights, type name as ggml spells it)}) and tensor(name) -> (array,
     format) or None; from them, the analysis's byte counts and the engine's weights."""
     NAMES: dict
     sizes: dict
     cfg = None
+
+    def names(self, cfg) -> dict:
+        return self.NAMES
 
     @property
     def nbytes(self) -> int:
@@ -129,10 +149,14 @@ class ModelFile:
     def op_bytes(self, cfg) -> tuple:
         """(op name, bytes a weight) of each linear op, from its tensors as they lie in the file."""
         out = []
+        spelled = self.names(cfg)
         for key in (*LAYER_MATRICES, "lm_head"):
-            names = [self.NAMES["layer"][key].format(i=i) for i in range(cfg.layers)] if key != "lm_head" else \
-                [self.NAMES["top"]["tok_emb" if cfg.tied_embeddings else "lm_head"]]
-            found = [self.sizes[name] for name in names if name in self.sizes]
+            if key not in spelled["layer"] and key != "lm_head":
+                continue
+            names = [spelled["layer"][key].format(i=i) for i in range(cfg.layers)] if key != "lm_head" else \
+                [spelled["top"]["tok_emb" if cfg.tied_embeddings else "lm_head"]]
+            # a fused tensor's bytes a weight are its own: its whole size over its whole count
+            found = [self.sizes[_part(name)[0]] for name in names if _part(name)[0] in self.sizes]
             count = sum(weights for _, weights, _ in found)
             if count:
                 out.append((LINEAR_OPS[key], sum(size for size, _, _ in found) / count))
@@ -144,7 +168,7 @@ class ModelFile:
     def weights(self, embeddings: bool, head: bool) -> tuple:
         """(layers, top) for bwbench.inference.engine; refuses a tensor type the engine does not run."""
         check_runnable(self.cfg, self.types())
-        return load(self.cfg, self.tensor, self.NAMES, embeddings, head)
+        return load(self.cfg, self.tensor, self.names(self.cfg), embeddings, head)
 
 
 def check_runnable(cfg, formats_found: dict) -> None:

@@ -16,7 +16,7 @@ from bwbench.reference import Reference
 from bwbench.transformer import analyse
 from conftest import THREADS
 from test_transformer import synthetic_roofline
-from tiny_files import LLAMA, QWEN2, QWEN3, engine_dicts, hf_weights, rounded, write_gguf, write_hf
+from tiny_files import LLAMA, QWEN2, QWEN3, engine_dicts, hf_weights, rounded, write_gguf, write_gpt2_gguf, write_hf
 
 gguf = pytest.importorskip("gguf")
 
@@ -247,3 +247,19 @@ def test_llama_cpp_decodes_a_llama_file_to_the_same_greedy_tokens(tmp_path):
     from bwbench.engines import pytorch
     with pytest.raises(UsageError, match="not .*tiny.gguf's weights"):
         pytorch.check(cfg, "decoder", "f32")
+
+
+@pytest.mark.parametrize("types", [{}, {"qkv": "Q8_0", "o": "F16", "up": "Q4_0", "down": "Q8_0", "output": "Q8_0"}],
+                         ids=["f32", "mixed"])
+def test_a_gpt2_gguf_file_splits_its_fused_qkv_and_decodes_as_the_reference(tmp_path, types):
+    path = tmp_path / "gpt2.gguf"
+    layers, top = write_gpt2_gguf(path, types)
+    cfg = load_config(str(path))
+    assert (cfg.arch, cfg.layers, cfg.d, cfg.heads, cfg.head_dim, cfg.d_ff, cfg.vocab, cfg.activation,
+            cfg.tied_embeddings) == ("gpt2", 2, 64, 4, 16, 256, 80, "gelu", False)
+    mine = model_file(cfg).weights(True, True)[0][0]
+    assert mine["q"].base is not None and mine["v"].shape[0] == 64   # views of the fused tensor's rows
+    for got, want in decode_logits(cfg, layers, top):
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)
+    ops = {op.name: op for op in analyse(str(path), 1, "decoder", scope="model").ops}
+    assert ops["K projection"].weight_bytes == 2 * 64 * 64 * (34 / 32 if types else 4)

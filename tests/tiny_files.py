@@ -190,3 +190,61 @@ def engine_dicts(raw: dict, weights: dict, types: dict) -> tuple:
            "lm_head": stored["model.embed_tokens.weight" if cfg.tied_embeddings else "lm_head.weight"],
            "formats": {"lm_head": formats.BY_GGML_TYPE[types.get(head, "F32")].name}}
     return layers, top
+
+
+def write_gpt2_gguf(path, types: dict, layers: int = 2, d: int = 64, heads: int = 4, d_ff: int = 256,
+                    vocab: int = 80, positions: int = 32) -> tuple:
+    """A GPT-2 GGUF file as llama.cpp's converter writes one (Q, K and V fused in attn_qkv, out x in,
+    LayerNorms with biases, learned positions), matrices in types ({"qkv", "o", "up", "down", "output"}:
+    ggml type, default F32); returns (layers, top) of its weights as they are stored, for the reference."""
+    import gguf
+    from bwbench import formats
+    rng, writer = np.random.default_rng(9), gguf.GGUFWriter(str(path), "gpt2")
+    writer.add_block_count(layers)
+    writer.add_context_length(positions)
+    writer.add_embedding_length(d)
+    writer.add_feed_forward_length(d_ff)
+    writer.add_head_count(heads)
+    writer.add_layer_norm_eps(1e-5)
+
+    def add(name, value, kind="F32"):
+        """Writes value (float32) in kind; returns it as stored, in float32."""
+        value = value.astype(np.float32)
+        if kind == "F32":
+            writer.add_tensor(name, value)
+            return value
+        qtype = getattr(gguf.GGMLQuantizationType, kind)
+        writer.add_tensor(name, _quantize(value, qtype), raw_dtype=qtype)
+        return gguf.quants.dequantize(_quantize(value, qtype), qtype).astype(np.float32)
+
+    def fmt(key):
+        return formats.BY_GGML_TYPE[types.get(key, "F32")].name
+
+    top = {"tok_emb": add("token_embd.weight", rng.uniform(-1, 1, (vocab, d))),
+           "pos_emb": add("position_embd.weight", rng.uniform(-0.1, 0.1, (positions, d)))}
+    out = []
+    for i in range(layers):
+        w = {}
+        for n in (1, 2):
+            w[f"norm{n}_w"] = add(f"blk.{i}.{'attn' if n == 1 else 'ffn'}_norm.weight", 1 + rng.uniform(-0.1, 0.1, d))
+            w[f"norm{n}_b"] = add(f"blk.{i}.{'attn' if n == 1 else 'ffn'}_norm.bias", rng.uniform(-0.1, 0.1, d))
+        qkv = add(f"blk.{i}.attn_qkv.weight", rng.uniform(-1, 1, (3 * d, d)) / np.sqrt(d), types.get("qkv", "F32"))
+        bqkv = add(f"blk.{i}.attn_qkv.bias", rng.uniform(-0.1, 0.1, 3 * d))
+        for p, key in enumerate("qkv"):
+            w[key], w["b" + key] = qkv[p * d:(p + 1) * d], bqkv[p * d:(p + 1) * d]
+        for key, name, shape in (("o", "attn_output", (d, d)), ("up", "ffn_up", (d_ff, d)),
+                                 ("down", "ffn_down", (d, d_ff))):
+            w[key] = add(f"blk.{i}.{name}.weight", rng.uniform(-1, 1, shape) / np.sqrt(shape[1]), types.get(key, "F32"))
+            w["b" + key] = add(f"blk.{i}.{name}.bias", rng.uniform(-0.1, 0.1, shape[0]))
+        w["formats"] = {"q": fmt("qkv"), "k": fmt("qkv"), "v": fmt("qkv"), "o": fmt("o"), "up": fmt("up"),
+                        "down": fmt("down")}
+        out.append(w)
+    top["final_norm_w"] = add("output_norm.weight", 1 + rng.uniform(-0.1, 0.1, d))
+    top["final_norm_b"] = add("output_norm.bias", rng.uniform(-0.1, 0.1, d))
+    top["lm_head"] = add("output.weight", rng.uniform(-1, 1, (vocab, d)) / 8, types.get("output", "F32"))
+    top["formats"] = {"lm_head": fmt("output")}
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return out, top
