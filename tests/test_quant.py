@@ -3,7 +3,7 @@ and the GEMV of every format on every ISA against numpy."""
 import numpy as np
 import pytest
 
-from bwbench import _kernels, cli, quant
+from bwbench import _kernels, choices, cli, quant
 from bwbench.errors import UsageError, ValidationError
 from conftest import THREADS
 
@@ -163,3 +163,14 @@ def test_bad_formats_and_shapes_are_refused(capsys):
     assert "bf16 GEMV reads rows of whole blocks of 32 weights, not 40" in capsys.readouterr().err
     assert cli.main(["gemv", "--dtype", "q4_0", "--shape", "64x64", "--transpose"]) == 2
     assert "--transpose" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["f16", "q4_K", "q6_K"])
+def test_gemv_dtype_measures_the_new_formats_into_the_json(fmt, tmp_path, capsys):
+    from bwbench.results import read_result
+    out = tmp_path / "gemv.json"
+    assert cli.main(["gemv", "--dtype", fmt, "--shape", "16x256", "--threads", "1", "--json", str(out)]) == 0
+    [m] = read_result(str(out))["measurements"]
+    assert (m.kernel, m.dtype, m.shape) == ("gemv", fmt, (16, 1, 256))
+    assert m.isa == ("generic" if fmt.endswith("_K") else choices.gemv_path(fmt))   # no SIMD K-quant kernel yet
+    assert cli.main(["gemv", "--dtype", fmt, "--shape", "16x96"]) == (2 if fmt.endswith("_K") else 0)
