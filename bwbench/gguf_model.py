@@ -94,6 +94,12 @@ class GGUFModel(model_files.ModelFile):
             raise UsageError(f"GGUF file {self.path}: {key} must be a positive whole number, got {value!r}")
         return value
 
+    def _positive(self, key: str, default: float) -> float:
+        value = self._field(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise UsageError(f"GGUF file {self.path}: {key} must be a positive number, got {value!r}")
+        return float(value)
+
     def _config(self) -> ModelConfig:
         arch = self._field("general.architecture")
         if arch not in ARCHITECTURES:
@@ -107,21 +113,21 @@ class GGUFModel(model_files.ModelFile):
             raise UsageError(f"GGUF file {self.path}: {kv_heads} key/value heads must divide {heads} heads "
                              f"and head_dim {head_dim} be even")
         embedding = self.tensors.get("token_embd.weight")
-        if embedding is None or len(embedding.shape) != 2:
-            raise UsageError(f"GGUF file {self.path} lacks the token embedding token_embd.weight")
+        if embedding is None or len(embedding.shape) != 2 or int(embedding.shape[0]) != d:
+            raise UsageError(f"GGUF file {self.path} lacks a token embedding token_embd.weight of width {d}")
         if arch == "gpt2":   # LayerNorm, GELU, a bias on every linear layer
             family = {"arch": "gpt2", "activation": "gelu", "biases": ATTENTION + FFN["gpt2"]}
-            eps = self._field("gpt2.attention.layer_norm_epsilon", 1e-5)
+            eps = self._positive("gpt2.attention.layer_norm_epsilon", 1e-5)
         else:
             family = {"arch": "llama", "activation": "silu", "qk_norm": "blk.0.attn_q_norm.weight" in self.tensors,
                       "biases": tuple(name for name in ("q", "k", "v", "o")
                                       if f"blk.0.attn_{'output' if name == 'o' else name}.bias" in self.tensors)}
-            eps = self._field(f"{arch}.attention.layer_norm_rms_epsilon", 1e-5)
-        theta = self._field(f"{arch}.rope.freq_base", 10000.0)
+            eps = self._positive(f"{arch}.attention.layer_norm_rms_epsilon", 1e-5)
+        theta = self._positive(f"{arch}.rope.freq_base", 10000.0)
         cfg = ModelConfig(name=self.path, layers=layers, d=d, heads=heads, vocab=int(embedding.shape[1]),
                           d_ff=self._count(f"{arch}.feed_forward_length"), kv_heads=kv_heads, head_dim=head_dim,
                           mode="decoder", model_type=arch, tied_embeddings="output.weight" not in self.tensors,
-                          rope_theta=float(theta), norm_eps=float(eps), path=self.path, **family)
+                          rope_theta=theta, norm_eps=eps, path=self.path, **family)
         return dataclasses.replace(cfg, tensor_bytes=self.op_bytes(cfg))
 
     def tensor(self, name: str):

@@ -263,3 +263,20 @@ def test_a_gpt2_gguf_file_splits_its_fused_qkv_and_decodes_as_the_reference(tmp_
         np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)
     ops = {op.name: op for op in analyse(str(path), 1, "decoder", scope="model").ops}
     assert ops["K projection"].weight_bytes == 2 * 64 * 64 * (34 / 32 if types else 4)
+
+
+def test_gguf_metadata_of_the_wrong_kind_is_refused_in_one_line(tmp_path, capsys, no_ceilings):
+    import gguf as package
+    path = tmp_path / "odd.gguf"
+    writer = package.GGUFWriter(str(path), "llama")
+    writer.add_block_count(2)
+    writer.add_embedding_length(64)
+    writer.add_head_count(4)
+    writer.add_feed_forward_length(96)
+    writer.add_string("llama.rope.freq_base", "fast")   # a string where a number goes
+    writer.add_tensor("token_embd.weight", np.zeros((80, 64), np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    _refused(capsys, path, "llama.rope.freq_base must be a positive number, got 'fast'")
