@@ -360,26 +360,32 @@ static void dequantize_q6_K(const void *in, size_t n, float *x)
         dequantize_q6_K_block((const block_q6_K *)in + b, x + b * BW_QK_K);
 }
 
-/* A super-block against float32 x: dequantised, then a plain dot product (the generic path). */
-static float dot_super(const char *block, const float *xf, void (*dequantize)(const void *, size_t, float *))
+static float dot_q4_K(const char *block, const float *xf, const bw_xblock *xq)
 {
-    float w[BW_QK_K], sum = 0.0f;
-    dequantize(block, BW_QK_K, w);
-    for (int j = 0; j < BW_QK_K; j++)
-        sum += w[j] * xf[j];
+    const block_q4_K *b = (const block_q4_K *)block;
+    const float d = fp16_to_f32(b->d), dmin = fp16_to_f32(b->dmin);
+    float sum = 0.0f;
+    (void)xf;
+    for (int j = 0; j < 8; j++) {
+        int sc, m, dot = 0;
+        scale_min_k4(j, b->scales, &sc, &m);
+        for (int l = 0; l < 32; l++) {
+            const uint8_t q = b->qs[32 * (j / 2) + l];
+            dot += (j % 2 ? q >> 4 : q & 0xf) * xq[j].qs[l];
+        }
+        sum += xq[j].d * (d * sc * dot - dmin * m * xq[j].sum);
+    }
     return sum;
 }
 
-static float dot_q4_K(const char *block, const float *xf, const bw_xblock *xq)
+static float dot_q6_K(const char *block, const float *xf, const bw_xblock *xq)   /* against float32 x */
 {
+    float w[BW_QK_K], sum = 0.0f;
     (void)xq;
-    return dot_super(block, xf, dequantize_q4_K);
-}
-
-static float dot_q6_K(const char *block, const float *xf, const bw_xblock *xq)
-{
-    (void)xq;
-    return dot_super(block, xf, dequantize_q6_K);
+    dequantize_q6_K(block, BW_QK_K, w);
+    for (int j = 0; j < BW_QK_K; j++)
+        sum += w[j] * xf[j];
+    return sum;
 }
 
 /* name, block weights and bytes, scale bytes, GEMV block weights, x quantised, AVX-512 needs, conversions, dot */
@@ -391,8 +397,8 @@ const bw_fmt_traits bw_fmts[BW_NFMT] = {
                      dequantize_q8_0, dot_q8_0},
     [BW_FMT_Q4_0] = {"q4_0", BW_QK, sizeof(block_q4_0), 2, BW_QK, 1, BW_NEEDS_AVX512_VNNI, quantize_row_q4_0,
                      dequantize_q4_0, dot_q4_0},
-    /* the K-quants have a generic GEMV only, so far: their SIMD tables' entries are empty */
-    [BW_FMT_Q4_K] = {"q4_K", BW_QK_K, sizeof(block_q4_K), 4, BW_QK_K, 0, BW_NEEDS_AVX512, quantize_row_q4_K,
+    /* q4_K has an AVX2 GEMV, q6_K only the generic one so far: their empty SIMD entries say so */
+    [BW_FMT_Q4_K] = {"q4_K", BW_QK_K, sizeof(block_q4_K), 4, BW_QK_K, 1, BW_NEEDS_AVX512, quantize_row_q4_K,
                      dequantize_q4_K, dot_q4_K},
     [BW_FMT_Q6_K] = {"q6_K", BW_QK_K, sizeof(block_q6_K), 2 /* 208 bytes after: 4-byte chunks */, BW_QK_K, 0, BW_NEEDS_AVX512, quantize_row_q6_K,
                      dequantize_q6_K, dot_q6_K},
@@ -530,7 +536,8 @@ static void rows_generic(int fmt, const char *w, size_t row_bytes, size_t lo, si
     for (size_t i = lo; i < hi; i++) {
         float sum = 0.0f;
         for (size_t b = 0; b < cols / gemv_weights(fmt); b++)
-            sum += bw_fmts[fmt].dot(w + i * row_bytes + b * block_bytes(fmt), x + b * gemv_weights(fmt), xq + b);
+            sum += bw_fmts[fmt].dot(w + i * row_bytes + b * block_bytes(fmt), x + b * gemv_weights(fmt),
+                                    xq + b * gemv_weights(fmt) / BW_QK);
         y[i] = sum;
     }
 }
@@ -543,7 +550,7 @@ static void group_generic(int fmt, const char *group, const float *x, const bw_x
         for (size_t b = 0; b < blocks; b++) {
             char plain[BW_MAX_BLOCK_BYTES];
             regroup_block(fmt, (char *)group + b * BW_GROUP * block_bytes(fmt), plain, r, 0);
-            sum += bw_fmts[fmt].dot(plain, x + b * gemv_weights(fmt), xq + b);
+            sum += bw_fmts[fmt].dot(plain, x + b * gemv_weights(fmt), xq + b * gemv_weights(fmt) / BW_QK);
         }
         y[r] = sum;
     }
@@ -588,6 +595,44 @@ static inline void widen_avx2(int fmt, __m256i w, __m256 *even, __m256 *odd)
     *odd = _mm256_cvtph_ps(_mm256_extracti128_si256(halves, 1));
 }
 
+/* One group block of q4_K (per row: d and dmin lead, then 35 chunks of 4
+   bytes: 3 of packed 6-bit scales and mins, 32 of nibbles) against x's 8
+   q8_0 blocks, which are its 8 sub-blocks: acc + each row's sum over them of
+   x's scale times (d * sc * dot - dmin * m * sum(x)). The 8 rows' scales are
+   unpacked in scalar code, once a block; the nibbles go through maddubs as
+   q4_0's do (16-bit sums: at most 8 x 2 x 15 x 127). */
+static inline __m256 q4_K_block_avx2(const char *g, const bw_xblock *x, __m256 acc)
+{
+    __m256 d, dmin;   /* the rows' leading halves: d even, dmin odd */
+    widen_avx2(BW_FMT_F16, _mm256_loadu_si256((const __m256i *)g), &d, &dmin);
+    const char *chunks = g + 4 * BW_GROUP;   /* chunk k of row r: chunks + (k * BW_GROUP + r) * 4 */
+    float sc[8][BW_GROUP], mn[8][BW_GROUP];
+    for (int r = 0; r < BW_GROUP; r++) {
+        uint8_t scales[12];
+        for (int k = 0; k < 3; k++)
+            memcpy(scales + 4 * k, chunks + (k * BW_GROUP + r) * 4, 4);
+        for (int j = 0; j < 8; j++) {
+            int s, m;
+            scale_min_k4(j, scales, &s, &m);
+            sc[j][r] = (float)s;
+            mn[j][r] = (float)m;
+        }
+    }
+    const __m256i low = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+    for (int j = 0; j < 8; j++) {   /* sub-block j: the low (even j) or high nibbles of chunks 3 + 8 (j / 2) .. */
+        __m256i pairs = _mm256_setzero_si256();
+        for (int c = 0; c < 8; c++) {
+            const __m256i w = _mm256_loadu_si256((const __m256i *)(chunks + (3 + 8 * (j / 2) + c) * 4 * BW_GROUP));
+            const __m256i q = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(w, 4) : w, low);
+            pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(q, x_chunk(x + j, c)));
+        }
+        const __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
+        acc = _mm256_fmadd_ps(dot, _mm256_mul_ps(_mm256_mul_ps(d, _mm256_loadu_ps(sc[j])), _mm256_set1_ps(x[j].d)), acc);
+        acc = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, _mm256_loadu_ps(mn[j])), _mm256_set1_ps(x[j].d * x[j].sum), acc);
+    }
+    return acc;
+}
+
 /* An empty asm that keeps v in a register as it is: without it GCC regroups
    a block's chain of integer sums into a tree, keeps all its products live
    and spills them (the in-cache GEMV ran 30-50% slower). */
@@ -620,6 +665,11 @@ static inline __attribute__((always_inline)) void groups_avx2(const int fmt, con
                     odd[s] = _mm256_fmadd_ps(odd_w, x1, odd[s]);
                 }
             }
+            continue;
+        }
+        if (fmt == BW_FMT_Q4_K) {   /* a super-block: 8 of x's blocks */
+            for (int s = 0; s < n; s++)
+                acc[s] = q4_K_block_avx2(group[s] + b * step, xq + b * (BW_QK_K / BW_QK), acc[s]);
             continue;
         }
         __m256i dot[BW_MAX_STREAMS];
@@ -663,7 +713,9 @@ static inline __attribute__((always_inline)) void groups_avx2(const int fmt, con
 
 #define GROUPS groups_avx2
 #define TABLE bw_groups_avx2
+#define KERNEL_FORMATS(X) X(BW_FMT_F16) X(BW_FMT_BF16) X(BW_FMT_Q8_0) X(BW_FMT_Q4_0) X(BW_FMT_Q4_K)
 #include "gemv_kernels.h"
+#undef KERNEL_FORMATS
 #undef GROUPS
 #undef TABLE
 #undef KEEP

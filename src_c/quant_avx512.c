@@ -160,7 +160,9 @@ static inline __attribute__((always_inline)) void groups_avx512(const int fmt, c
 
 #define GROUPS groups_avx512
 #define TABLE bw_groups_avx512
+#define KERNEL_FORMATS(X) X(BW_FMT_F16) X(BW_FMT_BF16) X(BW_FMT_Q8_0) X(BW_FMT_Q4_0)
 #include "gemv_kernels.h"
+#undef KERNEL_FORMATS
 #undef GROUPS
 #undef TABLE
 #endif
