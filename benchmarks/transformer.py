@@ -5,7 +5,7 @@ TinyLlama-1.1B-shaped decode step (22 layers, grouped KV heads, gated FFN) at
 context 32. asv times the C call; each op inside is timed by C as well."""
 import numpy as np
 
-from bwbench import _kernels, choices
+from bwbench import _kernels, choices, formats
 from bwbench.inference import engine, random_weights
 from bwbench.machine import available_cpus
 from bwbench.models import load_config
@@ -52,7 +52,7 @@ class TinyLlamaDecodeStep(_Pass):
 class TinyLlamaDecodeStepByFormat(_Pass):
     """The decode step with the linear layers' weights in each format."""
     model, context = "tinyllama-1.1b", 32
-    params = ["bf16", "q8_0", "q4_0"]
+    params = list(formats.QUANTISED)
     param_names = ["weights"]
 
     def setup(self, weights, isa=None):

@@ -454,7 +454,7 @@ cdef extern from "bwbench.h" nogil:
         bw_linear q, k, v, o, gate, up, down
         const float *norm1_w, *norm1_b, *norm2_w, *norm2_b, *q_norm_w, *k_norm_w
     ctypedef struct bw_model:
-        int arch, act, nlayers, weights
+        int arch, act, nlayers
         size_t d, heads, kv_heads, head_dim, d_ff, vocab, max_pos, max_tokens, max_seqs
         float eps, rope_theta
         const float *tok_emb, *pos_emb, *type_emb, *emb_norm_w, *emb_norm_b, *final_norm_w, *final_norm_b
@@ -502,13 +502,15 @@ def _check_buffers(object hidden, object seconds):
 
 cdef bw_linear _linear(dict weights, str name, size_t rows, size_t cols, str fmt, list keep, int pack_isa,
                       size_t *packed_kc) except *:
-    """A linear layer: float32 (out x in) weights, or uint8 rows in fmt (bwbench.quant),
-    regrouped into a copy appended to keep. pack_isa >= 0: float32 weights also
+    """A linear layer: float32 (out x in) weights, or uint8 rows in fmt (bwbench.quant;
+    weights["formats"][name] where the dict names one, as a model file's mixed
+    types do), regrouped into a copy appended to keep. pack_isa >= 0: float32 weights also
     packed for that ISA's GEMM (a pass of many tokens), into a copy appended to
     keep, with the blocking's KC, put in packed_kc."""
     cdef bw_linear l
     cdef unsigned char[:, ::1] out
     cdef float[::1] panels
+    fmt = weights.get("formats", {}).get(name, fmt)
     l.rows, l.cols, l.fmt, l.packed = rows, cols, FORMATS.index(fmt), NULL
     if fmt == "f32":
         l.w = _f32(weights[name], rows * cols, name)
@@ -564,7 +566,6 @@ cdef class Engine:
         if self.layers == NULL:
             raise OutOfMemoryError("bwbench: could not allocate the model")
         fmt = config.get("weights", "f32")
-        self.m.weights = FORMATS.index(fmt)
         # passes of more than BW_SMALL_N tokens run the packed GEMM: pack the weights once, here
         pack_isa = ISAS.index(isa) if fmt == "f32" and config["max_tokens"] > BW_SMALL_N else -1
         for i, w in enumerate(layers):
@@ -685,7 +686,12 @@ cdef class Engine:
 
 
 cdef extern from "bwbench.h" nogil:
-    int BW_QK
+    int BW_QK, BW_NFMT
+    ctypedef struct bw_fmt_traits:
+        const char *name
+        size_t block_weights, block_bytes, scale_bytes, gemv_weights
+        int quantised_x
+    const bw_fmt_traits bw_fmts[]
     size_t bw_fmt_row_bytes(int fmt, size_t cols)
     int bw_quantize(int fmt, const float *x, size_t n, void *out)
     int bw_dequantize(int fmt, const void *inp, size_t n, float *x)
@@ -697,8 +703,19 @@ cdef extern from "bwbench.h" nogil:
     int bw_set_gemv_shape(int fmt, int path, bw_gemv_shape shape)
     bw_gemv_shape bw_gemv_shape_of(int fmt, int path)
 
-FORMATS = ("f32", "bf16", "q8_0", "q4_0")
 QK = BW_QK
+
+
+def format_traits():
+    """The C core's table of weight formats (bw_fmts), in its enum's order:
+    one dict a format (name, block_weights, block_bytes, scale_bytes, gemv_weights, quantised_x)."""
+    return [{"name": bw_fmts[i].name.decode(), "block_weights": bw_fmts[i].block_weights,
+             "block_bytes": bw_fmts[i].block_bytes, "scale_bytes": bw_fmts[i].scale_bytes,
+             "gemv_weights": bw_fmts[i].gemv_weights,
+             "quantised_x": bool(bw_fmts[i].quantised_x)} for i in range(BW_NFMT)]
+
+
+FORMATS = tuple(traits["name"] for traits in format_traits())
 
 
 def gemv_path(str isa, str fmt):

@@ -3,7 +3,7 @@ shapes. The ISA is the one forced with --isa (force_isa), else for a weight
 format's GEMV the path its tuning chose, else the widest this CPU has. The
 shapes in force are the built-in ones until bwbench.tune applies a host's
 (note_shapes), and every result's provenance records them (summary)."""
-from bwbench import _kernels
+from bwbench import _kernels, formats
 from bwbench.errors import UsageError
 
 ISAS = _kernels.ISAS
@@ -58,4 +58,4 @@ def summary() -> dict:
     """The choices in force, for provenance and `info`."""
     return {**_shapes, "forced_isa": _forced, "read": _kernels.read_shape(), "gemm": _kernels.gemm_blocking(),
             "gemv": {fmt: {"isa": gemv_path(fmt), **_kernels.gemv_shape(fmt, gemv_path(fmt))}
-                     for fmt in _kernels.FORMATS[1:]}}
+                     for fmt in formats.QUANTISED}}

@@ -12,7 +12,7 @@ import sys
 from rich.console import Console
 from rich.progress import Progress
 
-from bwbench import (asv_results, choices, clock, interconnect, loaded_latency, memory_spec, mixes, numa_matrix, write_allocate, quant, quant_roofline, tables, tensor_parallel, trends,
+from bwbench import (asv_results, choices, clock, formats, interconnect, loaded_latency, memory_spec, mixes, numa_matrix, write_allocate, quant, quant_roofline, tables, tensor_parallel, trends,
                      tune)
 from bwbench.ceilings import (BRACKET_SAMPLE, Step, bracket_drift, bracketed, build_roofline, measure_bracket,
                                drift_summary, roofline_plan)
@@ -247,7 +247,7 @@ def _link_roof(path) -> dict:
 
 
 def _model_names(text) -> list:
-    """--models: comma-separated built-in model names or config.json paths."""
+    """--models: comma-separated built-in model names, config.json, .gguf or Hugging Face folder paths."""
     return [name.strip() for name in text.split(",")] if text else []
 
 
@@ -303,10 +303,9 @@ def _roofline_for(args, threads: int) -> Roofline:
 
 def _sweep_lists(args) -> dict:
     """The comma lists of a transformer command, checked."""
-    formats = ("f32",) + quant.FORMATS
     weights = args.weights.split(",") if args.weights else [None]
-    if any(fmt not in formats for fmt in weights if fmt is not None):
-        raise UsageError(f"invalid --weights {args.weights!r}: choose from {', '.join(formats)}")
+    if any(fmt not in formats.NAMES for fmt in weights if fmt is not None):
+        raise UsageError(f"invalid --weights {args.weights!r}: choose from {', '.join(formats.NAMES)}")
     return {"batch": _positive_list(args.batch, "--batch"), "prompt": _count_list(args.prompt, "--prompt"),
             "depth": _count_list(args.depth, "--depth") if args.depth is not None else [0], "weights": weights}
 
@@ -597,7 +596,8 @@ MODEL_NAMES = ", ".join(BUILTIN)
 
 def _models_flags(parser, instead: str = "") -> None:
     parser.add_argument("--models", metavar="NAMES_OR_PATHS",
-                        help=f"comma-separated models ({MODEL_NAMES}, or config.json paths) whose operations to "
+                        help=f"comma-separated models ({MODEL_NAMES}, or config.json, .gguf or Hugging Face folder paths) "
+                             "whose operations to "
                              f"place on the figure{instead}, predicted at float32 on its ceilings")
     parser.add_argument("--seq", type=int, default=128, metavar="S", help="--models: sequence length (default 128)")
 
@@ -698,15 +698,15 @@ def build_parser() -> argparse.ArgumentParser:
     gemv.add_argument("--transpose", action="store_true", help="y = A^T x instead of y = A x")
     for product, run, dtypes in ((gemm, cmd_gemm, list(DTYPES)), (gemv, cmd_gemv, list(DTYPES) + list(quant.FORMATS))):
         product.add_argument("--dtype", choices=dtypes, default="float64",
-                             help="default: float64" + ("; bf16, q8_0 and q4_0 are weight formats in llama.cpp's "
-                                                        "layouts, x and y float32" if product is gemv else ""))
+                             help="default: float64" + (f"; {', '.join(formats.QUANTISED)} are weight formats in "
+                                                        "llama.cpp's layouts, x and y float32" if product is gemv else ""))
         _threads_flag(product, "OpenMP and BLAS threads")
         _json_flag(product)
         product.set_defaults(run=run)
 
     bytes_roof = commands.add_parser(
         "quant", help="the bytes-per-weight roofline: GEMV of each weight format in every level, tokens/s",
-        description="Times the GEMV of each weight format (f32, bf16, q8_0, q4_0) with its weights in half of each "
+        description=f"Times the GEMV of each weight format ({', '.join(formats.NAMES)}) with its weights in half of each "
                     "cache level and in 4x the last-level cache, each beside the load kernel over the same bytes; "
                     "reports weight GB/s, its fraction of that read-only ceiling, GFLOP/s, each format's unpack roof "
                     "(best in-cache GFLOP/s) and the tokens/s of one decode step of --model whose weights sit in "
@@ -728,7 +728,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "With --figure, draws the paper's Figure 3 for bert-base, bert-large "
                     "and gpt2.")
     transformer.add_argument("--model", metavar="NAME_OR_CONFIG",
-                             help=f"{MODEL_NAMES}, or a Hugging Face style config.json")
+                             help=f"{MODEL_NAMES}, a Hugging Face style config.json, a GGUF file (.gguf) or a "
+                                  "Hugging Face folder (config.json and safetensors): a model file's weights run")
     transformer.add_argument("--seq", type=int, help="tokens: processed at once (encoder) or generated (decoder)")
     transformer.add_argument("--mode", choices=("encoder", "decoder"),
                              help="default: encoder for BERT-style configs, decoder for GPT-style")
@@ -741,7 +742,7 @@ def build_parser() -> argparse.ArgumentParser:
     transformer.add_argument("--bytes-per-element", type=float, default=4.0,
                              help="4 = fp32 (default), 2, 1 (as Kim et al.), 0.5")
     transformer.add_argument("--weights", metavar="FMT[,FMT...]",
-                             help=f"the linear layers' weight format ({', '.join(('f32',) + quant.FORMATS)}: "
+                             help=f"the linear layers' weight format ({', '.join(formats.NAMES)}: "
                                   "llama.cpp's layouts), activations float32; sets the bytes a weight the prediction "
                                   "counts (default: --bytes-per-element)")
     transformer.add_argument("--scope", choices=("model", "layers"), default="layers",

@@ -10,11 +10,11 @@ reference (bwbench.reference)."""
 
 import numpy as np
 
-from bwbench import _kernels, choices, quant
+from bwbench import _kernels, choices, formats, model_files, quant
 from bwbench.errors import UsageError, ValidationError
 from bwbench.machine import check_memory, check_threads, cpu_ticks, stolen_fraction
 from bwbench.measure import median_pass
-from bwbench.models import load_config
+from bwbench.models import load_config, model_file
 from bwbench.reference import Reference
 from bwbench.timing import checking
 
@@ -111,13 +111,16 @@ def engine(cfg, layers, top, max_pos: int, max_tokens: int, isa: str = None, wei
 
 def model_bytes(cfg, max_pos: int, embeddings: bool, head: bool, weights: str = "f32", max_tokens: int = 1) -> int:
     """Weights (made in float32 first, then quantised; or packed again for the
-    GEMM when a pass takes more than SMALL_N tokens), key/value cache and
-    scratch of a run, in bytes."""
+    GEMM when a pass takes more than SMALL_N tokens; a model file's as they
+    lie, their regrouped copy and its embedding in float32), key/value cache
+    and scratch of a run, in bytes."""
     layer = cfg.d * (2 * cfg.d_q + 2 * cfg.d_kv) + (3 if cfg.gated else 2) * cfg.d * cfg.d_ff
     tables = cfg.vocab * cfg.d * ((embeddings or head) + (head and not cfg.tied_embeddings)) + max_pos * cfg.d
     cache = 2 * cfg.layers * max_pos * cfg.d_kv
     scratch = max_pos * (4 * cfg.d + 2 * cfg.d_q + 2 * cfg.d_ff + cfg.heads * max_pos)
-    packed = 0 if weights == "f32" else (cfg.layers * layer + head * cfg.vocab * cfg.d) * quant.BYTES_PER_WEIGHT[weights]
+    if cfg.path:
+        return 2 * model_file(cfg).nbytes + 4 * (cfg.vocab * cfg.d + cache + scratch)
+    packed = 0 if weights == "f32" else (cfg.layers * layer + head * cfg.vocab * cfg.d) * formats.FORMATS[weights].bytes_per_weight
     packed *= 2   # quantised, then regrouped into the engine's layout
     gemm_packed = cfg.layers * layer if weights == "f32" and max_tokens > _kernels.SMALL_N else 0
     return 4 * (cfg.layers * layer + gemm_packed + tables + cache + scratch) + int(packed)
@@ -127,11 +130,20 @@ def check_run(cfg, mode: str, seq: int, scope: str, prompt: int, batch: int, byt
               weights: str = "f32") -> None:
     if batch != 1 or bytes_per_element != 4 or prompt:
         raise UsageError("--measure runs batch 1, 4 bytes per element (float32), decoding from an empty prompt")
-    if weights != "f32":
+    kinds = {weights} - {"f32"}
+    if cfg.path:   # a model file: its tensors' own types, each refused by name if the engine lacks it
+        if weights != "f32":
+            raise UsageError(f"--weights {weights} is for models with random weights: {cfg.path}'s tensors "
+                             "keep their own types")
+        types = model_file(cfg).types()
+        model_files.check_runnable(cfg, types)
+        kinds = {formats.BY_GGML_TYPE[kind].name for kind in types.values()} - {"f32"}
+    for kind in kinds:
         if mode != "decoder":
-            raise UsageError(f"--weights {weights} runs decoders, not {mode}s")
+            which = f"{cfg.path}'s {kind} tensors run" if cfg.path else f"--weights {kind} runs"
+            raise UsageError(f"{which} decoders, not {mode}s")
         for width in {cfg.d, cfg.d_q, cfg.d_ff}:
-            quant.check_gemv_cols(weights, width)
+            quant.check_gemv_cols(kind, width)
     check_memory(model_bytes(cfg, seq, scope == "model", scope == "model" and mode == "decoder", weights,
                              1 if mode == "decoder" else seq),
                  "the model's weights, key/value cache and activations")
@@ -172,7 +184,10 @@ def run_model(cfg, mode: str, seq: int, scope: str = "layers", threads: int = No
     threads = check_threads(threads)
     decoder, model_scope = mode == "decoder", scope == "model"
     rng = np.random.default_rng(1)
-    layers, top = random_weights(cfg, rng, model_scope, model_scope and decoder, seq, weights)
+    if cfg.path:   # the file's weights, memory-mapped
+        layers, top = model_file(cfg).weights(model_scope, model_scope and decoder)
+    else:
+        layers, top = random_weights(cfg, rng, model_scope, model_scope and decoder, seq, weights)
     tokens = rng.integers(0, cfg.vocab, seq).astype(np.int32) if model_scope else None
     first = rng.standard_normal((1 if decoder else seq, cfg.d), dtype=F32)
     _check_first_layer(cfg, layers, top, decoder, tokens[:len(first)] if model_scope else None, first, threads,

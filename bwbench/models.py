@@ -1,5 +1,7 @@
-"""Model configurations: the built-in models and Hugging Face style config.json
-files, read into one ModelConfig per architecture family.
+"""Model configurations: the built-in models, Hugging Face style config.json
+files, and model files (a GGUF file: bwbench.gguf_model; a Hugging Face
+folder of config.json and safetensors: bwbench.hf_model), read into one
+ModelConfig per architecture family.
 
 Three families are told apart from `model_type` (else from `architectures`):
 
@@ -14,6 +16,7 @@ Three families are told apart from `model_type` (else from `architectures`):
 
 Anything else is refused: never counted as something it is not."""
 import json
+import os
 import re
 from dataclasses import dataclass
 
@@ -47,6 +50,8 @@ class ModelConfig:
     tied_embeddings: bool = False
     rope_theta: float = 10000.0
     norm_eps: float = 1e-5
+    path: str = ""            # the model file (or folder) whose weights a run loads; empty: random weights
+    tensor_bytes: tuple = ()  # a model file's (op name, bytes a weight) of each linear op, as its tensors lie
 
     @property
     def d_head(self) -> int:
@@ -192,15 +197,37 @@ def config_from_dict(raw: dict, name: str) -> ModelConfig:
                                  1e-6 if arch == "llama" else 1e-5))
 
 
+def model_file(cfg: ModelConfig):
+    """The opened model file of cfg (a GGUF file or a Hugging Face folder):
+    .weights(embeddings, head) for the engine, .types() of its tensors, .nbytes."""
+    if cfg.path.endswith(".gguf"):
+        from bwbench import gguf_model
+        return gguf_model.open_gguf(cfg.path)
+    from bwbench import hf_model
+    return hf_model.open_folder(cfg.path)
+
+
 def load_config(name: str) -> ModelConfig:
-    """A built-in model or a Hugging Face style config.json."""
+    """A built-in model, a Hugging Face style config.json, a GGUF file or a
+    Hugging Face folder (config.json and safetensors)."""
     if name in BUILTIN:
         return BUILTIN[name]
+    if name.endswith(".gguf"):
+        from bwbench import gguf_model
+        return gguf_model.open_gguf(name).cfg
+    if os.path.isdir(name):
+        from bwbench import hf_model
+        return hf_model.open_folder(name).cfg
     if not name.endswith(".json"):
-        raise UsageError(f"unknown model {name!r}: choose from {', '.join(BUILTIN)} or give a config.json")
+        raise UsageError(f"unknown model {name!r}: choose from {', '.join(BUILTIN)}, or give a config.json, "
+                         "a .gguf file or a Hugging Face folder")
+    return config_from_dict(read_config(name), name)
+
+
+def read_config(path: str) -> dict:
+    """A config.json file, parsed; UsageError (one line) if it cannot be read."""
     try:
-        with open(name) as f:
-            raw = json.load(f)
+        with open(path) as f:
+            return json.load(f)
     except (OSError, ValueError) as error:
-        raise UsageError(f"cannot read model config {name}: {error}") from None
-    return config_from_dict(raw, name)
+        raise UsageError(f"cannot read model config {path}: {error}") from None

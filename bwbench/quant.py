@@ -1,41 +1,43 @@
-"""Weight formats in llama.cpp's layouts (src_c/quant.c): bf16, q8_0 and q4_0,
-their bytes per weight, quantisers with a numpy API, and the GEMV that reads
+"""Weight formats in llama.cpp's layouts (src_c/quant.c; the table of them is
+bwbench.formats): f16, bf16, q8_0 and q4_0, quantisers with a numpy API, and the GEMV that reads
 them, measured and validated against numpy's dequantise-then-multiply.
 
 A GEMV y = W x in a format counts 2 FLOPs per weight and moves W's bytes in
 that format plus x and y in float32: its `gbps` is that traffic."""
 import numpy as np
 
-from bwbench import _kernels, choices
+from bwbench import _kernels, choices, formats
 from bwbench.errors import UsageError, ValidationError
 from bwbench.machine import check_memory, check_threads, memory_level
 from bwbench.measure import MIN_SAMPLE_S, MIN_SAMPLES, Measurement, build, check_ntimes
 from bwbench.timing import checking
 
-FORMATS = ("bf16", "q8_0", "q4_0")
-BYTES_PER_WEIGHT = {"f32": 4.0, "bf16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
+# views of bwbench.formats' table, for the callers that name them
+FORMATS = formats.QUANTISED
+BYTES_PER_WEIGHT = {f.name: f.bytes_per_weight for f in formats.FORMATS.values()}
 
 
 def _format(fmt: str) -> str:
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown weight format {fmt!r}: choose from {', '.join(FORMATS)}")
-    return fmt
+    return formats.get(fmt, FORMATS).name
 
 
 def row_bytes(fmt: str, cols: int) -> int:
     """Bytes of a row of `cols` weights; UsageError if the format cannot hold it."""
     nbytes = _kernels.fmt_row_bytes(_format(fmt), cols)
     if not nbytes:
-        raise UsageError(f"{fmt} stores rows of whole blocks of {_kernels.QK} weights, not {cols}")
+        raise UsageError(f"{fmt} stores rows of whole blocks of {formats.FORMATS[fmt].block_weights} weights, "
+                         f"not {cols}")
     return nbytes
 
 
 def check_gemv_cols(fmt: str, cols: int) -> None:
-    """The GEMV reads rows of whole 32-weight blocks in every format (bf16 too:
-    its engine layout groups 8 rows block by block); UsageError otherwise."""
+    """The GEMV reads rows of whole blocks of 32 weights (256 for the K-quants)
+    in every format (f16 and bf16 too: the engine's layout groups 8 rows block
+    by block); UsageError otherwise."""
     row_bytes(fmt, cols)
-    if cols % _kernels.QK:
-        raise UsageError(f"the {fmt} GEMV reads rows of whole blocks of {_kernels.QK} weights, not {cols}")
+    block = formats.FORMATS[fmt].gemv_weights
+    if cols % block:
+        raise UsageError(f"the {fmt} GEMV reads rows of whole blocks of {block} weights, not {cols}")
 
 
 def quantize(x: np.ndarray, fmt: str) -> np.ndarray:
@@ -56,7 +58,7 @@ def tolerance(weights: np.ndarray, x: np.ndarray, fmt: str) -> np.ndarray:
     its block) with the fp16 rounding of the scales."""
     scale = np.abs(weights) @ np.abs(x)
     rounding = 8 * np.sqrt(x.size) * np.finfo(np.float32).eps * scale
-    if fmt == "bf16":
+    if not formats.FORMATS[fmt].quantised_x:
         return rounding
     steps = np.repeat(np.abs(x).reshape(-1, _kernels.QK).max(axis=1) / 254, _kernels.QK)
     return rounding + np.abs(weights) @ steps + 2e-3 * scale

@@ -1,5 +1,5 @@
 """The bytes-per-weight roofline (`python -m bwbench quant`): the GEMV of
-every weight format (f32, bf16, q8_0, q4_0) with its weights inside each cache
+every weight format (bwbench.formats: f32, f16, bf16, q8_0, q4_0) with its weights inside each cache
 level and in DRAM, each bracketed by the read-only ceiling (the tuned read kernel)
 of the same working set, measured right before and right after it; and what
 that means for the tokens/s of one decode step.
@@ -35,7 +35,7 @@ rows amortise the quantisation of x, once a product)."""
 import math
 from dataclasses import dataclass
 
-from bwbench import _kernels, quant
+from bwbench import formats, quant
 from bwbench.ceilings import BRACKET_SAMPLE, BRACKET_SAMPLES, UNPACK_COLS, level_capacities
 from bwbench.errors import UsageError
 from bwbench.gemm import check_fits, measure_gemv
@@ -45,7 +45,7 @@ from bwbench.roofline import MEMORY_LEVELS, level_windows
 from bwbench.stream import measure_stream
 from bwbench.transformer import analyse
 
-FORMATS = ("f32",) + quant.FORMATS
+FORMATS = formats.NAMES
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,8 @@ def plan(sizes: dict) -> list:
                          "the unpack roof is an in-cache rate")
     points = []
     for level, nbytes in sizes.items():
-        cols = min(UNPACK_COLS, max(_kernels.QK, 2 ** int(math.log2(math.sqrt(16 * nbytes / 4)))))
+        widest = max(f.gemv_weights for f in formats.FORMATS.values())   # every format's GEMV block fits a row
+        cols = min(UNPACK_COLS, max(widest, 2 ** int(math.log2(math.sqrt(16 * nbytes / 4)))))
         for fmt in FORMATS:
             point = Point(fmt, level, max(1, nbytes // round(quant.BYTES_PER_WEIGHT[fmt] * cols)), cols)
             if fmt == "f32":

@@ -1,10 +1,12 @@
 """A plain numpy transformer: BERT, GPT-2 and the Llama family, float32, with
 a key/value cache. The C inference path (bwbench.inference) is checked
 against it: by the tests, and by every measured run on its first layer.
-Weights are the dicts bwbench.inference.random_weights makes."""
+Weights are the dicts bwbench.inference.random_weights makes, or a model
+file's (bwbench.model_files), whose matrices may differ in format: a dict's
+"formats" names each one's where it is not the model's."""
 import numpy as np
 
-from bwbench import quant
+from bwbench import formats, quant
 
 F32 = np.float32
 
@@ -34,7 +36,7 @@ def _unpacked(value, weights: str, cols: int):
 
 
 def linear(x, w, bias=None, weights: str = "f32"):
-    if weights in ("q8_0", "q4_0"):   # the C path multiplies x rounded to q8_0 blocks
+    if formats.FORMATS[weights].quantised_x:   # the C path multiplies x rounded to q8_0 blocks
         x = quant.dequantize(quant.quantize(x.reshape(-1, x.shape[-1]), "q8_0"), "q8_0", x.shape[-1]).reshape(x.shape)
     y = x @ w.T
     return y if bias is None else y + bias
@@ -57,26 +59,33 @@ class Reference:
     C path multiplies it."""
 
     def __init__(self, cfg, layers, top, max_pos: int, weights: str = "f32"):
-        self.cfg, self.top, self.weights = cfg, dict(top), weights
+        self.cfg, self.top = cfg, dict(top)
         widths = {"o": cfg.d_q, "down": cfg.d_ff}   # every other matrix reads d values
-        self.layers = [{name: _unpacked(value, weights, widths.get(name, cfg.d)) for name, value in layer.items()}
-                       for layer in layers]
-        self.top["lm_head"] = _unpacked(top.get("lm_head"), weights, cfg.d)
+        self.layers = []
+        for layer in layers:
+            kinds = {name: layer.get("formats", {}).get(name, weights) for name in layer if name != "formats"}
+            unpacked = {name: _unpacked(value, kinds[name], widths.get(name, cfg.d)) for name, value in layer.items()
+                        if name != "formats"}
+            self.layers.append({**unpacked, "formats": kinds})
+        self.head_format = top.get("formats", {}).get("lm_head", weights)
+        self.top["lm_head"] = _unpacked(top.get("lm_head"), self.head_format, cfg.d)
         shape = (max_pos, cfg.kv_heads, cfg.head_dim)
         self.keys = [np.zeros(shape, F32) for _ in layers]
         self.values = [np.zeros(shape, F32) for _ in layers]
 
-    def _linear(self, x, w, bias=None):
-        return linear(x, w, bias, self.weights)
+    @staticmethod
+    def _linear(x, w, name):
+        """x times layer w's matrix `name` (and its bias), as the C path multiplies in its format."""
+        return linear(x, w[name], w.get("b" + name), w["formats"][name])
 
     def _norm(self, x, w, b):
         return rmsnorm(x, w, self.cfg.norm_eps) if b is None else layernorm(x, w, b, self.cfg.norm_eps)
 
     def _attention(self, i, w, x, pos0, decoder):
         cfg, t = self.cfg, x.shape[0]
-        q = self._linear(x, w["q"], w.get("bq")).reshape(t, cfg.heads, cfg.head_dim)
-        k = self._linear(x, w["k"], w.get("bk")).reshape(t, cfg.kv_heads, cfg.head_dim)
-        v = self._linear(x, w["v"], w.get("bv")).reshape(t, cfg.kv_heads, cfg.head_dim)
+        q = self._linear(x, w, "q").reshape(t, cfg.heads, cfg.head_dim)
+        k = self._linear(x, w, "k").reshape(t, cfg.kv_heads, cfg.head_dim)
+        v = self._linear(x, w, "v").reshape(t, cfg.kv_heads, cfg.head_dim)
         if cfg.qk_norm:
             q, k = rmsnorm(q, w["q_norm_w"], cfg.norm_eps), rmsnorm(k, w["k_norm_w"], cfg.norm_eps)
         if cfg.rotary:
@@ -94,14 +103,14 @@ class Reference:
         scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
         scores /= scores.sum(axis=-1, keepdims=True)
         out = np.einsum("htc,chd->thd", scores, values).reshape(t, cfg.d_q)
-        return self._linear(out, w["o"], w.get("bo"))
+        return self._linear(out, w, "o")
 
     def _ffn(self, w, x):
         act = silu if self.cfg.activation == "silu" else gelu
         if self.cfg.gated:
-            gated = act(self._linear(x, w["gate"], w.get("bgate"))) * self._linear(x, w["up"], w.get("bup"))
-            return self._linear(gated, w["down"], w.get("bdown"))
-        return self._linear(act(self._linear(x, w["up"], w.get("bup"))), w["down"], w.get("bdown"))
+            gated = act(self._linear(x, w, "gate")) * self._linear(x, w, "up")
+            return self._linear(gated, w, "down")
+        return self._linear(act(self._linear(x, w, "up")), w, "down")
 
     def embed(self, tokens, pos0):
         top, x = self.top, self.top["tok_emb"][tokens]
@@ -126,5 +135,5 @@ class Reference:
 
     def logits(self, hidden):
         """The LM head's logits of the last token."""
-        return self._linear(self._norm(hidden[-1], self.top["final_norm_w"], self.top.get("final_norm_b")),
-                      self.top["lm_head"])
+        return linear(self._norm(hidden[-1], self.top["final_norm_w"], self.top.get("final_norm_b")),
+                      self.top["lm_head"], None, self.head_format)

@@ -26,7 +26,8 @@ from bwbench import _kernels
 from bwbench.errors import UsageError
 from bwbench.inference import engine, model_bytes, random_weights
 from bwbench.machine import check_memory
-from bwbench.models import load_config
+from bwbench.model_files import check_runnable
+from bwbench.models import load_config, model_file
 from bwbench.transformer import analyse
 
 KNEE_GAIN = 1.5     # S_TG(B) / S_TG(B/2) below this: the batch no longer pays
@@ -58,6 +59,10 @@ def check(grid: Grid, measure: bool, reference=None) -> None:
         raise UsageError(f"{grid.model} is an encoder: a sweep decodes")
     if not measure:
         return
+    if cfg.path:   # a model file: its own tensors' types
+        if [fmt for fmt in grid.formats if fmt != "f32"]:
+            raise UsageError(f"--weights is for models with random weights: {cfg.path}'s tensors keep their own types")
+        check_runnable(cfg, model_file(cfg).types())
     for fmt in grid.formats:
         extra = reference.batched_bytes(cfg, fmt, max(grid.batches), grid.max_pos) if reference else 0
         check_memory(_engine_bytes(cfg, grid, fmt) + extra,
@@ -128,7 +133,10 @@ class Runner:
     def __init__(self, grid: Grid, fmt: str, threads: int):
         cfg = load_config(grid.model)
         self.cfg, self.grid, self.threads = cfg, grid, threads
-        layers, top = random_weights(cfg, np.random.default_rng(1), True, True, grid.max_pos, fmt)
+        if cfg.path:   # the file's weights, memory-mapped
+            layers, top = model_file(cfg).weights(True, True)
+        else:
+            layers, top = random_weights(cfg, np.random.default_rng(1), True, True, grid.max_pos, fmt)
         self.engine = engine(cfg, layers, top, grid.max_pos, _max_tokens(grid), weights=fmt,
                              max_seqs=max(grid.batches))
         self.rng = np.random.default_rng(2)

@@ -8,7 +8,8 @@ from rich.table import Table
 
 from bwbench import choices, tune
 from bwbench.flops import ceiling_name
-from bwbench.quant import BYTES_PER_WEIGHT, weight_gbps
+from bwbench.formats import FORMATS
+from bwbench.quant import weight_gbps
 from bwbench.transformer import Op
 from bwbench.units import format_bytes
 
@@ -118,7 +119,7 @@ def quant_gemv_table(fmt: str, threads: int, measurements) -> Table:
                    ("kernel", "shape MxN", "fits in", "B/weight", "GFLOP/s", "weight GB/s", "GB/s"))
     for m in measurements:
         rows, _, cols = m.shape
-        table.add_row(m.kernel, f"{rows}x{cols}", m.level, f"{BYTES_PER_WEIGHT[fmt]:.4f}", f"{m.gflops:.1f}",
+        table.add_row(m.kernel, f"{rows}x{cols}", m.level, f"{FORMATS[fmt].bytes_per_weight:.4f}", f"{m.gflops:.1f}",
                       f"{weight_gbps(m):.1f}", f"{m.gbps:.1f}")
     table.caption = "GB/s counts the weights in their format plus x and y; weight GB/s the weights alone."
     return table

@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 
 from bwbench.errors import UsageError
 from bwbench.models import load_config
-from bwbench.quant import BYTES_PER_WEIGHT, FORMATS
+from bwbench import formats
 
 FIGURE_MODELS = ("bert-base", "bert-large", "gpt2")
 SOFTMAX_FLOPS, GELU_FLOPS, SILU_FLOPS, LAYERNORM_FLOPS, RMSNORM_FLOPS, ROTARY_FLOPS = 6, 9, 4, 7, 4, 3
@@ -190,7 +190,8 @@ def in_weight_format(op: Op, e: float, w: float) -> Op:
 def pass_ops(cfg, batch: int, tokens: int, context: int, e: float, scope: str, decoder: bool,
              w: float = None) -> list:
     """Every op of one pass over the model (an encoder pass, a prompt, or one decode step);
-    w: bytes a weight of the linear layers (default e: activations and weights alike)."""
+    w: bytes a weight of the linear layers (default: a model file's tensors' own, else e:
+    activations and weights alike)."""
     ops = layer_ops(cfg, batch, tokens, context, e, cached=decoder) * cfg.layers
     if scope == "model":
         rows = batch * tokens
@@ -199,7 +200,10 @@ def pass_ops(cfg, batch: int, tokens: int, context: int, e: float, scope: str, d
             ops += [_norm(cfg, "final ", rows, e), _linear("LM head", "lm_head", rows, cfg.d, cfg.vocab, e)]
         else:
             ops.insert(1, _norm(cfg, "embedding ", rows, e))
-    return ops if w is None else [in_weight_format(op, e, w) for op in ops]
+    if w is not None:
+        return [in_weight_format(op, e, w) for op in ops]
+    file_bytes = dict(cfg.tensor_bytes)   # a model file: each linear op's weights as its tensors lie
+    return [in_weight_format(op, e, file_bytes[op.name]) if op.name in file_bytes else op for op in ops]
 
 
 PHASES = ("all", "prompt", "generate")
@@ -335,14 +339,12 @@ def analyse(model: str, seq: int, mode: str = None, prompt: int = 0, batch: int 
             depth: int = 0, phase: str = "all") -> Analysis:
     """Every op of the model with its FLOPs, bytes, intensity and, given a
     Roofline, its predicted time; summed over layers and decode steps.
-    weights: the linear layers' weight format (f32, bf16, q8_0, q4_0) and its
+    weights: the linear layers' weight format (bwbench.formats) and its
     bytes per weight; default: bytes_per_element, as activations. depth:
     positions already in each sequence's cache before the prompt; phase: a
     decoder's passes counted (all, the prompt only, or the generated steps)."""
     cfg = load_config(model)
-    if weights is not None and weights not in BYTES_PER_WEIGHT:
-        raise UsageError(f"unknown weight format {weights!r}: choose from {', '.join(BYTES_PER_WEIGHT)}")
-    w = BYTES_PER_WEIGHT[weights] if weights else None
+    w = formats.get(weights).bytes_per_weight if weights is not None else None
     mode = mode or cfg.mode
     for label, value in (("seq", seq), ("batch", batch)):
         if not isinstance(value, int) or value < 1:
@@ -374,15 +376,15 @@ def analyse(model: str, seq: int, mode: str = None, prompt: int = 0, batch: int 
 
 def bandwidth_only(roofline) -> list:
     """The quantised formats whose unpack rate the roofline lacks: predicted from their bytes alone."""
-    return [fmt for fmt in FORMATS if fmt not in roofline.extra.get("unpack", {})]
+    return [fmt for fmt in formats.QUANTISED if fmt not in roofline.extra.get("unpack", {})]
 
 
 def tokens_per_s_by_format(shape: tuple, roofline) -> tuple:
     """A decoder's predicted tokens/s with its linear layers' weights in each
-    format (f32, bf16, q8_0, q4_0) on the same roofline: ({format: tokens/s},
+    format (bwbench.formats) on the same roofline: ({format: tokens/s},
     [the quantised formats whose unpack rate the roofline lacks, so predicted
     from their bytes alone]). shape: analyse()'s arguments before roofline."""
-    rates = {fmt: analyse(*shape, roofline, fmt).tokens_per_s for fmt in BYTES_PER_WEIGHT}
+    rates = {fmt: analyse(*shape, roofline, fmt).tokens_per_s for fmt in formats.NAMES}
     return rates, bandwidth_only(roofline)
 
 
@@ -415,7 +417,7 @@ def overlay_points(models, seq: int, roofline) -> list:
                            "gflops": op.flops / op.predicted_s / 1e9, "group": group, "mode": analysis.mode})
         if analysis.mode != "decoder":
             continue
-        for fmt in BYTES_PER_WEIGHT:
+        for fmt in formats.NAMES:
             step = analyse(model, seq, "decoder", 0, 1, 4, "model", roofline, fmt)
             note = " (bandwidth only)" if fmt in bandwidth_only(roofline) else ""
             points.append({"label": f"{model} decode step, {fmt} weights: {step.tokens_per_s:.1f} tokens/s "

@@ -138,10 +138,16 @@ def _search_path(bench: GemvBench, path: str, threads: int) -> list:
     return list(tried.values())
 
 
+def simd_paths(fmt: str) -> list:
+    """The SIMD paths fmt's GEMV has on this CPU, narrowest first (none: only the
+    generic kernel, which has no shape to tune: the K-quants so far)."""
+    return sorted({_kernels.gemv_path(isa, fmt) for isa in choices.supported_isas()} - {"generic"},
+                  key=choices.ISAS.index)
+
+
 def tune_gemv(fmt: str, threads: int, size: int, cache_size: int) -> dict:
     """fmt's fastest shape on each ISA path the CPU has, and the path to take."""
-    paths = sorted({_kernels.gemv_path(isa, fmt) for isa in choices.supported_isas()} - {"generic"},
-                   key=choices.ISAS.index)
+    paths = simd_paths(fmt)
     dram, cached = GemvBench(fmt, size), GemvBench(fmt, cache_size)
     variants, by_isa = [], {}
     for path in paths:
@@ -164,7 +170,7 @@ def tune(threads: int = None) -> dict:
     start = time.monotonic()
     profile = {"schema": SCHEMA, "key": host_key(), "threads": threads, "dram_bytes": size,
                "cache_bytes": cache, "read": tune_read(threads, size),
-               "gemv": {fmt: tune_gemv(fmt, threads, size, cache) for fmt in quant.FORMATS},
+               "gemv": {fmt: tune_gemv(fmt, threads, size, cache) for fmt in quant.FORMATS if simd_paths(fmt)},
                "gemm": tune_gemm(threads),
                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     profile["seconds"] = round(time.monotonic() - start, 1)

@@ -236,8 +236,9 @@ size_t bw_gemm_prepack_f32(int isa, const float *w, size_t n, size_t k, float *o
    operations with barriers between them; every op timed by thread 0. */
 enum { BW_ARCH_BERT, BW_ARCH_GPT2, BW_ARCH_LLAMA };
 enum { BW_ACT_GELU, BW_ACT_SILU };
-/* Weight formats (quant.c): the linear layers dispatch on them. */
-enum { BW_FMT_F32, BW_FMT_BF16, BW_FMT_Q8_0, BW_FMT_Q4_0, BW_NFMT };
+/* Weight formats (quant.c): the linear layers dispatch on them; each one's
+   traits are an entry of bw_fmts. */
+enum { BW_FMT_F32, BW_FMT_F16, BW_FMT_BF16, BW_FMT_Q8_0, BW_FMT_Q4_0, BW_FMT_Q4_K, BW_FMT_Q6_K, BW_NFMT };
 /* The ops a pass times, summed over layers; names in bwbench/inference.py. */
 enum { BW_OP_EMBED, BW_OP_EMB_NORM, BW_OP_NORM, BW_OP_Q, BW_OP_K, BW_OP_V, BW_OP_QK_NORM, BW_OP_ROTARY,
        BW_OP_QK, BW_OP_SOFTMAX, BW_OP_SV, BW_OP_O, BW_OP_RESIDUAL, BW_OP_GATE, BW_OP_UP, BW_OP_ACT,
@@ -259,7 +260,6 @@ typedef struct {
 
 typedef struct {
     int arch, act, nlayers;
-    int weights;                               /* the linear layers' format: BW_FMT_*; quantised ones one token a pass */
     size_t d, heads, kv_heads, head_dim, d_ff, vocab, max_pos, max_tokens;
     size_t max_seqs;                           /* sequences the key/value cache holds (0: one) */
     float eps, rope_theta;
@@ -303,12 +303,35 @@ int bw_infer_generate(const bw_model *m, bw_infer_state *s, int isa, int threads
 
 /* quant.c: llama.cpp's layouts; the block formats hold BW_QK weights a block. */
 #define BW_QK 32
+#define BW_QK_K 256          /* ggml's K-quant super-block */
+#define BW_MAX_BLOCK_BYTES 256   /* the largest GEMV block of any format (q6_K's 210) */
+/* x quantised for the block formats' GEMV: q8_0's values with a float scale and their sum. */
+typedef struct { float d; int32_t sum; int8_t qs[BW_QK]; } bw_xblock;
+/* A format's traits, one table for all (as ggml's type_traits): its name, its
+   storage block (weights and bytes; a float format's block is one weight), the
+   bytes that lead a GEMV block in the grouped layout (its scale), the weights
+   of a GEMV block (BW_QK, or a K-quant's super-block of BW_QK_K), whether
+   its GEMV takes x quantised to q8_0 blocks (else float32 x), what its
+   AVX-512 GEMV needs of the CPU, its
+   row conversions (NULL for f32, which the engine reads as it is) and the
+   plain dot product of one 32-weight block, the reference of every fast path. */
+typedef struct {
+    const char *name;
+    size_t block_weights, block_bytes, scale_bytes, gemv_weights;
+    int quantised_x;
+    unsigned avx512_needs;
+    void (*quantize)(const float *x, size_t n, void *out);
+    void (*dequantize)(const void *in, size_t n, float *x);
+    float (*dot)(const char *block, const float *xf, const bw_xblock *xq);
+} bw_fmt_traits;
+extern const bw_fmt_traits bw_fmts[BW_NFMT];
+/* The float formats (GEMV against float32 x) as a constant the SIMD kernels
+   fold (bw_fmts lives in another file); a float format never quantises x. */
+#define BW_FMT_IS_FLOAT(fmt) ((fmt) == BW_FMT_F16 || (fmt) == BW_FMT_BF16)
 /* Bytes of a row of `cols` weights, or 0 if the format cannot hold it. */
 size_t bw_fmt_row_bytes(int fmt, size_t cols);
 int bw_quantize(int fmt, const float *x, size_t n, void *out);
 int bw_dequantize(int fmt, const void *in, size_t n, float *x);
-/* x quantised for the block formats' GEMV: q8_0's values with a float scale and their sum. */
-typedef struct { float d; int32_t sum; int8_t qs[BW_QK]; } bw_xblock;
 size_t bw_xq_bytes(size_t cols);
 /* For a team inside a parallel region (a barrier after it): ntok rows of x
    (cols each) as bw_xblocks in xq, a row's bw_xq_bytes(cols) after the
@@ -328,7 +351,7 @@ size_t bw_group_block_bytes(int fmt);
 #define BW_MAX_STREAMS 8
 typedef void bw_groups_fn(const char *const *group, const float *x, const bw_xblock *xq, size_t blocks,
                           size_t step, int prefetch, float *const *y);
-/* quant.c: AVX2 with F16C. quant_avx512.c: AVX-512 (bf16) and AVX512_VNNI (q8_0, q4_0). */
+/* quant.c: AVX2 with F16C. quant_avx512.c: AVX-512 (f16, bf16) and AVX512_VNNI (q8_0, q4_0). */
 extern bw_groups_fn *const bw_groups_avx2[BW_NFMT][BW_NSTREAM_COUNTS];
 extern bw_groups_fn *const bw_groups_avx512[BW_NFMT][BW_NSTREAM_COUNTS];
 /* The path y = W x in fmt takes for isa: the widest kernel, at most isa, that
@@ -342,10 +365,11 @@ int bw_set_gemv_shape(int fmt, int path, bw_gemv_shape shape);
 bw_gemv_shape bw_gemv_shape_of(int fmt, int path);
 /* For a team inside a parallel region: Y = X W^T for ntok tokens, W rows x
    cols in fmt (block formats in the engine's layout), X (ntok x cols) as
-   float32 (bf16) or quantised by bw_team_quantize_x into xq (q8_0, q4_0); Y ntok x rows. isa: one
-   bw_isa_usable() accepted (checked by the caller, outside the timed region).
-   The team takes the rows in chunks as it goes (an omp for, no barrier at
-   its end), each chunk read for every token while it is in cache. */
+   float32 (f16, bf16) or quantised by bw_team_quantize_x into xq (the block
+   formats); Y ntok x rows. isa: one bw_isa_usable() accepted (checked by the
+   caller, outside the timed region). The team takes the rows in chunks as it
+   goes (an omp for, no barrier at its end), each chunk read for every token
+   while it is in cache. */
 void bw_team_gemv_fmt(int isa, int fmt, const void *w, size_t rows, size_t cols, size_t ntok, const float *x,
                       const void *xq, float *y);
 /* Times (samples given) or runs once (samples NULL) y = W x as the inference

@@ -129,7 +129,7 @@ static void add_bias(const bw_linear *l, size_t ntok, float *out)
 static void linear(const pass *p, const bw_linear *l, const float *in, size_t ntok, float *out)
 {
     if (l->fmt != BW_FMT_F32) {   /* the format's GEMV, every token at once */
-        if (l->fmt != BW_FMT_BF16) {
+        if (bw_fmts[l->fmt].quantised_x) {
             bw_team_quantize_x(p->isa, in, l->cols, ntok, p->s->xq);
             #pragma omp barrier
         }

@@ -1,9 +1,9 @@
 /* Weight formats in the layouts of llama.cpp's ggml, so bytes per weight and
-   results compare one to one: bf16 (the top half of a float32, rounded to
-   nearest even), and blocks of 32 weights with one fp16 scale d: q8_0 (34
+   results compare one to one: f16 (IEEE half) and bf16 (the top half of a
+   float32), both rounded to nearest even, and blocks of 32 weights with one fp16 scale d: q8_0 (34
    bytes: d = max|x| / 127, q = round(x / d)) and q4_0 (18 bytes: d = the
    signed value of largest magnitude / -8, q = x / d + 8 in a nibble, weights j
-   and j + 16 sharing byte j). GEMV y = W x per format: bf16 against float32 x;
+   and j + 16 sharing byte j). GEMV y = W x per format: f16 and bf16 against float32 x;
    the block formats against x quantised to q8_0 blocks once per product, as
    llama.cpp does, so each block is one integer dot product and one scale,
    with the weights regrouped (bw_interleave) so a vector holds 8 rows. */
@@ -19,17 +19,6 @@
 
 typedef struct { uint16_t d; int8_t qs[BW_QK]; } block_q8_0;
 typedef struct { uint16_t d; uint8_t qs[BW_QK / 2]; } block_q4_0;
-
-size_t bw_fmt_row_bytes(int fmt, size_t cols)
-{
-    switch (fmt) {
-    case BW_FMT_F32: return cols * 4;
-    case BW_FMT_BF16: return cols * 2;
-    case BW_FMT_Q8_0: return cols % BW_QK ? 0 : cols / BW_QK * sizeof(block_q8_0);
-    case BW_FMT_Q4_0: return cols % BW_QK ? 0 : cols / BW_QK * sizeof(block_q4_0);
-    default: return 0;
-    }
-}
 
 static float fp16_to_f32(uint16_t h)
 {
@@ -52,11 +41,13 @@ static float fp16_to_f32(uint16_t h)
     return f;
 }
 
-static uint16_t f32_to_fp16(float f)   /* round to nearest even; scales are finite and small */
+static uint16_t f32_to_fp16(float f)   /* round to nearest even, as numpy's float16 */
 {
     uint32_t bits;
     memcpy(&bits, &f, sizeof bits);
     uint32_t sign = (bits >> 16) & 0x8000;
+    if ((bits & 0x7fffffff) > 0x7f800000)   /* NaN stays a (quiet) NaN */
+        return (uint16_t)(sign | 0x7e00);
     int exp = (int)((bits >> 23) & 0xff) - 127 + 15;
     uint32_t man = bits & 0x7fffff;
     if (exp >= 31)
@@ -119,55 +110,340 @@ static void quantize_q4_0(const float *x, block_q4_0 *y)
     }
 }
 
-int bw_quantize(int fmt, const float *x, size_t n, void *out)
+/* Row conversions, one pair a format (n: whole blocks, checked by the caller);
+   f16 and bf16 one 16-bit value a weight. */
+static void narrow(const float *x, size_t n, uint16_t *out, uint16_t (*to)(float))
 {
-    if (!bw_fmt_row_bytes(fmt, n) || fmt == BW_FMT_F32)
-        return BW_EARGS;
-    for (size_t i = 0; fmt == BW_FMT_BF16 && i < n; i++)
-        ((uint16_t *)out)[i] = f32_to_bf16(x[i]);
-    for (size_t b = 0; fmt == BW_FMT_Q8_0 && b < n / BW_QK; b++)
-        quantize_q8_0(x + b * BW_QK, (block_q8_0 *)out + b);
-    for (size_t b = 0; fmt == BW_FMT_Q4_0 && b < n / BW_QK; b++)
-        quantize_q4_0(x + b * BW_QK, (block_q4_0 *)out + b);
-    return BW_OK;
+    for (size_t i = 0; i < n; i++)
+        out[i] = to(x[i]);
 }
 
-int bw_dequantize(int fmt, const void *in, size_t n, float *x)
+static void widen(const uint16_t *in, size_t n, float *x, float (*from)(uint16_t))
 {
-    if (!bw_fmt_row_bytes(fmt, n) || fmt == BW_FMT_F32)
-        return BW_EARGS;
-    for (size_t i = 0; fmt == BW_FMT_BF16 && i < n; i++)
-        x[i] = bf16_to_f32(((const uint16_t *)in)[i]);
-    for (size_t b = 0; fmt == BW_FMT_Q8_0 && b < n / BW_QK; b++) {
+    for (size_t i = 0; i < n; i++)
+        x[i] = from(in[i]);
+}
+
+static void quantize_f16(const float *x, size_t n, void *out) { narrow(x, n, out, f32_to_fp16); }
+static void dequantize_f16(const void *in, size_t n, float *x) { widen(in, n, x, fp16_to_f32); }
+static void quantize_bf16(const float *x, size_t n, void *out) { narrow(x, n, out, f32_to_bf16); }
+static void dequantize_bf16(const void *in, size_t n, float *x) { widen(in, n, x, bf16_to_f32); }
+
+static void quantize_row_q8_0(const float *x, size_t n, void *out)
+{
+    for (size_t b = 0; b < n / BW_QK; b++)
+        quantize_q8_0(x + b * BW_QK, (block_q8_0 *)out + b);
+}
+
+static void dequantize_q8_0(const void *in, size_t n, float *x)
+{
+    for (size_t b = 0; b < n / BW_QK; b++) {
         const block_q8_0 *q = (const block_q8_0 *)in + b;
         for (int j = 0; j < BW_QK; j++)
             x[b * BW_QK + j] = q->qs[j] * fp16_to_f32(q->d);
     }
-    for (size_t b = 0; fmt == BW_FMT_Q4_0 && b < n / BW_QK; b++) {
+}
+
+static void quantize_row_q4_0(const float *x, size_t n, void *out)
+{
+    for (size_t b = 0; b < n / BW_QK; b++)
+        quantize_q4_0(x + b * BW_QK, (block_q4_0 *)out + b);
+}
+
+static void dequantize_q4_0(const void *in, size_t n, float *x)
+{
+    for (size_t b = 0; b < n / BW_QK; b++) {
         const block_q4_0 *q = (const block_q4_0 *)in + b;
         for (int j = 0; j < BW_QK / 2; j++) {
             x[b * BW_QK + j] = ((q->qs[j] & 0x0f) - 8) * fp16_to_f32(q->d);
             x[b * BW_QK + j + BW_QK / 2] = ((q->qs[j] >> 4) - 8) * fp16_to_f32(q->d);
         }
     }
+}
+
+/* w . x of one plain 32-weight block (times the scales) against x's block,
+   float32 (f16, bf16) or quantised: the reference every fast path is tested against. */
+static float dot_halves(const char *block, const float *xf, float (*from)(uint16_t))
+{
+    float sum = 0.0f;
+    for (int j = 0; j < BW_QK; j++) {
+        uint16_t h;
+        memcpy(&h, block + 2 * j, 2);
+        sum += from(h) * xf[j];
+    }
+    return sum;
+}
+
+static float dot_f16(const char *block, const float *xf, const bw_xblock *xq)
+{
+    (void)xq;
+    return dot_halves(block, xf, fp16_to_f32);
+}
+
+static float dot_bf16(const char *block, const float *xf, const bw_xblock *xq)
+{
+    (void)xq;
+    return dot_halves(block, xf, bf16_to_f32);
+}
+
+static float dot_q8_0(const char *block, const float *xf, const bw_xblock *x)
+{
+    uint16_t d;
+    memcpy(&d, block, 2);
+    const int8_t *q = (const int8_t *)(block + 2);
+    int dot = 0;
+    (void)xf;
+    for (int j = 0; j < BW_QK; j++)
+        dot += q[j] * x->qs[j];
+    return fp16_to_f32(d) * x->d * dot;
+}
+
+static float dot_q4_0(const char *block, const float *xf, const bw_xblock *x)
+{
+    uint16_t d;
+    memcpy(&d, block, 2);
+    const uint8_t *q = (const uint8_t *)(block + 2);
+    int dot = 0;
+    (void)xf;
+    for (int j = 0; j < BW_QK / 2; j++)
+        dot += ((q[j] & 0x0f) - 8) * x->qs[j] + ((q[j] >> 4) - 8) * x->qs[j + BW_QK / 2];
+    return fp16_to_f32(d) * x->d * dot;
+}
+
+/* ggml's K-quants: super-blocks of 256 weights in sub-blocks with their own
+   scales. q4_K (144 bytes): fp16 d and dmin, 8 sub-blocks of 32 with 6-bit
+   scale and min packed in 12 bytes, weight = d * sc * q - dmin * m with q a
+   nibble (weights 64k..64k+31 in the low nibbles of bytes 32k.., the next 32
+   in their high ones). q6_K (210 bytes): 128 bytes of low nibbles, 64 of
+   high 2-bit pairs, 16 int8 scales of sub-blocks of 16, fp16 d; weight =
+   d * sc * (q - 32) with q 6 bits. Their quantisers here are plain (a
+   scale from each sub-block's range, not llama.cpp's search for the best
+   one): any encoding in the layout is a valid weight for the GEMV. */
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[BW_QK_K / 2]; } block_q4_K;
+typedef struct { uint8_t ql[BW_QK_K / 2]; uint8_t qh[BW_QK_K / 4]; int8_t scales[BW_QK_K / 16]; uint16_t d; } block_q6_K;
+
+/* Sub-block j's 6-bit scale and min of a q4_K block (ggml's get_scale_min_k4). */
+static void scale_min_k4(int j, const uint8_t *q, int *sc, int *m)
+{
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+static int clamp_round(float v, int lo, int hi)
+{
+    const int q = (int)lrintf(v);
+    return q < lo ? lo : q > hi ? hi : q;
+}
+
+static void quantize_q4_K(const float *x, block_q4_K *y)
+{
+    float scale[8], min[8], max_scale = 0.0f, max_min = 0.0f;
+    for (int j = 0; j < 8; j++) {   /* each sub-block spans [-min, -min + 15 * scale] */
+        float lo = 0.0f, hi = 0.0f;
+        for (int l = 0; l < 32; l++) {
+            lo = x[32 * j + l] < lo ? x[32 * j + l] : lo;
+            hi = x[32 * j + l] > hi ? x[32 * j + l] : hi;
+        }
+        scale[j] = (hi - lo) / 15;
+        min[j] = -lo;
+        max_scale = scale[j] > max_scale ? scale[j] : max_scale;
+        max_min = min[j] > max_min ? min[j] : max_min;
+    }
+    const float d = fp16_to_f32(f32_to_fp16(max_scale / 63)), dmin = fp16_to_f32(f32_to_fp16(max_min / 63));
+    y->d = f32_to_fp16(max_scale / 63);
+    y->dmin = f32_to_fp16(max_min / 63);
+    int sc[8], m[8];
+    memset(y->scales, 0, sizeof y->scales);
+    for (int j = 0; j < 8; j++) {
+        sc[j] = d ? clamp_round(scale[j] / d, 0, 63) : 0;
+        m[j] = dmin ? clamp_round(min[j] / dmin, 0, 63) : 0;
+        if (j < 4) {
+            y->scales[j] = (uint8_t)sc[j];
+            y->scales[j + 4] = (uint8_t)m[j];
+        } else {   /* low 4 bits in byte j + 4, the top 2 in the top of bytes j - 4 and j */
+            y->scales[j + 4] = (uint8_t)((sc[j] & 0xf) | ((m[j] & 0xf) << 4));
+            y->scales[j - 4] |= (uint8_t)((sc[j] >> 4) << 6);
+            y->scales[j] |= (uint8_t)((m[j] >> 4) << 6);
+        }
+    }
+    for (int k = 0; k < 4; k++)
+        for (int l = 0; l < 32; l++) {
+            int q[2];
+            for (int h = 0; h < 2; h++) {
+                const int j = 2 * k + h;
+                const float step = d * sc[j];
+                q[h] = step ? clamp_round((x[32 * j + l] + dmin * m[j]) / step, 0, 15) : 0;
+            }
+            y->qs[32 * k + l] = (uint8_t)(q[0] | q[1] << 4);
+        }
+}
+
+static void dequantize_q4_K_block(const block_q4_K *b, float *y)
+{
+    const float d = fp16_to_f32(b->d), dmin = fp16_to_f32(b->dmin);
+    for (int j = 0; j < 8; j++) {
+        int sc, m;
+        scale_min_k4(j, b->scales, &sc, &m);
+        for (int l = 0; l < 32; l++) {
+            const uint8_t q = b->qs[32 * (j / 2) + l];
+            y[32 * j + l] = d * sc * (j % 2 ? q >> 4 : q & 0xf) - dmin * m;
+        }
+    }
+}
+
+static void quantize_q6_K(const float *x, block_q6_K *y)
+{
+    float scale[16], max_scale = 0.0f;
+    for (int j = 0; j < 16; j++) {   /* each sub-block's value of largest magnitude at code -32, as ggml's */
+        float amax = 0.0f, big = 0.0f;
+        for (int l = 0; l < 16; l++)
+            if (fabsf(x[16 * j + l]) > amax) {
+                amax = fabsf(x[16 * j + l]);
+                big = x[16 * j + l];
+            }
+        scale[j] = -big / 32;
+        max_scale = fabsf(scale[j]) > max_scale ? fabsf(scale[j]) : max_scale;
+    }
+    y->d = f32_to_fp16(max_scale / 127);
+    const float d = fp16_to_f32(y->d);
+    memset(y->qh, 0, sizeof y->qh);
+    for (int j = 0; j < 16; j++)
+        y->scales[j] = (int8_t)(d ? clamp_round(scale[j] / d, -127, 127) : 0);
+    for (int i = 0; i < BW_QK_K; i++) {
+        const int half = i / 128, r = i % 128, l = r % 32, part = r / 32;   /* part 0..3: q1..q4 of ggml's loop */
+        const float step = d * y->scales[i / 16];
+        const int q = (step ? clamp_round(x[i] / step, -32, 31) : 0) + 32;
+        uint8_t *low = &y->ql[64 * half + l + (part % 2) * 32];
+        *low |= (uint8_t)((q & 0xf) << (part / 2 ? 4 : 0));
+        y->qh[32 * half + l] |= (uint8_t)((q >> 4) << (2 * part));
+    }
+}
+
+static void dequantize_q6_K_block(const block_q6_K *b, float *y)
+{
+    const float d = fp16_to_f32(b->d);
+    for (int i = 0; i < BW_QK_K; i++) {
+        const int half = i / 128, r = i % 128, l = r % 32, part = r / 32;
+        const uint8_t low = b->ql[64 * half + l + (part % 2) * 32];
+        const int q = ((part / 2 ? low >> 4 : low & 0xf) | ((b->qh[32 * half + l] >> (2 * part)) & 3) << 4) - 32;
+        y[i] = d * b->scales[i / 16] * q;
+    }
+}
+
+static void quantize_row_q4_K(const float *x, size_t n, void *out)
+{
+    for (size_t b = 0; b < n / BW_QK_K; b++)
+        quantize_q4_K(x + b * BW_QK_K, (block_q4_K *)out + b);
+}
+
+static void dequantize_q4_K(const void *in, size_t n, float *x)
+{
+    for (size_t b = 0; b < n / BW_QK_K; b++)
+        dequantize_q4_K_block((const block_q4_K *)in + b, x + b * BW_QK_K);
+}
+
+static void quantize_row_q6_K(const float *x, size_t n, void *out)
+{
+    memset(out, 0, n / BW_QK_K * sizeof(block_q6_K));   /* the packing ORs bits in */
+    for (size_t b = 0; b < n / BW_QK_K; b++)
+        quantize_q6_K(x + b * BW_QK_K, (block_q6_K *)out + b);
+}
+
+static void dequantize_q6_K(const void *in, size_t n, float *x)
+{
+    for (size_t b = 0; b < n / BW_QK_K; b++)
+        dequantize_q6_K_block((const block_q6_K *)in + b, x + b * BW_QK_K);
+}
+
+static float dot_q4_K(const char *block, const float *xf, const bw_xblock *xq)
+{
+    const block_q4_K *b = (const block_q4_K *)block;
+    const float d = fp16_to_f32(b->d), dmin = fp16_to_f32(b->dmin);
+    float sum = 0.0f;
+    (void)xf;
+    for (int j = 0; j < 8; j++) {
+        int sc, m, dot = 0;
+        scale_min_k4(j, b->scales, &sc, &m);
+        for (int l = 0; l < 32; l++) {
+            const uint8_t q = b->qs[32 * (j / 2) + l];
+            dot += (j % 2 ? q >> 4 : q & 0xf) * xq[j].qs[l];
+        }
+        sum += xq[j].d * (d * sc * dot - dmin * m * xq[j].sum);
+    }
+    return sum;
+}
+
+static float dot_q6_K(const char *block, const float *xf, const bw_xblock *xq)   /* against float32 x */
+{
+    float w[BW_QK_K], sum = 0.0f;
+    (void)xq;
+    dequantize_q6_K(block, BW_QK_K, w);
+    for (int j = 0; j < BW_QK_K; j++)
+        sum += w[j] * xf[j];
+    return sum;
+}
+
+/* name, block weights and bytes, scale bytes, GEMV block weights, x quantised, AVX-512 needs, conversions, dot */
+const bw_fmt_traits bw_fmts[BW_NFMT] = {
+    [BW_FMT_F32] = {"f32", 1, 4, 0, BW_QK, 0, BW_NEEDS_AVX512, NULL, NULL, NULL},
+    [BW_FMT_F16] = {"f16", 1, 2, 0, BW_QK, 0, BW_NEEDS_AVX512, quantize_f16, dequantize_f16, dot_f16},
+    [BW_FMT_BF16] = {"bf16", 1, 2, 0, BW_QK, 0, BW_NEEDS_AVX512, quantize_bf16, dequantize_bf16, dot_bf16},
+    [BW_FMT_Q8_0] = {"q8_0", BW_QK, sizeof(block_q8_0), 2, BW_QK, 1, BW_NEEDS_AVX512_VNNI, quantize_row_q8_0,
+                     dequantize_q8_0, dot_q8_0},
+    [BW_FMT_Q4_0] = {"q4_0", BW_QK, sizeof(block_q4_0), 2, BW_QK, 1, BW_NEEDS_AVX512_VNNI, quantize_row_q4_0,
+                     dequantize_q4_0, dot_q4_0},
+    /* q4_K has an AVX2 GEMV, q6_K only the generic one so far: their empty SIMD entries say so */
+    [BW_FMT_Q4_K] = {"q4_K", BW_QK_K, sizeof(block_q4_K), 4, BW_QK_K, 1, BW_NEEDS_AVX512, quantize_row_q4_K,
+                     dequantize_q4_K, dot_q4_K},
+    [BW_FMT_Q6_K] = {"q6_K", BW_QK_K, sizeof(block_q6_K), 2 /* 208 bytes after: 4-byte chunks */, BW_QK_K, 0, BW_NEEDS_AVX512, quantize_row_q6_K,
+                     dequantize_q6_K, dot_q6_K},
+};
+
+size_t bw_fmt_row_bytes(int fmt, size_t cols)
+{
+    if (fmt < 0 || fmt >= BW_NFMT || cols % bw_fmts[fmt].block_weights)
+        return 0;
+    return cols / bw_fmts[fmt].block_weights * bw_fmts[fmt].block_bytes;
+}
+
+int bw_quantize(int fmt, const float *x, size_t n, void *out)
+{
+    if (!bw_fmt_row_bytes(fmt, n) || !bw_fmts[fmt].quantize)
+        return BW_EARGS;
+    bw_fmts[fmt].quantize(x, n, out);
+    return BW_OK;
+}
+
+int bw_dequantize(int fmt, const void *in, size_t n, float *x)
+{
+    if (!bw_fmt_row_bytes(fmt, n) || !bw_fmts[fmt].dequantize)
+        return BW_EARGS;
+    bw_fmts[fmt].dequantize(in, n, x);
     return BW_OK;
 }
 
 /* The engine's layout of a matrix in a format: rows in groups of BW_GROUP,
-   block by block (32 weights of a row; bf16's 64 bytes count as a block with
-   no scale); a group's block b holds the BW_GROUP rows' scales, then their
+   block by block (32 weights of a row; f16's and bf16's 64 bytes count as a
+   block with no scale); a group's block b holds the BW_GROUP rows' scales, then their
    weights 4 bytes at a time (chunk k of every row, then chunk k + 1), so one
    32-byte load holds 4 bytes of each of 8 rows and a GEMV keeps one row in
    each lane, streaming one run of memory. Same bytes as llama.cpp's layout;
    rows after the last whole group stay as they are (BW_GROUP in bwbench.h). */
-static size_t block_bytes(int fmt)
+static size_t gemv_weights(int fmt) { return bw_fmts[fmt].gemv_weights; }
+
+static size_t block_bytes(int fmt)   /* a GEMV block: gemv_weights(fmt) weights */
 {
-    return fmt == BW_FMT_BF16 ? 2 * BW_QK : fmt == BW_FMT_Q8_0 ? sizeof(block_q8_0) : sizeof(block_q4_0);
+    return gemv_weights(fmt) / bw_fmts[fmt].block_weights * bw_fmts[fmt].block_bytes;
 }
 
 size_t bw_group_block_bytes(int fmt) { return BW_GROUP * block_bytes(fmt); }
 
-static size_t scale_bytes(int fmt) { return fmt == BW_FMT_BF16 ? 0 : 2; }
+static size_t scale_bytes(int fmt) { return bw_fmts[fmt].scale_bytes; }
 
 /* Copies row r's block between a group's block (interleaved) and a plain block. */
 static void regroup_block(int fmt, char *group_block, char *plain, int r, int to_group)
@@ -184,9 +460,9 @@ static void regroup_block(int fmt, char *group_block, char *plain, int r, int to
 int bw_interleave(int fmt, const void *w, size_t rows, size_t cols, void *out)
 {
     const size_t row_bytes = bw_fmt_row_bytes(fmt, cols);
-    if (!row_bytes || fmt == BW_FMT_F32 || cols % BW_QK)   /* bf16 too: whole blocks */
+    if (!row_bytes || fmt == BW_FMT_F32 || cols % gemv_weights(fmt))   /* f16 and bf16 too: whole blocks */
         return BW_EARGS;
-    const size_t grouped = rows / BW_GROUP * BW_GROUP, blocks = cols / BW_QK;
+    const size_t grouped = rows / BW_GROUP * BW_GROUP, blocks = cols / gemv_weights(fmt);
     for (size_t i = 0; i < grouped; i++)
         for (size_t b = 0; b < blocks; b++)
             regroup_block(fmt, (char *)out + (i / BW_GROUP * blocks + b) * BW_GROUP * block_bytes(fmt),
@@ -255,37 +531,14 @@ void bw_team_quantize_x(int isa, const float *x, size_t cols, size_t ntok, void 
         block(x + i / blocks * cols + i % blocks * BW_QK, (bw_xblock *)xq + i / blocks * stride + i % blocks);
 }
 
-/* w . x of one plain block (times the scales) against x's block, float32
-   (bf16) or quantised: the reference every fast path is tested against. */
-static float block_dot_generic(int fmt, const char *block, const float *xf, const bw_xblock *x)
-{
-    if (fmt == BW_FMT_BF16) {
-        float sum = 0.0f;
-        for (int j = 0; j < BW_QK; j++) {
-            uint16_t h;
-            memcpy(&h, block + 2 * j, 2);
-            sum += bf16_to_f32(h) * xf[j];
-        }
-        return sum;
-    }
-    uint16_t d;
-    memcpy(&d, block, 2);
-    const int8_t *q8 = (const int8_t *)(block + 2);
-    const uint8_t *q4 = (const uint8_t *)(block + 2);
-    int dot = 0;
-    for (int j = 0; j < BW_QK / 2; j++)
-        dot += fmt == BW_FMT_Q8_0 ? q8[j] * x->qs[j] + q8[j + BW_QK / 2] * x->qs[j + BW_QK / 2]
-                                  : ((q4[j] & 0x0f) - 8) * x->qs[j] + ((q4[j] >> 4) - 8) * x->qs[j + BW_QK / 2];
-    return fp16_to_f32(d) * x->d * dot;
-}
-
 static void rows_generic(int fmt, const char *w, size_t row_bytes, size_t lo, size_t hi, const float *x,
                          const bw_xblock *xq, size_t cols, float *y)
 {
     for (size_t i = lo; i < hi; i++) {
         float sum = 0.0f;
-        for (size_t b = 0; b < cols / BW_QK; b++)
-            sum += block_dot_generic(fmt, w + i * row_bytes + b * block_bytes(fmt), x + b * BW_QK, xq + b);
+        for (size_t b = 0; b < cols / gemv_weights(fmt); b++)
+            sum += bw_fmts[fmt].dot(w + i * row_bytes + b * block_bytes(fmt), x + b * gemv_weights(fmt),
+                                    xq + b * gemv_weights(fmt) / BW_QK);
         y[i] = sum;
     }
 }
@@ -296,9 +549,9 @@ static void group_generic(int fmt, const char *group, const float *x, const bw_x
     for (int r = 0; r < BW_GROUP; r++) {
         float sum = 0.0f;
         for (size_t b = 0; b < blocks; b++) {
-            char plain[2 * BW_QK];
+            char plain[BW_MAX_BLOCK_BYTES];
             regroup_block(fmt, (char *)group + b * BW_GROUP * block_bytes(fmt), plain, r, 0);
-            sum += block_dot_generic(fmt, plain, x + b * BW_QK, xq + b);
+            sum += bw_fmts[fmt].dot(plain, x + b * gemv_weights(fmt), xq + b * gemv_weights(fmt) / BW_QK);
         }
         y[r] = sum;
     }
@@ -306,7 +559,9 @@ static void group_generic(int fmt, const char *group, const float *x, const bw_x
 
 #if defined(__x86_64__)
 /* AVX2: a group's 8 rows in the 8 lanes. bf16 widened to float32 in
-   registers (a shift or a mask) times x broadcast. The block formats:
+   registers (a shift or a mask), f16 by F16C's vcvtph2ps (the even halves
+   of 8 rows gathered into one 128-bit half, the odd into the other), times
+   x broadcast. The block formats:
    maddubs multiplies unsigned bytes by x's signed ones (4 of x's bytes
    broadcast to every row) and madd sums them to int32 per row.
    q8_0 weights are signed, so maddubs takes |w| and x with w's sign (as
@@ -324,6 +579,61 @@ static inline __m256i x_chunk(const bw_xblock *x, int k)
     return _mm256_set1_epi32(four);
 }
 
+/* Chunk k of 8 rows (weights 2k and 2k + 1 of each, a lane each) as float32:
+   the even weights and the odd ones. */
+static inline void widen_avx2(int fmt, __m256i w, __m256 *even, __m256 *odd)
+{
+    if (fmt == BW_FMT_BF16) {
+        *even = _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+        *odd = _mm256_castsi256_ps(_mm256_and_si256(w, _mm256_set1_epi32((int)0xffff0000)));
+        return;
+    }
+    const __m256i order = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
+                                           0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+    /* each 128-bit half: 4 even halves, then 4 odd; the 64-bit runs reordered even, even, odd, odd */
+    const __m256i halves = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(w, order), _MM_SHUFFLE(3, 1, 2, 0));
+    *even = _mm256_cvtph_ps(_mm256_castsi256_si128(halves));
+    *odd = _mm256_cvtph_ps(_mm256_extracti128_si256(halves, 1));
+}
+
+/* One group block of q4_K (per row: d and dmin lead, then 35 chunks of 4
+   bytes: 3 of packed 6-bit scales and mins, 32 of nibbles) against x's 8
+   q8_0 blocks, which are its 8 sub-blocks: acc + each row's sum over them of
+   x's scale times (d * sc * dot - dmin * m * sum(x)). The 8 rows' scales are
+   unpacked in scalar code, once a block; the nibbles go through maddubs as
+   q4_0's do (16-bit sums: at most 8 x 2 x 15 x 127). */
+static inline __m256 q4_K_block_avx2(const char *g, const bw_xblock *x, __m256 acc)
+{
+    __m256 d, dmin;   /* the rows' leading halves: d even, dmin odd */
+    widen_avx2(BW_FMT_F16, _mm256_loadu_si256((const __m256i *)g), &d, &dmin);
+    const char *chunks = g + 4 * BW_GROUP;   /* chunk k of row r: chunks + (k * BW_GROUP + r) * 4 */
+    float sc[8][BW_GROUP], mn[8][BW_GROUP];
+    for (int r = 0; r < BW_GROUP; r++) {
+        uint8_t scales[12];
+        for (int k = 0; k < 3; k++)
+            memcpy(scales + 4 * k, chunks + (k * BW_GROUP + r) * 4, 4);
+        for (int j = 0; j < 8; j++) {
+            int s, m;
+            scale_min_k4(j, scales, &s, &m);
+            sc[j][r] = (float)s;
+            mn[j][r] = (float)m;
+        }
+    }
+    const __m256i low = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+    for (int j = 0; j < 8; j++) {   /* sub-block j: the low (even j) or high nibbles of chunks 3 + 8 (j / 2) .. */
+        __m256i pairs = _mm256_setzero_si256();
+        for (int c = 0; c < 8; c++) {
+            const __m256i w = _mm256_loadu_si256((const __m256i *)(chunks + (3 + 8 * (j / 2) + c) * 4 * BW_GROUP));
+            const __m256i q = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(w, 4) : w, low);
+            pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(q, x_chunk(x + j, c)));
+        }
+        const __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
+        acc = _mm256_fmadd_ps(dot, _mm256_mul_ps(_mm256_mul_ps(d, _mm256_loadu_ps(sc[j])), _mm256_set1_ps(x[j].d)), acc);
+        acc = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, _mm256_loadu_ps(mn[j])), _mm256_set1_ps(x[j].d * x[j].sum), acc);
+    }
+    return acc;
+}
+
 /* An empty asm that keeps v in a register as it is: without it GCC regroups
    a block's chain of integer sums into a tree, keeps all its products live
    and spills them (the in-cache GEMV ran 30-50% slower). */
@@ -337,8 +647,8 @@ static inline __attribute__((always_inline)) void groups_avx2(const int fmt, con
                                                               const float *x, const bw_xblock *xq, size_t blocks,
                                                               size_t step, int prefetch, float *const *y)
 {
-    const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(0x0f), high = _mm256_set1_epi32((int)0xffff0000);
-    __m256 acc[BW_MAX_STREAMS], odd[BW_MAX_STREAMS];   /* bf16: the even and the odd columns' sums */
+    const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(0x0f);
+    __m256 acc[BW_MAX_STREAMS], odd[BW_MAX_STREAMS];   /* f16, bf16: the even and the odd columns' sums */
     for (int s = 0; s < n; s++)
         acc[s] = odd[s] = _mm256_setzero_ps();
     for (size_t b = 0; b < blocks; b++) {
@@ -346,15 +656,21 @@ static inline __attribute__((always_inline)) void groups_avx2(const int fmt, con
         for (int s = 0; prefetch && s < n; s++)
             for (size_t o = 0; o < step; o += 64)
                 _mm_prefetch(group[s] + b * step + prefetch + o, _MM_HINT_T0);
-        if (fmt == BW_FMT_BF16) {   /* chunk k: columns 2k and 2k + 1 of 8 rows */
+        if (BW_FMT_IS_FLOAT(fmt)) {   /* chunk k: columns 2k and 2k + 1 of 8 rows */
             for (int k = 0; k < BW_QK / 2; k++) {
                 const __m256 x0 = _mm256_set1_ps(x[b * BW_QK + 2 * k]), x1 = _mm256_set1_ps(x[b * BW_QK + 2 * k + 1]);
                 for (int s = 0; s < n; s++) {
-                    const __m256i w = _mm256_loadu_si256((const __m256i *)(group[s] + b * step) + k);
-                    acc[s] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(w, 16)), x0, acc[s]);
-                    odd[s] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(w, high)), x1, odd[s]);
+                    __m256 even, odd_w;
+                    widen_avx2(fmt, _mm256_loadu_si256((const __m256i *)(group[s] + b * step) + k), &even, &odd_w);
+                    acc[s] = _mm256_fmadd_ps(even, x0, acc[s]);
+                    odd[s] = _mm256_fmadd_ps(odd_w, x1, odd[s]);
                 }
             }
+            continue;
+        }
+        if (fmt == BW_FMT_Q4_K) {   /* a super-block: 8 of x's blocks */
+            for (int s = 0; s < n; s++)
+                acc[s] = q4_K_block_avx2(group[s] + b * step, xq + b * (BW_QK_K / BW_QK), acc[s]);
             continue;
         }
         __m256i dot[BW_MAX_STREAMS];
@@ -398,7 +714,9 @@ static inline __attribute__((always_inline)) void groups_avx2(const int fmt, con
 
 #define GROUPS groups_avx2
 #define TABLE bw_groups_avx2
+#define KERNEL_FORMATS(X) X(BW_FMT_F16) X(BW_FMT_BF16) X(BW_FMT_Q8_0) X(BW_FMT_Q4_0) X(BW_FMT_Q4_K)
 #include "gemv_kernels.h"
+#undef KERNEL_FORMATS
 #undef GROUPS
 #undef TABLE
 #undef KEEP
@@ -407,14 +725,14 @@ static inline __attribute__((always_inline)) void groups_avx2(const int fmt, con
 
 /* The built-in shape of every path, until bw_set_gemv_shape: four streams,
    the block formats prefetching 1 KiB ahead (the hardware prefetcher alone
-   left them lower on Zen 3), bf16 not (slower with it there), 16 groups a
+   left them lower on Zen 3), f16 and bf16 not (bf16 slower with it there), 16 groups a
    chunk (a static half each left one thread waiting for the other at every
    product on a shared host). */
 static bw_gemv_shape shapes[BW_NFMT][BW_NISA];
 
 static bw_gemv_shape default_shape(int fmt)
 {
-    return (bw_gemv_shape){.streams = 4, .prefetch = fmt == BW_FMT_BF16 ? 0 : 1024, .chunk = 16};
+    return (bw_gemv_shape){.streams = 4, .prefetch = bw_fmts[fmt].quantised_x ? 1024 : 0, .chunk = 16};
 }
 
 bw_gemv_shape bw_gemv_shape_of(int fmt, int path)
@@ -436,10 +754,10 @@ int bw_set_gemv_shape(int fmt, int path, bw_gemv_shape shape)
 
 int bw_gemv_path(int isa, int fmt)
 {
-#if defined(__x86_64__)
-    if (isa >= BW_AVX512 && bw_cpu_has(fmt == BW_FMT_BF16 ? BW_NEEDS_AVX512 : BW_NEEDS_AVX512_VNNI))
+#if defined(__x86_64__)   /* a format without a SIMD kernel yet (the K-quants) has an empty entry */
+    if (isa >= BW_AVX512 && bw_cpu_has(bw_fmts[fmt].avx512_needs) && bw_groups_avx512[fmt][0])
         return BW_AVX512;
-    if (isa >= BW_AVX2 && bw_isa_supported(BW_AVX2))
+    if (isa >= BW_AVX2 && bw_isa_supported(BW_AVX2) && bw_groups_avx2[fmt][0])
         return BW_AVX2;
 #endif
     (void)isa, (void)fmt;
@@ -481,7 +799,7 @@ static bw_groups_fn *const (*const groups_table[BW_NISA])[BW_NSTREAM_COUNTS] = {
 void bw_team_gemv_fmt(int isa, int fmt, const void *w, size_t rows, size_t cols, size_t ntok, const float *x,
                       const void *xq, float *y)
 {
-    const size_t row_bytes = bw_fmt_row_bytes(fmt, cols), blocks = cols / BW_QK, groups = rows / BW_GROUP;
+    const size_t row_bytes = bw_fmt_row_bytes(fmt, cols), blocks = cols / gemv_weights(fmt), groups = rows / BW_GROUP;
     const size_t xq_blocks = bw_xq_bytes(cols) / sizeof(bw_xblock);
     const int path = bw_gemv_path(isa, fmt);
     const bw_gemv_shape shape = bw_gemv_shape_of(fmt, path);
@@ -535,7 +853,7 @@ static void qgemv_body(const void *p, long reps)
 {
     const qgemv_ctx *g = p;
     for (long r = 0; r < reps; r++) {
-        if (g->fmt != BW_FMT_BF16) {
+        if (bw_fmts[g->fmt].quantised_x) {
             bw_team_quantize_x(g->isa, g->x, g->cols, 1, g->xq);
             #pragma omp barrier
         }
@@ -548,7 +866,7 @@ int bw_qgemv_measure(int isa, int fmt, const void *w, int grouped, size_t rows, 
                      int threads, int ntimes, double min_sample_s, double *samples, int *cpus, long *reps)
 {
     const size_t bytes = bw_bytes(rows, bw_fmt_row_bytes(fmt, cols));
-    if (fmt == BW_FMT_F32 || !bytes || cols % BW_QK)
+    if (fmt == BW_FMT_F32 || !bytes || cols % gemv_weights(fmt))
         return BW_EARGS;
     if (!bw_isa_usable(isa))
         return BW_EUNSUPPORTED;

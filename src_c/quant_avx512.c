@@ -6,8 +6,9 @@
    q8_0 blocks, as on AVX2 and as llama.cpp does: q4_0's nibbles go in as they
    are (0..15) and 8 * sum(x) comes off; q8_0's signed weights go in offset by
    128 (w xor 0x80) and 128 * sum(x) comes off, so 64 bytes cost a load, one
-   or two bit ops and one or two dot products. bf16 widened to float32 in
-   registers against float32 x (AVX-512F), as on AVX2: AVX512_BF16's
+   or two bit ops and one or two dot products. f16 and bf16 widened to
+   float32 in registers against float32 x (AVX-512F; f16: AVX512BW's vpermw
+   gathers the even halves and the odd, vcvtph2ps widens them), as on AVX2: AVX512_BF16's
    vdpbf16ps would need x rounded to bf16, and y would then depend on the CPU.
 
    Kept in a file of its own so that tests/c/test_avx512.c can build it with
@@ -85,16 +86,39 @@ static inline __attribute__((always_inline)) void x_pairs(const float *x, __m512
     }
 }
 
-/* One group block of bf16 (8 rows x 32 weights, pairs interleaved), widened
-   in registers (the even weight of a lane is its low half, the odd the high)
-   against float32 x: acc's lanes r and r + 8 both add to row r. */
-static inline __attribute__((always_inline)) __m512 bf16_block(const char *g, const __m512 *even, const __m512 *odd, __m512 acc)
+/* 16 halves (f16) as float32: AVX-512F's vcvtph2ps, two F16C ones under SIMDe, which lacks it. */
+static inline __attribute__((always_inline)) __m512 f16_to_ps(__m256i h)
+{
+#if defined(BW_SIMDE)
+    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_cvtph_ps(_mm256_castsi256_si128(h))),
+                              _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1)), 1);
+#else
+    return _mm512_cvtph_ps(h);
+#endif
+}
+
+/* One group block of f16 or bf16 (8 rows x 32 weights, pairs interleaved),
+   widened in registers (the even weight of a lane is its low half, the odd
+   the high) against float32 x: acc's lanes r and r + 8 both add to row r. */
+static inline __attribute__((always_inline)) __m512 float_block(int fmt, const char *g, const __m512 *even,
+                                                                const __m512 *odd, __m512 acc)
 {
     const __m512i high = _mm512_set1_epi32((int)0xffff0000);
+    const __m512i split = _mm512_set_epi16(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1,
+                                           30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     for (int j = 0; j < BW_QK / 4; j++) {
         const __m512i w = _mm512_loadu_si512(g + 64 * j);
-        acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(w, 16)), even[j], acc);
-        acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(w, high)), odd[j], acc);
+        __m512 e, o;
+        if (fmt == BW_FMT_BF16) {
+            e = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+            o = _mm512_castsi512_ps(_mm512_and_si512(w, high));
+        } else {   /* the even halves to the low 256 bits, the odd to the high */
+            const __m512i halves = _mm512_permutexvar_epi16(split, w);
+            e = f16_to_ps(_mm512_castsi512_si256(halves));
+            o = f16_to_ps(_mm512_extracti64x4_epi64(halves, 1));
+        }
+        acc = _mm512_fmadd_ps(e, even[j], acc);
+        acc = _mm512_fmadd_ps(o, odd[j], acc);
     }
     return acc;
 }
@@ -114,11 +138,11 @@ static inline __attribute__((always_inline)) void groups_avx512(const int fmt, c
         for (int s = 0; prefetch && s < n; s++)
             for (size_t o = 0; o < step; o += 64)
                 _mm_prefetch(group[s] + b * step + prefetch + o, _MM_HINT_T0);
-        if (fmt == BW_FMT_BF16) {
+        if (BW_FMT_IS_FLOAT(fmt)) {
             __m512 even[BW_QK / 4], odd[BW_QK / 4];
             x_pairs(x + b * BW_QK, even, odd);
             for (int s = 0; s < n; s++)
-                pairs[s] = bf16_block(group[s] + b * step, even, odd, pairs[s]);
+                pairs[s] = float_block(fmt, group[s] + b * step, even, odd, pairs[s]);
         } else {
             __m512i piece[BW_QK / 8];
             x_pieces(xq + b, piece);
@@ -127,7 +151,7 @@ static inline __attribute__((always_inline)) void groups_avx512(const int fmt, c
         }
     }
     for (int s = 0; s < n; s++) {
-        if (fmt == BW_FMT_BF16)
+        if (BW_FMT_IS_FLOAT(fmt))
             acc[s] = _mm256_add_ps(_mm512_castps512_ps256(pairs[s]),
                                    _mm256_castsi256_ps(_mm512_extracti64x4_epi64(_mm512_castps_si512(pairs[s]), 1)));
         _mm256_storeu_ps(y[s], acc[s]);
@@ -136,7 +160,9 @@ static inline __attribute__((always_inline)) void groups_avx512(const int fmt, c
 
 #define GROUPS groups_avx512
 #define TABLE bw_groups_avx512
+#define KERNEL_FORMATS(X) X(BW_FMT_F16) X(BW_FMT_BF16) X(BW_FMT_Q8_0) X(BW_FMT_Q4_0)
 #include "gemv_kernels.h"
+#undef KERNEL_FORMATS
 #undef GROUPS
 #undef TABLE
 #endif

@@ -269,7 +269,7 @@ def test_builtin_decoders_name_every_timed_op_as_the_analysis_does():
         assert names == analysed
 
 
-@pytest.mark.parametrize("weights", ["bf16", "q8_0", "q4_0"])
+@pytest.mark.parametrize("weights", ["f16", "bf16", "q8_0", "q4_0"])
 @pytest.mark.parametrize("name", ["llama", "gpt2"])
 def test_quantised_weights_decode_as_the_numpy_reference_does(name, weights):
     cfg = LLAMA64 if name == "llama" else TINY["gpt2"]

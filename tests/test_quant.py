@@ -1,9 +1,9 @@
-"""Weight formats: llama.cpp's exact block layouts, bf16 rounding, round trips,
+"""Weight formats: llama.cpp's exact block layouts, f16 and bf16 rounding, round trips,
 and the GEMV of every format on every ISA against numpy."""
 import numpy as np
 import pytest
 
-from bwbench import _kernels, cli, quant
+from bwbench import _kernels, choices, cli, quant
 from bwbench.errors import UsageError, ValidationError
 from conftest import THREADS
 
@@ -51,6 +51,47 @@ def test_bf16_rounds_to_nearest_even():
     assert want[0] == 0x3F80 and want[1] == 0x3F82   # ties go to the even neighbour
 
 
+def test_f16_is_numpys_float16_bit_for_bit():
+    """Round to nearest even, subnormals, overflow to infinity, NaN kept: as np.float16."""
+    x = np.concatenate([RNG.uniform(-3, 3, 56), [6e-8, -3e-6, 65519, 65520, 1e6, -np.inf, np.nan, 0.0]])
+    x = x.astype(np.float32).reshape(1, -1)
+    rows = quant.quantize(x, "f16")
+    with np.errstate(over="ignore"):   # 65520 and 1e6 overflow to infinity, as they should
+        want = x.astype(np.float16)
+    assert rows.shape == (1, 128) and np.array_equal(rows.view(np.float16), want, equal_nan=True)
+    assert np.array_equal(quant.dequantize(rows, "f16", 64), want.astype(np.float32), equal_nan=True)
+    assert quant.BYTES_PER_WEIGHT["f16"] == 2
+
+
+def test_the_format_table_is_the_c_cores():
+    from bwbench import formats
+    assert formats.NAMES == _kernels.FORMATS == ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_K", "q6_K")
+    assert [formats.FORMATS[f].bytes_per_weight for f in formats.NAMES] == [4, 2, 2, 34 / 32, 18 / 32, 144 / 256,
+                                                                            210 / 256]
+    for fmt in formats.QUANTISED:
+        assert quant.row_bytes(fmt, 512) == 512 * formats.FORMATS[fmt].bytes_per_weight
+    assert [f.name for f in formats.FORMATS.values() if f.quantised_x] == ["q8_0", "q4_0", "q4_K"]
+
+
+@pytest.mark.parametrize("fmt", ["q4_K", "q6_K"])
+def test_k_quants_are_ggmls_layout_as_ggufs_own_dequantiser_reads_it(fmt):
+    """Any bytes (random ones too, whatever their scales) dequantise as gguf's numpy code does, bit for bit;
+    bwbench's plain quantiser keeps each weight within half a sub-block step of where it was (q6_K: a whole
+    step, for its codes run from -32, the sub-block's value of largest magnitude, to +31 only)."""
+    gguf = pytest.importorskip("gguf")
+    kind = getattr(gguf.GGMLQuantizationType, fmt.upper())
+    x = RNG.uniform(-3, 3, (3, 512)).astype(np.float32)
+    for rows in (quant.quantize(x, fmt), RNG.integers(0, 256, (3, quant.row_bytes(fmt, 512)), np.uint8)):
+        with np.errstate(invalid="ignore", over="ignore"):   # random scales may be infinities or NaNs
+            assert np.array_equal(quant.dequantize(rows, fmt, 512), gguf.quants.dequantize(rows, kind),
+                                  equal_nan=True)
+    back = quant.dequantize(quant.quantize(x, fmt), fmt, 512)
+    allowed = 6 / 15 / 2 if fmt == "q4_K" else 3 / 32   # a sub-block's range over its codes, at most
+    assert np.max(np.abs(back - x)) <= allowed * 1.1   # slack: the sub-block scales are 6 or 8 bits
+    with pytest.raises(UsageError, match="whole blocks of 256 weights, not 96"):
+        quant.row_bytes(fmt, 96)
+
+
 def test_bf16_round_trip_loses_at_most_half_a_unit_in_the_last_place():
     x = RNG.uniform(-3, 3, (4, 64)).astype(np.float32)
     back = quant.dequantize(quant.quantize(x, "bf16"), "bf16", 64)
@@ -80,7 +121,8 @@ def test_block_round_trips_lose_at_most_half_a_step(fmt, top_code):
 @pytest.mark.parametrize("fmt", quant.FORMATS)
 @pytest.mark.parametrize("threads", THREADS)
 def test_gemv_of_every_format_matches_numpy(fmt, isa, threads):
-    m, n = 3 * 16 * 8 + 5, 160   # three chunks of rows the team takes as it goes, and rows after the last group
+    m, n = 3 * 16 * 8 + 5, 512   # three chunks of rows the team takes as it goes, and rows after the last group;
+    # rows of two K-quant super-blocks
     weights = quant.quantize(RNG.uniform(-1, 1, (m, n)).astype(np.float32), fmt)
     x, y = RNG.uniform(-1, 1, n).astype(np.float32), np.full(m, np.nan, np.float32)
     _kernels.qgemv_measure(isa, fmt, weights, n, x, y, threads, 0, 0.0)
@@ -121,3 +163,14 @@ def test_bad_formats_and_shapes_are_refused(capsys):
     assert "bf16 GEMV reads rows of whole blocks of 32 weights, not 40" in capsys.readouterr().err
     assert cli.main(["gemv", "--dtype", "q4_0", "--shape", "64x64", "--transpose"]) == 2
     assert "--transpose" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["f16", "q4_K", "q6_K"])
+def test_gemv_dtype_measures_the_new_formats_into_the_json(fmt, tmp_path, capsys):
+    from bwbench.results import read_result
+    out = tmp_path / "gemv.json"
+    assert cli.main(["gemv", "--dtype", fmt, "--shape", "16x256", "--threads", "1", "--json", str(out)]) == 0
+    [m] = read_result(str(out))["measurements"]
+    assert (m.kernel, m.dtype, m.shape) == ("gemv", fmt, (16, 1, 256))
+    assert m.isa == ("generic" if fmt == "q6_K" else choices.gemv_path(fmt))   # no SIMD q6_K kernel yet
+    assert cli.main(["gemv", "--dtype", fmt, "--shape", "16x96"]) == (2 if fmt.endswith("_K") else 0)

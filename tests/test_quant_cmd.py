@@ -28,10 +28,10 @@ def test_json_holds_every_format_and_level_beside_its_measurements(run):
     _, document, _ = run
     result = document["quant"]
     assert (result["threads"], result["sample"], result["model"]) == (1, "median", "tinyllama-1.1b")
-    assert list(result["formats"]) == ["f32", "bf16", "q8_0", "q4_0"]
+    assert list(result["formats"]) == ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_K", "q6_K"]
     measured = document["measurements"]
     runs = list(zip(measured[::3], measured[1::3], measured[2::3]))
-    assert len(runs) == len(LEVELS) * 4
+    assert len(runs) == len(LEVELS) * 7
     keys = [(level, fmt) for level in LEVELS for fmt in result["formats"]]
     for (before, gemv, after), (level, fmt) in zip(runs, keys):
         entry = result["formats"][fmt]
@@ -39,7 +39,7 @@ def test_json_holds_every_format_and_level_beside_its_measurements(run):
         assert set(row) == {"shape", "weight_bytes", "gbps", "ceiling_gbps", "ceiling_drift", "fraction", "gflops",
                             "bound", "predicted_tokens_per_s", "measured_tokens_per_s"}
         rows, cols = row["shape"]
-        assert cols % 32 == 0 and 0 < row["weight_bytes"] <= TINY[level]
+        assert cols % 256 == 0 and 0 < row["weight_bytes"] <= TINY[level]
         assert row["weight_bytes"] == rows * cols * entry["bytes_per_weight"]
         # the read kernel read the weights' bytes (in whole float64s), right before and after the GEMV
         for read in (before, after):
@@ -50,8 +50,8 @@ def test_json_holds_every_format_and_level_beside_its_measurements(run):
         assert row["ceiling_drift"] == abs(after.median_gbps - before.median_gbps) / row["ceiling_gbps"]
         assert row["gflops"] == gemv.flops / gemv.median_s / 1e9
         assert gemv.flops == gemv.reps_per_sample * 2 * rows * cols
-    assert [f["bits_per_weight"] for f in result["formats"].values()] == [32, 16, 8.5, 4.5]
-    assert [f["bytes_per_weight"] for f in result["formats"].values()] == [4, 2, 34 / 32, 18 / 32]
+    assert [f["bits_per_weight"] for f in result["formats"].values()] == [32, 16, 16, 8.5, 4.5, 4.5, 6.5625]
+    assert [f["bytes_per_weight"] for f in result["formats"].values()] == [4, 2, 2, 34 / 32, 18 / 32, 144 / 256, 210 / 256]
 
 
 def test_fractions_roofs_and_tokens_per_s_follow_from_the_measurements(run):
@@ -86,7 +86,7 @@ def test_tables_and_figure(run):
 def test_plan_sizes_whole_blocks_inside_each_level():
     sizes = {"L1": 32768, "L3": 16 * 2**20, "DRAM": 128 * 2**20}
     points = quant_roofline.plan(sizes)
-    assert [(p.level, p.fmt) for p in points][:4] == [("L1", f) for f in quant_roofline.FORMATS]
+    assert [(p.level, p.fmt) for p in points][:7] == [("L1", f) for f in quant_roofline.FORMATS]
     assert {p.level: p.cols for p in points} == {"L1": 256, "L3": 4096, "DRAM": 4096}   # 16x wider than tall
     for p in points:
         step = quant.BYTES_PER_WEIGHT[p.fmt] * p.cols   # one more row would not fit

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from bwbench import cli
+from bwbench import cli, formats
 from bwbench.errors import UsageError
 from bwbench.roofline import Roofline
 from bwbench.models import ModelConfig, load_config
@@ -243,13 +243,13 @@ def test_a_decoders_table_and_json_give_predicted_tokens_per_s_for_every_weight_
     assert "predicted tokens/s by weight format: f32" in printed and "q8_0" in printed
     record = json.loads(out.read_text())["transformer"]
     rates = record["tokens_per_s_by_format"]
-    assert list(rates) == ["f32", "bf16", "q8_0", "q4_0"]
+    assert list(rates) == ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_K", "q6_K"]
     for fmt, rate in rates.items():
         want = analyse("tinyllama-1.1b", 2, "decoder", 0, 1, 4, "model", unpacked, fmt).to_dict()["tokens_per_s"]
         assert rate == pytest.approx(want)
     assert rates["q4_0"] == pytest.approx(record["tokens_per_s"])   # the format run is the same prediction
-    assert rates["f32"] < rates["bf16"] < rates["q8_0"]   # bound by the weights' bytes: fewer bytes, more tokens
-    assert record["tokens_per_s_bandwidth_only"] == ["bf16", "q8_0"]   # q4_0's unpack rate is in the roofline
+    assert rates["f32"] < rates["f16"] == rates["bf16"] < rates["q8_0"]   # bound by the weights' bytes: fewer bytes, more tokens
+    assert record["tokens_per_s_bandwidth_only"] == ["f16", "bf16", "q8_0", "q4_K", "q6_K"]   # q4_0's unpack rate is in the roofline
     assert rates["q4_0"] < rates["q8_0"]   # its unpack rate (10 GFLOP/s) binds it below q8_0's bytes
     assert cli.main(["transformer", "--model", "bert-base", "--seq", "8", "--roofline", str(roofline),
                      "--json", str(out)]) == 0
@@ -262,12 +262,15 @@ def test_the_roofline_overlay_places_a_decoders_step_in_every_weight_format():
     r = synthetic_roofline()
     unpacked = Roofline(r.memory_ceilings, r.compute_ceilings, 1, extra={**r.extra, "unpack": {"q4_0": 10.0}})
     steps = [p for p in overlay_points(["gpt2"], 4, unpacked) if p["group"] == "step"]
-    assert [p["label"].split(", ")[1].split(" ")[0] for p in steps] == ["f32", "bf16", "q8_0", "q4_0"]
+    assert [p["label"].split(", ")[1].split(" ")[0] for p in steps] == ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_K",
+                                                                        "q6_K"]
     for point in steps:
         fmt = point["label"].split(", ")[1].split(" ")[0]
         step = analyse("gpt2", 4, "decoder", 0, 1, 4, "model", unpacked, fmt)
         assert point["ai"] == pytest.approx(step.total_flops / step.total_bytes)
         assert f"{step.tokens_per_s:.1f} tokens/s predicted" in point["label"]
-        assert ("bandwidth only" in point["label"]) == (fmt in ("bf16", "q8_0"))   # no unpack rate measured
-    assert [p["ai"] for p in steps] == sorted(p["ai"] for p in steps)   # fewer bytes a weight: further right
+        assert ("bandwidth only" in point["label"]) == (fmt != "f32" and fmt != "q4_0")   # no unpack rate measured
+    by_bytes = sorted(steps, key=lambda p: formats.FORMATS[p["label"].split(", ")[1].split(" ")[0]].bytes_per_weight,
+                      reverse=True)
+    assert [p["ai"] for p in by_bytes] == sorted(p["ai"] for p in steps)   # fewer bytes a weight: further right
     assert not [p for p in overlay_points(["bert-base"], 4, unpacked) if p["group"] == "step"]

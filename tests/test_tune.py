@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from bwbench import _kernels, choices, cli, provenance, quant, tune
+from bwbench import _kernels, choices, cli, formats, provenance, quant, tune
 
 
 @pytest.fixture
@@ -17,7 +17,7 @@ def small(monkeypatch, tmp_path):
     _kernels.set_gemm_blocking(512, 16)
     for fmt in quant.FORMATS:   # back to the built-in shapes for the tests after
         for path in choices.supported_isas()[1:]:
-            _kernels.set_gemv_shape(fmt, path, 4, 0 if fmt == "bf16" else 1024, 16)
+            _kernels.set_gemv_shape(fmt, path, 4, 1024 if formats.FORMATS[fmt].quantised_x else 0, 16)
     _kernels.set_read_shape(4, 0)
     choices.note_shapes({"source": "built-in"}, {})
 

@@ -24,13 +24,13 @@ import time
 
 import numpy as np
 
-from bwbench import quant
+from bwbench import formats, quant
 from bwbench.engines.optional import load
 from bwbench.errors import KernelError, UsageError
 from bwbench.measure import median_pass
 
 INSTALL = "install llama-cpp-python and gguf: pip install -e '.[llama]' (builds llama.cpp, about 4 minutes)"
-GGML_TYPES = {"f32": "F32", "bf16": "BF16", "q8_0": "Q8_0", "q4_0": "Q4_0"}
+GGML_TYPES = {f.name: f.ggml_type for f in formats.FORMATS.values()}
 KV_UNIFIED = False   # a cache stream a sequence, as llama-batched-bench without -kvu
 KV_BYTES = 2         # llama.cpp's default cache type, f16
 CTX_PAD = 256        # llama.cpp rounds each sequence's context up to a multiple of this
@@ -50,7 +50,15 @@ def check_available() -> None:
 
 
 def check(cfg, mode: str, weights: str) -> None:
-    """Refuses, before anything is measured, a shape this adapter does not build."""
+    """Refuses, before anything is measured, a shape this adapter does not build
+    (a GGUF model file runs as it is, in llama.cpp too)."""
+    if cfg.path:
+        if not cfg.path.endswith(".gguf"):
+            raise UsageError("--reference llama.cpp runs GGUF files: convert the folder with llama.cpp's "
+                             f"convert_hf_to_gguf.py, or give a .gguf file ({cfg.path} is a folder)")
+        if mode != "decoder":
+            raise UsageError("--reference llama.cpp runs decoders")
+        return
     if cfg.arch != "llama" or mode != "decoder" or cfg.biases or cfg.qk_norm or cfg.activation != "silu":
         raise UsageError("--reference llama.cpp runs Llama-style decoders (no biases, SiLU gate): "
                          f"{cfg.name} is not one")
@@ -64,11 +72,8 @@ def _matrix(rng, rows: int, cols: int, weights: str):
     return quant.quantize(values, weights), weights
 
 
-def write_gguf(cfg, path: str, weights: str, positions: int) -> None:
-    """A GGUF file of cfg's shape with random weights, llama.cpp's llama architecture."""
-    gguf, = load(("gguf",), f"writing a GGUF file needs gguf: {INSTALL}")
-    rng = np.random.default_rng(0)
-    writer = gguf.GGUFWriter(path, "llama")
+def write_metadata(writer, cfg, positions: int) -> None:
+    """cfg's hyperparameters as llama.cpp reads them, under the writer's architecture."""
     writer.add_context_length(positions)
     writer.add_embedding_length(cfg.d)
     writer.add_block_count(cfg.layers)
@@ -82,6 +87,14 @@ def write_gguf(cfg, path: str, weights: str, positions: int) -> None:
     writer.add_layer_norm_rms_eps(cfg.norm_eps)
     writer.add_vocab_size(cfg.vocab)
     writer.add_tokenizer_model("none")
+
+
+def write_gguf(cfg, path: str, weights: str, positions: int) -> None:
+    """A GGUF file of cfg's shape with random weights, llama.cpp's llama architecture."""
+    gguf, = load(("gguf",), f"writing a GGUF file needs gguf: {INSTALL}")
+    rng = np.random.default_rng(0)
+    writer = gguf.GGUFWriter(path, "llama")
+    write_metadata(writer, cfg, positions)
 
     def add(name, data, fmt=None):
         """float32, or uint8 rows in fmt (gguf reads their byte shape as the format's)."""
@@ -108,13 +121,15 @@ def write_gguf(cfg, path: str, weights: str, positions: int) -> None:
 
 
 def run(cfg, mode: str, seq: int, threads: int, weights: str = "f32") -> dict:
-    """Times `seq` decode steps of llama.cpp on cfg's shape, the median of
-    PASSES runs as bwbench's own; the JSON record of transformer.reference."""
+    """Times `seq` decode steps of llama.cpp on cfg's shape (on the file
+    itself, for a GGUF model file), the median of PASSES runs as bwbench's
+    own; the JSON record of transformer.reference."""
     check(cfg, mode, weights)
     _, llama_cpp = _modules()
     with tempfile.TemporaryDirectory(prefix="bwbench-gguf-") as folder:
-        path = os.path.join(folder, "model.gguf")
-        write_gguf(cfg, path, weights, seq + 8)
+        path = cfg.path or os.path.join(folder, "model.gguf")
+        if not cfg.path:
+            write_gguf(cfg, path, weights, seq + 8)
         # logits_all keeps a row of scores a position (one token a step: no extra work)
         with _stderr_closed():   # llama.cpp warns that random weights have no training context
             model = llama_cpp.Llama(model_path=path, n_ctx=seq + 8, n_batch=8, n_threads=threads,
@@ -122,8 +137,9 @@ def run(cfg, mode: str, seq: int, threads: int, weights: str = "f32") -> dict:
         _decode(model, 2)   # warm-up
         seconds, _ = median_pass(lambda _: _decode(model, seq), model.reset)
         model.close()   # before its file goes
-    return {"engine": "llama.cpp", "version": f"llama-cpp-python {llama_cpp.__version__}", "threads": threads,
-            "weights": weights, "measured_s": seconds, "tokens_per_s": seq / seconds}
+    record = {"engine": "llama.cpp", "version": f"llama-cpp-python {llama_cpp.__version__}", "threads": threads,
+              "measured_s": seconds, "tokens_per_s": seq / seconds}
+    return {**record, "model_file": cfg.path} if cfg.path else {**record, "weights": weights}
 
 
 @contextlib.contextmanager

@@ -25,6 +25,9 @@ def check_available() -> None:
 
 def check(cfg, mode: str, weights: str) -> None:
     """Refuses, before anything is measured, what this adapter does not run."""
+    if cfg.path:   # it builds the shape with random weights: not the file's model
+        raise UsageError(f"--reference torch builds a config's shape with random weights, not {cfg.path}'s "
+                         "weights: use --reference llama.cpp for a GGUF file")
     if weights != "f32":
         raise UsageError(f"--reference torch runs float32 weights, not {weights}")
 

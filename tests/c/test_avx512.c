@@ -43,7 +43,9 @@ int main(void)
     static unsigned char rows[ROWS * COLS * 2];
     for (size_t i = 0; i < COLS; i++)
         x[i] = (float)((int)(i * 11 % 23) - 11) / 7;
-    for (int fmt = BW_FMT_BF16; fmt < BW_NFMT; fmt++) {
+    for (int fmt = BW_FMT_F32 + 1; fmt < BW_NFMT; fmt++) {
+        if (!bw_groups_avx512[fmt][0])   /* no AVX-512 kernel (yet): the generic one runs */
+            continue;
         test_weights(fmt, ROWS, COLS, w, rows);
         EXPECT(bw_qgemv_measure(BW_GENERIC, fmt, rows, 0, ROWS, COLS, x, want, 1, 0, 0.0, NULL, NULL, NULL) == BW_OK);
         gemv_avx512(fmt, rows, x, y);
