@@ -17,7 +17,7 @@ def _gemv(fmt, where):
 class QuantGemv:
     params = (list(quant.FORMATS), ["L3", "DRAM"])
     param_names = ["format", "weights in"]
-    timeout = 300
+    timeout = 900   # seven formats, each quantised from float32 at 4x the last-level cache
 
     def setup_cache(self):
         return {(fmt, where): _gemv(fmt, where) for fmt in quant.FORMATS for where in ("L3", "DRAM")}

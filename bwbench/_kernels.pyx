@@ -596,7 +596,9 @@ cdef class Engine:
         self.m.final_norm_w = _f32(top.get("final_norm_w"), d, "final_norm_w")
         self.m.final_norm_b = _f32(top.get("final_norm_b"), d, "final_norm_b")
         if top.get("lm_head") is not None:
-            self.m.lm_head = _linear(top, "lm_head", config["vocab"], d, fmt, self.keep, -1, &self.m.packed_kc)
+            # the LM head reads one row a sequence: packed once, here, if more than BW_SMALL_N sequences
+            head_isa = ISAS.index(isa) if fmt == "f32" and self.m.max_seqs > BW_SMALL_N else -1
+            self.m.lm_head = _linear(top, "lm_head", config["vocab"], d, fmt, self.keep, head_isa, &self.m.packed_kc)
         self.state = bw_infer_new(&self.m)
         if self.state == NULL:
             raise OutOfMemoryError("bwbench: could not allocate the key/value cache and scratch")

@@ -109,11 +109,13 @@ def engine(cfg, layers, top, max_pos: int, max_tokens: int, isa: str = None, wei
     return _kernels.Engine(config, layers, top, isa or choices.isa(weights))
 
 
-def model_bytes(cfg, max_pos: int, embeddings: bool, head: bool, weights: str = "f32", max_tokens: int = 1) -> int:
+def model_bytes(cfg, max_pos: int, embeddings: bool, head: bool, weights: str = "f32", max_tokens: int = 1,
+                max_seqs: int = 1) -> int:
     """Weights (made in float32 first, then quantised; or packed again for the
-    GEMM when a pass takes more than SMALL_N tokens; a model file's as they
-    lie, their regrouped copy and its embedding in float32), key/value cache
-    and scratch of a run, in bytes."""
+    GEMM when a pass takes more than SMALL_N tokens, the LM head when it
+    takes more than SMALL_N sequences; a model file's as they lie, their
+    regrouped copy and its embedding in float32), key/value cache and
+    scratch of a run, in bytes."""
     layer = cfg.d * (2 * cfg.d_q + 2 * cfg.d_kv) + (3 if cfg.gated else 2) * cfg.d * cfg.d_ff
     tables = cfg.vocab * cfg.d * ((embeddings or head) + (head and not cfg.tied_embeddings)) + max_pos * cfg.d
     cache = 2 * cfg.layers * max_pos * cfg.d_kv
@@ -122,7 +124,8 @@ def model_bytes(cfg, max_pos: int, embeddings: bool, head: bool, weights: str = 
         return 2 * model_file(cfg).nbytes + 4 * (cfg.vocab * cfg.d + cache + scratch)
     packed = 0 if weights == "f32" else (cfg.layers * layer + head * cfg.vocab * cfg.d) * formats.FORMATS[weights].bytes_per_weight
     packed *= 2   # quantised, then regrouped into the engine's layout
-    gemm_packed = cfg.layers * layer if weights == "f32" and max_tokens > _kernels.SMALL_N else 0
+    gemm_packed = (cfg.layers * layer * (max_tokens > _kernels.SMALL_N)
+                   + head * cfg.vocab * cfg.d * (max_seqs > _kernels.SMALL_N)) if weights == "f32" else 0
     return 4 * (cfg.layers * layer + gemm_packed + tables + cache + scratch) + int(packed)
 
 

@@ -76,7 +76,7 @@ def _max_tokens(grid: Grid) -> int:
 
 def _engine_bytes(cfg, grid: Grid, fmt: str) -> int:
     """The engine's weights and one cache, plus the caches of the other sequences and their scores."""
-    one = model_bytes(cfg, grid.max_pos, True, True, fmt, _max_tokens(grid))
+    one = model_bytes(cfg, grid.max_pos, True, True, fmt, _max_tokens(grid), max(grid.batches))
     cache = 2 * cfg.layers * grid.max_pos * cfg.d_kv * 4
     scores = cfg.heads * _max_tokens(grid) * grid.max_pos * 4
     return one + (max(grid.batches) - 1) * cache + scores

@@ -324,14 +324,22 @@ static void quantize_q6_K(const float *x, block_q6_K *y)
     }
 }
 
+/* ggml's loop: each of a half's 32 columns l gives four weights (l, l + 32,
+   l + 64, l + 96) from two low-nibble bytes and one byte of high bits. */
 static void dequantize_q6_K_block(const block_q6_K *b, float *y)
 {
     const float d = fp16_to_f32(b->d);
-    for (int i = 0; i < BW_QK_K; i++) {
-        const int half = i / 128, r = i % 128, l = r % 32, part = r / 32;
-        const uint8_t low = b->ql[64 * half + l + (part % 2) * 32];
-        const int q = ((part / 2 ? low >> 4 : low & 0xf) | ((b->qh[32 * half + l] >> (2 * part)) & 3) << 4) - 32;
-        y[i] = d * b->scales[i / 16] * q;
+    for (int half = 0; half < 2; half++) {
+        const uint8_t *ql = b->ql + 64 * half, *qh = b->qh + 32 * half;
+        const int8_t *sc = b->scales + 8 * half;
+        float *out = y + 128 * half;
+        for (int l = 0; l < 32; l++) {
+            const int is = l / 16;
+            out[l] = d * sc[is] * (((ql[l] & 0xf) | ((qh[l] & 3) << 4)) - 32);
+            out[l + 32] = d * sc[is + 2] * (((ql[l + 32] & 0xf) | (((qh[l] >> 2) & 3) << 4)) - 32);
+            out[l + 64] = d * sc[is + 4] * (((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+            out[l + 96] = d * sc[is + 6] * (((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+        }
     }
 }
 
@@ -380,11 +388,14 @@ static float dot_q4_K(const char *block, const float *xf, const bw_xblock *xq)
 
 static float dot_q6_K(const char *block, const float *xf, const bw_xblock *xq)   /* against float32 x */
 {
-    float w[BW_QK_K], sum = 0.0f;
+    float w[BW_QK_K], part[8] = {0}, sum = 0.0f;
     (void)xq;
     dequantize_q6_K(block, BW_QK_K, w);
-    for (int j = 0; j < BW_QK_K; j++)
-        sum += w[j] * xf[j];
+    for (int j = 0; j < BW_QK_K; j += 8)   /* eight sums: a vector's worth, not one chain of adds */
+        for (int k = 0; k < 8; k++)
+            part[k] += w[j + k] * xf[j + k];
+    for (int k = 0; k < 8; k++)
+        sum += part[k];
     return sum;
 }
 

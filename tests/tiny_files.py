@@ -28,24 +28,33 @@ def config(raw: dict):
 
 def hf_weights(raw: dict, seed: int = 5) -> dict:
     """{Hugging Face tensor name: float32 array} of a random model of raw's shape."""
+    return dict(hf_tensors(raw, seed))
+
+
+def hf_tensors(raw: dict, seed: int = 5):
+    """hf_weights' (name, float32 array) pairs one at a time, so a large model
+    is never whole in memory (scripts/model_file_check.py)."""
     cfg, rng = config(raw), np.random.default_rng(seed)
     shapes = {"q": (cfg.d_q, cfg.d), "k": (cfg.d_kv, cfg.d), "v": (cfg.d_kv, cfg.d), "o": (cfg.d, cfg.d_q),
               "gate": (cfg.d_ff, cfg.d), "up": (cfg.d_ff, cfg.d), "down": (cfg.d, cfg.d_ff)}
-    out = {"model.embed_tokens.weight": rng.uniform(-1, 1, (cfg.vocab, cfg.d)),
-           "model.norm.weight": 1 + rng.uniform(-0.1, 0.1, cfg.d)}
+
+    def uniform(shape, low=-1.0, high=1.0):
+        return rng.uniform(low, high, shape).astype(np.float32)
+
+    yield "model.embed_tokens.weight", uniform((cfg.vocab, cfg.d))
+    yield "model.norm.weight", 1 + uniform(cfg.d, -0.1, 0.1)
     if not cfg.tied_embeddings:
-        out["lm_head.weight"] = rng.uniform(-1, 1, (cfg.vocab, cfg.d)) / 8
+        yield "lm_head.weight", uniform((cfg.vocab, cfg.d)) / 8
     for i in range(cfg.layers):
         for key, (rows, cols) in shapes.items():
-            out[f"model.layers.{i}.{HF[key]}.weight"] = rng.uniform(-1, 1, (rows, cols)) / np.sqrt(cols)
+            yield f"model.layers.{i}.{HF[key]}.weight", uniform((rows, cols)) / np.float32(np.sqrt(cols))
         for key in cfg.biases:
-            out[f"model.layers.{i}.{HF[key]}.bias"] = rng.uniform(-0.1, 0.1, shapes[key][0])
+            yield f"model.layers.{i}.{HF[key]}.bias", uniform(shapes[key][0], -0.1, 0.1)
         if cfg.qk_norm:
             for key in ("q", "k"):
-                out[f"model.layers.{i}.self_attn.{key}_norm.weight"] = 1 + rng.uniform(-0.1, 0.1, cfg.head_dim)
-        out[f"model.layers.{i}.input_layernorm.weight"] = 1 + rng.uniform(-0.1, 0.1, cfg.d)
-        out[f"model.layers.{i}.post_attention_layernorm.weight"] = 1 + rng.uniform(-0.1, 0.1, cfg.d)
-    return {name: value.astype(np.float32) for name, value in out.items()}
+                yield f"model.layers.{i}.self_attn.{key}_norm.weight", 1 + uniform(cfg.head_dim, -0.1, 0.1)
+        yield f"model.layers.{i}.input_layernorm.weight", 1 + uniform(cfg.d, -0.1, 0.1)
+        yield f"model.layers.{i}.post_attention_layernorm.weight", 1 + uniform(cfg.d, -0.1, 0.1)
 
 
 def _gguf_name(name: str) -> str:
