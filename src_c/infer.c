@@ -186,13 +186,20 @@ static void rotary(const pass *p)
     }
 }
 
+/* Sequence q's cached keys (or values) of the key/value head that head h reads. */
+static const float *head_cache(const pass *p, const float *cache, int layer, size_t q, size_t h)
+{
+    const bw_model *m = p->m;
+    return cache + cache_at(m, p->seq0 + q, layer) + (h / (m->heads / m->kv_heads)) * m->max_pos * m->head_dim;
+}
+
 /* Q K^T of sequence q's head h: scores (rows max_pos apart). For few query
    rows, S^T = K Q^T: the cached keys read once, as a GEMV reads them. */
 static bw_gemm_ctx head_scores(const pass *p, int layer, size_t q, size_t h)
 {
     const bw_model *m = p->m;
     const size_t dh = m->head_dim, n = p->per, ctx = p->pos[q] + n, stride = m->max_pos;
-    const float *keys = p->s->k_cache + cache_at(m, p->seq0 + q, layer) + (h / (m->heads / m->kv_heads)) * m->max_pos * dh;
+    const float *keys = head_cache(p, p->s->k_cache, layer, q, h);
     const float *queries = p->s->q + q * n * d_q(m) + h * dh;
     float *scores = p->s->scores + (h * p->ntok + q * n) * stride;
     if (n <= BW_SMALL_N)
@@ -208,7 +215,7 @@ static bw_gemm_ctx head_values(const pass *p, int layer, size_t q, size_t h)
 {
     const bw_model *m = p->m;
     const size_t dh = m->head_dim, n = p->per, ctx = p->pos[q] + n, stride = m->max_pos;
-    const float *values = p->s->v_cache + cache_at(m, p->seq0 + q, layer) + (h / (m->heads / m->kv_heads)) * m->max_pos * dh;
+    const float *values = head_cache(p, p->s->v_cache, layer, q, h);
     const float *probs = p->s->scores + (h * p->ntok + q * n) * stride;
     float *att = p->s->att + q * n * d_q(m) + h * dh;
     return (bw_gemm_ctx){.m = n, .n = dh, .k = ctx, .a = probs, .b = values, .c = att,
