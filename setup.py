@@ -15,7 +15,7 @@ kernels = Extension(
              "src_c/latency.c", "src_c/clock.c", "src_c/mix.c", "src_c/gemm.c", "src_c/infer.c",
              "src_c/quant.c", "src_c/quant_avx512.c"],
     depends=["src_c/bwbench.h", "src_c/simd_begin.h", "src_c/simd_end.h", "src_c/stream_isa.h",
-             "src_c/flops_isa.h", "src_c/mix_isa.h", "src_c/gemm_isa.h", "src_c/gemv_kernels.h", "src_c/infer_elementwise.h"],
+             "src_c/flops_isa.h", "src_c/mix_isa.h", "src_c/gemm_isa.h", "src_c/gemv_kernels.h", "src_c/q4_K_scales.h", "src_c/infer_elementwise.h"],
     include_dirs=["src_c"],
     extra_compile_args=CFLAGS,
     extra_link_args=["-fopenmp", "-lm"],

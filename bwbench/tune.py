@@ -139,8 +139,8 @@ def _search_path(bench: GemvBench, path: str, threads: int) -> list:
 
 
 def simd_paths(fmt: str) -> list:
-    """The SIMD paths fmt's GEMV has on this CPU, narrowest first (none: only the
-    generic kernel, which has no shape to tune: the K-quants so far)."""
+    """The SIMD paths fmt's GEMV has on this CPU, narrowest first (none, on a CPU
+    without AVX2: only the generic kernel, which has no shape to tune)."""
     return sorted({_kernels.gemv_path(isa, fmt) for isa in choices.supported_isas()} - {"generic"},
                   key=choices.ISAS.index)
 

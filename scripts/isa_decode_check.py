@@ -55,7 +55,8 @@ def main() -> None:
         median = {isa: statistics.median(r) for isa, r in rates.items()}
         noise = max(rates[TUNED]) / min(rates[TUNED]) - 1
         best = max(median[p] for p in paths)
-        tuned = f"{median[TUNED]:.1f} ({choices.gemv_path(fmt)})"
+        path = choices.isa(fmt) if fmt == "f32" else choices.gemv_path(fmt)   # f32 has no GEMV path: the GEMM's ISA
+        tuned = f"{median[TUNED]:.1f} ({path})"
         print(f"{fmt:7}" + "".join(f"{median[p]:>9.1f}" for p in paths)
               + f"{tuned:>16}{noise:>7.1%}{median[TUNED] / best:>11.2f}", flush=True)
         del engines, layers, top

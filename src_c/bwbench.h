@@ -305,11 +305,13 @@ int bw_infer_generate(const bw_model *m, bw_infer_state *s, int isa, int threads
 #define BW_QK 32
 #define BW_QK_K 256          /* ggml's K-quant super-block */
 #define BW_MAX_BLOCK_BYTES 256   /* the largest GEMV block of any format (q6_K's 210) */
-/* x quantised for the block formats' GEMV: q8_0's values with a float scale and their sum. */
-typedef struct { float d; int32_t sum; int8_t qs[BW_QK]; } bw_xblock;
+/* x quantised for the block formats' GEMV: q8_0's values with a float scale,
+   their sum and the sum of the first 16 (q6_K's sub-blocks are 16 long). */
+typedef struct { float d; int32_t sum, first; int8_t qs[BW_QK]; } bw_xblock;
 /* A format's traits, one table for all (as ggml's type_traits): its name, its
    storage block (weights and bytes; a float format's block is one weight), the
-   bytes that lead a GEMV block in the grouped layout (its scale), the weights
+   bytes that lead a GEMV block in the grouped layout (its scale) and where
+   they lie in the plain block (q6_K's fp16 d is its last two bytes), the weights
    of a GEMV block (BW_QK, or a K-quant's super-block of BW_QK_K), whether
    its GEMV takes x quantised to q8_0 blocks (else float32 x), what its
    AVX-512 GEMV needs of the CPU, its
@@ -317,7 +319,7 @@ typedef struct { float d; int32_t sum; int8_t qs[BW_QK]; } bw_xblock;
    plain dot product of one 32-weight block, the reference of every fast path. */
 typedef struct {
     const char *name;
-    size_t block_weights, block_bytes, scale_bytes, gemv_weights;
+    size_t block_weights, block_bytes, scale_bytes, scale_at, gemv_weights;
     int quantised_x;
     unsigned avx512_needs;
     void (*quantize)(const float *x, size_t n, void *out);

@@ -8,6 +8,7 @@
    llama.cpp does, so each block is one integer dot product and one scale,
    with the weights regrouped (bw_interleave) so a vector holds 8 rows. */
 #include <math.h>
+#include <stddef.h>
 #include <omp.h>
 #include <stdint.h>
 #include <string.h>
@@ -386,33 +387,46 @@ static float dot_q4_K(const char *block, const float *xf, const bw_xblock *xq)
     return sum;
 }
 
-static float dot_q6_K(const char *block, const float *xf, const bw_xblock *xq)   /* against float32 x */
+/* Against x's 8 blocks: weights 32j.. of the super-block are x's block j,
+   their two sub-blocks of 16 a scale each (ggml's order: half h = j / 4 of
+   ql and qh, the low or high nibbles of ql's first or second 32 bytes, qh's
+   bit pair j % 4). */
+static float dot_q6_K(const char *block, const float *xf, const bw_xblock *xq)
 {
-    float w[BW_QK_K], part[8] = {0}, sum = 0.0f;
-    (void)xq;
-    dequantize_q6_K(block, BW_QK_K, w);
-    for (int j = 0; j < BW_QK_K; j += 8)   /* eight sums: a vector's worth, not one chain of adds */
-        for (int k = 0; k < 8; k++)
-            part[k] += w[j + k] * xf[j + k];
-    for (int k = 0; k < 8; k++)
-        sum += part[k];
-    return sum;
+    const block_q6_K *b = (const block_q6_K *)block;
+    float sum = 0.0f;
+    (void)xf;
+    for (int j = 0; j < 8; j++) {
+        const int h = j / 4, s = j % 4;
+        int t = 0;
+        for (int sub = 0; sub < 2; sub++) {
+            int dot = 0;
+            for (int l = 16 * sub; l < 16 * sub + 16; l++) {
+                const int q = ((b->ql[64 * h + 32 * (s % 2) + l] >> (4 * (s / 2))) & 0xf)
+                              | ((b->qh[32 * h + l] >> (2 * s)) & 3) << 4;
+                dot += (q - 32) * xq[j].qs[l];
+            }
+            t += b->scales[2 * j + sub] * dot;
+        }
+        sum += xq[j].d * (float)t;
+    }
+    return fp16_to_f32(b->d) * sum;
 }
 
-/* name, block weights and bytes, scale bytes, GEMV block weights, x quantised, AVX-512 needs, conversions, dot */
+/* name, block weights and bytes, scale bytes and where they lie, GEMV block weights, x quantised, AVX-512 needs,
+   conversions, dot */
 const bw_fmt_traits bw_fmts[BW_NFMT] = {
-    [BW_FMT_F32] = {"f32", 1, 4, 0, BW_QK, 0, BW_NEEDS_AVX512, NULL, NULL, NULL},
-    [BW_FMT_F16] = {"f16", 1, 2, 0, BW_QK, 0, BW_NEEDS_AVX512, quantize_f16, dequantize_f16, dot_f16},
-    [BW_FMT_BF16] = {"bf16", 1, 2, 0, BW_QK, 0, BW_NEEDS_AVX512, quantize_bf16, dequantize_bf16, dot_bf16},
-    [BW_FMT_Q8_0] = {"q8_0", BW_QK, sizeof(block_q8_0), 2, BW_QK, 1, BW_NEEDS_AVX512_VNNI, quantize_row_q8_0,
+    [BW_FMT_F32] = {"f32", 1, 4, 0, 0, BW_QK, 0, BW_NEEDS_AVX512, NULL, NULL, NULL},
+    [BW_FMT_F16] = {"f16", 1, 2, 0, 0, BW_QK, 0, BW_NEEDS_AVX512, quantize_f16, dequantize_f16, dot_f16},
+    [BW_FMT_BF16] = {"bf16", 1, 2, 0, 0, BW_QK, 0, BW_NEEDS_AVX512, quantize_bf16, dequantize_bf16, dot_bf16},
+    [BW_FMT_Q8_0] = {"q8_0", BW_QK, sizeof(block_q8_0), 2, 0, BW_QK, 1, BW_NEEDS_AVX512_VNNI, quantize_row_q8_0,
                      dequantize_q8_0, dot_q8_0},
-    [BW_FMT_Q4_0] = {"q4_0", BW_QK, sizeof(block_q4_0), 2, BW_QK, 1, BW_NEEDS_AVX512_VNNI, quantize_row_q4_0,
+    [BW_FMT_Q4_0] = {"q4_0", BW_QK, sizeof(block_q4_0), 2, 0, BW_QK, 1, BW_NEEDS_AVX512_VNNI, quantize_row_q4_0,
                      dequantize_q4_0, dot_q4_0},
-    /* q4_K has an AVX2 GEMV, q6_K only the generic one so far: their empty SIMD entries say so */
-    [BW_FMT_Q4_K] = {"q4_K", BW_QK_K, sizeof(block_q4_K), 4, BW_QK_K, 1, BW_NEEDS_AVX512, quantize_row_q4_K,
+    [BW_FMT_Q4_K] = {"q4_K", BW_QK_K, sizeof(block_q4_K), 4, 0, BW_QK_K, 1, BW_NEEDS_AVX512_VNNI, quantize_row_q4_K,
                      dequantize_q4_K, dot_q4_K},
-    [BW_FMT_Q6_K] = {"q6_K", BW_QK_K, sizeof(block_q6_K), 2 /* 208 bytes after: 4-byte chunks */, BW_QK_K, 0, BW_NEEDS_AVX512, quantize_row_q6_K,
-                     dequantize_q6_K, dot_q6_K},
+    [BW_FMT_Q6_K] = {"q6_K", BW_QK_K, sizeof(block_q6_K), 2, offsetof(block_q6_K, d), BW_QK_K, 1,
+                     BW_NEEDS_AVX512_VNNI, quantize_row_q6_K, dequantize_q6_K, dot_q6_K},
 };
 
 size_t bw_fmt_row_bytes(int fmt, size_t cols)
@@ -456,15 +470,18 @@ size_t bw_group_block_bytes(int fmt) { return BW_GROUP * block_bytes(fmt); }
 
 static size_t scale_bytes(int fmt) { return bw_fmts[fmt].scale_bytes; }
 
-/* Copies row r's block between a group's block (interleaved) and a plain block. */
+/* Copies row r's block between a group's block (interleaved) and a plain
+   block: the scale's bytes (at scale_at in the plain block) lead, then the
+   others in order, 4 at a time. */
 static void regroup_block(int fmt, char *group_block, char *plain, int r, int to_group)
 {
-    const size_t s = scale_bytes(fmt), chunks = (block_bytes(fmt) - s) / 4;
+    const size_t s = scale_bytes(fmt), at = bw_fmts[fmt].scale_at, chunks = (block_bytes(fmt) - s) / 4;
     char *scale = group_block + s * r;
-    memcpy(to_group ? scale : plain, to_group ? plain : scale, s);
+    memcpy(to_group ? scale : plain + at, to_group ? plain + at : scale, s);
     for (size_t k = 0; k < chunks; k++) {
         char *chunk = group_block + s * BW_GROUP + (k * BW_GROUP + r) * 4;
-        memcpy(to_group ? chunk : plain + s + 4 * k, to_group ? plain + s + 4 * k : chunk, 4);
+        char *bytes = plain + 4 * k + (4 * k < at ? 0 : s);
+        memcpy(to_group ? chunk : bytes, to_group ? bytes : chunk, 4);
     }
 }
 
@@ -487,10 +504,11 @@ static void quantize_x_generic(const float *x, bw_xblock *out)
     block_q8_0 q;
     quantize_q8_0(x, &q);
     out->d = fp16_to_f32(q.d);
-    out->sum = 0;
+    out->sum = out->first = 0;
     for (int j = 0; j < BW_QK; j++) {
         out->qs[j] = q.qs[j];
         out->sum += q.qs[j];
+        out->first += j < BW_QK / 2 ? q.qs[j] : 0;
     }
 }
 
@@ -498,6 +516,13 @@ static void quantize_x_generic(const float *x, bw_xblock *out)
 /* The same block as quantize_x_generic, bit for bit (roundf's ties away from
    zero, the scale through fp16), 8 values a step: the scalar one took about
    a tenth of a q8_0 GEMV's time in cache. */
+static inline __attribute__((target("avx2"))) int32_t hsum_avx2(__m256i v)
+{
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm_cvtsi128_si32(_mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1))));
+}
+
 static __attribute__((target("avx2,f16c"))) void quantize_x_avx2(const float *x, bw_xblock *out)
 {
     const __m256 sign = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
@@ -511,20 +536,18 @@ static __attribute__((target("avx2,f16c"))) void quantize_x_avx2(const float *x,
     m = _mm_max_ss(m, _mm_movehdup_ps(m));
     const float d = _mm_cvtss_f32(m) / 127, id = d ? 1.0f / d : 0.0f;
     out->d = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
-    __m256i q[4], sum = _mm256_setzero_si256();
+    __m256i q[4];
     for (int u = 0; u < 4; u++) {
         const __m256 s = _mm256_mul_ps(v[u], _mm256_set1_ps(id));
         const __m256 t = _mm256_round_ps(s, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
         const __m256 away = _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(s, t)), half, _CMP_GE_OQ);
         q[u] = _mm256_cvttps_epi32(_mm256_add_ps(t, _mm256_and_ps(away, _mm256_or_ps(_mm256_and_ps(s, sign), one))));
-        sum = _mm256_add_epi32(sum, q[u]);
     }
     /* packs work within 128-bit halves: 4-byte runs come out 0 4 1 5 2 6 3 7 */
     const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
     _mm256_storeu_si256((__m256i *)out->qs, _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
-    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
-    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
-    out->sum = _mm_cvtsi128_si32(_mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1))));
+    out->first = hsum_avx2(_mm256_add_epi32(q[0], q[1]));
+    out->sum = out->first + hsum_avx2(_mm256_add_epi32(q[2], q[3]));
 }
 #endif
 
@@ -607,30 +630,19 @@ static inline void widen_avx2(int fmt, __m256i w, __m256 *even, __m256 *odd)
     *odd = _mm256_cvtph_ps(_mm256_extracti128_si256(halves, 1));
 }
 
-/* One group block of q4_K (per row: d and dmin lead, then 35 chunks of 4
-   bytes: 3 of packed 6-bit scales and mins, 32 of nibbles) against x's 8
-   q8_0 blocks, which are its 8 sub-blocks: acc + each row's sum over them of
-   x's scale times (d * sc * dot - dmin * m * sum(x)). The 8 rows' scales are
-   unpacked in scalar code, once a block; the nibbles go through maddubs as
+#include "q4_K_scales.h"
+
+/* One group block of q4_K against x's 8 q8_0 blocks, which are its 8
+   sub-blocks: acc + each row's sum over them of x's scale times
+   (d * sc * dot - dmin * m * sum(x)). The nibbles go through maddubs as
    q4_0's do (16-bit sums: at most 8 x 2 x 15 x 127). */
 static inline __m256 q4_K_block_avx2(const char *g, const bw_xblock *x, __m256 acc)
 {
-    __m256 d, dmin;   /* the rows' leading halves: d even, dmin odd */
-    widen_avx2(BW_FMT_F16, _mm256_loadu_si256((const __m256i *)g), &d, &dmin);
+    __m256 d, dmin;
+    q4_K_d_dmin(g, &d, &dmin);
     const char *chunks = g + 4 * BW_GROUP;   /* chunk k of row r: chunks + (k * BW_GROUP + r) * 4 */
-    float sc[8][BW_GROUP], mn[8][BW_GROUP];
-    for (int r = 0; r < BW_GROUP; r++) {
-        uint8_t scales[12];
-        for (int k = 0; k < 3; k++)
-            memcpy(scales + 4 * k, chunks + (k * BW_GROUP + r) * 4, 4);
-        for (int j = 0; j < 8; j++) {
-            int s, m;
-            scale_min_k4(j, scales, &s, &m);
-            sc[j][r] = (float)s;
-            mn[j][r] = (float)m;
-        }
-    }
     const __m256i low = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+#pragma GCC unroll 8   /* j a constant in each copy: shifts and branches fold */
     for (int j = 0; j < 8; j++) {   /* sub-block j: the low (even j) or high nibbles of chunks 3 + 8 (j / 2) .. */
         __m256i pairs = _mm256_setzero_si256();
         for (int c = 0; c < 8; c++) {
@@ -638,9 +650,49 @@ static inline __m256 q4_K_block_avx2(const char *g, const bw_xblock *x, __m256 a
             const __m256i q = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(w, 4) : w, low);
             pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(q, x_chunk(x + j, c)));
         }
+        __m256 sc, m;
+        q4_K_scale_min(chunks, j, &sc, &m);
         const __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
-        acc = _mm256_fmadd_ps(dot, _mm256_mul_ps(_mm256_mul_ps(d, _mm256_loadu_ps(sc[j])), _mm256_set1_ps(x[j].d)), acc);
-        acc = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, _mm256_loadu_ps(mn[j])), _mm256_set1_ps(x[j].d * x[j].sum), acc);
+        acc = _mm256_fmadd_ps(dot, _mm256_mul_ps(_mm256_mul_ps(d, sc), _mm256_set1_ps(x[j].d)), acc);
+        acc = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, m), _mm256_set1_ps(x[j].d * x[j].sum), acc);
+    }
+    return acc;
+}
+
+/* One group block of q6_K against x's 8 q8_0 blocks (the layout as
+   quant_avx512.c's q6_K_sub reads it): a row's 6-bit values go into maddubs
+   unsigned, two chunks' 16-bit sums at a time (at most 2 x 2 x 63 x 127),
+   and 32 * sum(x) comes off each sub-block of 16 before its int8 scale. */
+static inline __m256 q6_K_block_avx2(const char *g, const bw_xblock *x, __m256 acc)
+{
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
+    const char *chunks = g + 2 * BW_GROUP;
+    const __m256i low = _mm256_set1_epi8(0x0f), high = _mm256_set1_epi8(0x30), ones = _mm256_set1_epi16(1);
+#pragma GCC unroll 8   /* j a constant in each copy: shifts and branches fold */
+    for (int j = 0; j < 8; j++) {
+        const int h = j / 4, s = j % 4;
+        const char *ql = chunks + (16 * h + 8 * (s % 2)) * 4 * BW_GROUP, *qh = chunks + (32 + 8 * h) * 4 * BW_GROUP;
+        const __m256i scales = _mm256_loadu_si256((const __m256i *)(chunks + (48 + j / 2) * 4 * BW_GROUP));
+        __m256i t = _mm256_setzero_si256();
+        for (int sub = 0; sub < 2; sub++) {   /* weights 16 sub .. 16 sub + 15: chunks 4 sub .. */
+            __m256i dot = _mm256_setzero_si256();
+            for (int c = 4 * sub; c < 4 * sub + 4; c += 2) {
+                __m256i pairs = _mm256_setzero_si256();
+                for (int k = c; k < c + 2; k++) {
+                    const __m256i l = _mm256_loadu_si256((const __m256i *)(ql + 32 * k));
+                    const __m256i b = _mm256_loadu_si256((const __m256i *)(qh + 32 * k));
+                    const __m256i q = _mm256_or_si256(
+                        _mm256_and_si256(s < 2 ? l : _mm256_srli_epi16(l, 4), low),
+                        _mm256_and_si256(s < 3 ? _mm256_slli_epi16(b, 4 - 2 * s) : _mm256_srli_epi16(b, 2), high));
+                    pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(q, x_chunk(x + j, k)));
+                }
+                dot = _mm256_add_epi32(dot, _mm256_madd_epi16(pairs, ones));
+            }
+            const int half = sub ? x[j].sum - x[j].first : x[j].first;
+            const __m256i sc = _mm256_srai_epi32(_mm256_slli_epi32(scales, 24 - 16 * (j % 2) - 8 * sub), 24);
+            t = _mm256_add_epi32(t, _mm256_mullo_epi32(_mm256_sub_epi32(dot, _mm256_set1_epi32(32 * half)), sc));
+        }
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), _mm256_mul_ps(d, _mm256_set1_ps(x[j].d)), acc);
     }
     return acc;
 }
@@ -679,9 +731,10 @@ static inline __attribute__((always_inline)) void groups_avx2(const int fmt, con
             }
             continue;
         }
-        if (fmt == BW_FMT_Q4_K) {   /* a super-block: 8 of x's blocks */
+        if (fmt == BW_FMT_Q4_K || fmt == BW_FMT_Q6_K) {   /* a super-block: 8 of x's blocks */
             for (int s = 0; s < n; s++)
-                acc[s] = q4_K_block_avx2(group[s] + b * step, xq + b * (BW_QK_K / BW_QK), acc[s]);
+                acc[s] = (fmt == BW_FMT_Q4_K ? q4_K_block_avx2 : q6_K_block_avx2)(group[s] + b * step,
+                                                                               xq + b * (BW_QK_K / BW_QK), acc[s]);
             continue;
         }
         __m256i dot[BW_MAX_STREAMS];
@@ -725,7 +778,7 @@ static inline __attribute__((always_inline)) void groups_avx2(const int fmt, con
 
 #define GROUPS groups_avx2
 #define TABLE bw_groups_avx2
-#define KERNEL_FORMATS(X) X(BW_FMT_F16) X(BW_FMT_BF16) X(BW_FMT_Q8_0) X(BW_FMT_Q4_0) X(BW_FMT_Q4_K)
+#define KERNEL_FORMATS(X) X(BW_FMT_F16) X(BW_FMT_BF16) X(BW_FMT_Q8_0) X(BW_FMT_Q4_0) X(BW_FMT_Q4_K) X(BW_FMT_Q6_K)
 #include "gemv_kernels.h"
 #undef KERNEL_FORMATS
 #undef GROUPS

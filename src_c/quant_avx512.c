@@ -10,6 +10,8 @@
    float32 in registers against float32 x (AVX-512F; f16: AVX512BW's vpermw
    gathers the even halves and the odd, vcvtph2ps widens them), as on AVX2: AVX512_BF16's
    vdpbf16ps would need x rounded to bf16, and y would then depend on the CPU.
+   The K-quants' super-blocks go one sub-block of 32 at a time, each against
+   x's q8_0 block of the same weights, with vpdpbusd as q4_0.
 
    Kept in a file of its own so that tests/c/test_avx512.c can build it with
    SIMDe's portable versions of these intrinsics (BW_SIMDE) and check it on a
@@ -52,25 +54,88 @@ static inline __attribute__((always_inline)) __m256i rows_i32(__m512i v)
 static inline __attribute__((always_inline)) __m256 int_block(int fmt, const char *g, const __m512i *piece, const bw_xblock *xb, __m256 acc)
 {
     const char *w = g + 2 * BW_GROUP;
-    __m512i dot = _mm512_setzero_si512();
+    /* two sums, so that the four dot products of a block form two chains of
+       two, not one of four (vpdpbusd's latency: one chain ran q4_0 at 0.65x
+       AVX2's speed in cache on Zen 4) */
+    __m512i dot[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
     int offset;
     if (fmt == BW_FMT_Q8_0) {
         const __m512i flip = _mm512_set1_epi8((char)0x80);
         for (int j = 0; j < BW_QK / 8; j++)
-            dot = _mm512_dpbusd_epi32(dot, _mm512_xor_si512(_mm512_loadu_si512(w + 64 * j), flip), piece[j]);
+            dot[j % 2] = _mm512_dpbusd_epi32(dot[j % 2], _mm512_xor_si512(_mm512_loadu_si512(w + 64 * j), flip), piece[j]);
         offset = 128;
     } else {
         const __m512i low = _mm512_set1_epi8(0x0f);
         for (int j = 0; j < BW_QK / 16; j++) {   /* low nibbles: weights 8j.., high: 16 + 8j.. */
             const __m512i q = _mm512_loadu_si512(w + 64 * j);
-            dot = _mm512_dpbusd_epi32(dot, _mm512_and_si512(q, low), piece[j]);
-            dot = _mm512_dpbusd_epi32(dot, _mm512_and_si512(_mm512_srli_epi16(q, 4), low), piece[j + 2]);
+            dot[0] = _mm512_dpbusd_epi32(dot[0], _mm512_and_si512(q, low), piece[j]);
+            dot[1] = _mm512_dpbusd_epi32(dot[1], _mm512_and_si512(_mm512_srli_epi16(q, 4), low), piece[j + 2]);
         }
         offset = 8;
     }
-    const __m256i rows = _mm256_sub_epi32(rows_i32(dot), _mm256_set1_epi32(offset * xb->sum));
+    const __m256i rows = _mm256_sub_epi32(rows_i32(_mm512_add_epi32(dot[0], dot[1])), _mm256_set1_epi32(offset * xb->sum));
     const __m256 scales = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g)), _mm256_set1_ps(xb->d));
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(rows), scales, acc);
+}
+
+#include "q4_K_scales.h"
+
+/* Sub-block j of a q4_K group block (8 rows x weights 32j..32j + 31: the low
+   nibbles of chunks 3 + 8 (j / 2) .. for even j, their high ones for odd j)
+   against x's block j of the super-block: acc + each row's
+   x.d * (d * sc_j * dot - dmin * m_j * sum(x)). Two 64-byte loads a
+   chunk pair hold 8 weights of every row, as q4_0's do. */
+static inline __attribute__((always_inline)) __m256 q4_K_sub(const char *g, int j, const __m512i *piece,
+                                                             const bw_xblock *xb, __m256 acc)
+{
+    const char *chunks = g + 4 * BW_GROUP, *q = chunks + (3 + 8 * (j / 2)) * 4 * BW_GROUP;
+    const __m512i low = _mm512_set1_epi8(0x0f);
+    __m512i dot[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+    for (int c = 0; c < BW_QK / 8; c++) {   /* chunks 2c and 2c + 1: x's piece c */
+        const __m512i w = _mm512_loadu_si512(q + 64 * c);
+        dot[c % 2] = _mm512_dpbusd_epi32(dot[c % 2], _mm512_and_si512(j % 2 ? _mm512_srli_epi16(w, 4) : w, low), piece[c]);
+    }
+    __m256 d, dmin, sc, m;
+    q4_K_d_dmin(g, &d, &dmin);
+    q4_K_scale_min(chunks, j, &sc, &m);
+    const __m256 rows = _mm256_cvtepi32_ps(rows_i32(_mm512_add_epi32(dot[0], dot[1])));
+    acc = _mm256_fmadd_ps(rows, _mm256_mul_ps(_mm256_mul_ps(d, sc), _mm256_set1_ps(xb->d)), acc);
+    return _mm256_fnmadd_ps(_mm256_mul_ps(dmin, m), _mm256_set1_ps(xb->d * xb->sum), acc);
+}
+
+/* Sub-block j of a q6_K group block against x's block j: acc + each row's
+   d * x.d * (sum over the two sub-blocks of 16 of sc * dot(q - 32, x)). The block leads with
+   the rows' fp16 d; then chunks 0-31 hold ql, 32-47 qh and 48-51 the int8
+   scales. Weights 32j.. are ggml's half h = j / 4, quarter s = j % 4: the
+   low (s < 2) or high nibbles of ql's bytes 64h + 32 (s % 2) .., with bits
+   2s and 2s + 1 of qh's bytes 32h .. above them; scales 2j and 2j + 1. The
+   6-bit values go into vpdpbusd unsigned and 32 * sum(x) comes off. */
+static inline __attribute__((always_inline)) __m256 q6_K_sub(const char *g, int j, const __m512i *piece,
+                                                             const bw_xblock *xb, __m256 acc)
+{
+    const int h = j / 4, s = j % 4;
+    const char *chunks = g + 2 * BW_GROUP;
+    const char *ql = chunks + (16 * h + 8 * (s % 2)) * 4 * BW_GROUP, *qh = chunks + (32 + 8 * h) * 4 * BW_GROUP;
+    const __m512i low = _mm512_set1_epi8(0x0f), high = _mm512_set1_epi8(0x30);
+    __m512i dot[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};   /* weights 0-15, 16-31 */
+    for (int c = 0; c < BW_QK / 8; c++) {
+        const __m512i l = _mm512_loadu_si512(ql + 64 * c), b = _mm512_loadu_si512(qh + 64 * c);
+        const __m512i nibble = _mm512_and_si512(s < 2 ? l : _mm512_srli_epi16(l, 4), low);
+        const __m512i pair = _mm512_and_si512(s < 3 ? _mm512_slli_epi16(b, 4 - 2 * s) : _mm512_srli_epi16(b, 2), high);
+        dot[c / 2] = _mm512_dpbusd_epi32(dot[c / 2], _mm512_or_si512(nibble, pair), piece[c]);
+    }
+    /* scales 2j and 2j + 1: bytes 2 (j % 2) and 2 (j % 2) + 1 of chunk 48 + j / 2, sign-extended */
+    const __m256i scales = _mm256_loadu_si256((const __m256i *)(chunks + (48 + j / 2) * 4 * BW_GROUP));
+    const int at = 16 * (j % 2);
+    __m256i t = _mm256_setzero_si256();
+    for (int sub = 0; sub < 2; sub++) {
+        const __m256i sc = _mm256_srai_epi32(_mm256_slli_epi32(scales, 24 - at - 8 * sub), 24);
+        const int xsum = sub ? xb->sum - xb->first : xb->first;
+        const __m256i q = _mm256_sub_epi32(rows_i32(dot[sub]), _mm256_set1_epi32(32 * xsum));
+        t = _mm256_add_epi32(t, _mm256_mullo_epi32(q, sc));
+    }
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), _mm256_mul_ps(d, _mm256_set1_ps(xb->d)), acc);
 }
 
 /* x's floats for load j of a bf16 block (chunks 2j and 2j + 1, weights 4j..4j + 3):
@@ -138,7 +203,17 @@ static inline __attribute__((always_inline)) void groups_avx512(const int fmt, c
         for (int s = 0; prefetch && s < n; s++)
             for (size_t o = 0; o < step; o += 64)
                 _mm_prefetch(group[s] + b * step + prefetch + o, _MM_HINT_T0);
-        if (BW_FMT_IS_FLOAT(fmt)) {
+        if (fmt == BW_FMT_Q4_K || fmt == BW_FMT_Q6_K) {   /* a super-block: x's 8 blocks, one at a time for all n */
+#pragma GCC unroll 8   /* j a constant in each copy: the sub-block's shifts and branches fold */
+            for (int j = 0; j < BW_QK_K / BW_QK; j++) {
+                const bw_xblock *xj = xq + b * (BW_QK_K / BW_QK) + j;
+                __m512i piece[BW_QK / 8];
+                x_pieces(xj, piece);
+                for (int s = 0; s < n; s++)
+                    acc[s] = fmt == BW_FMT_Q4_K ? q4_K_sub(group[s] + b * step, j, piece, xj, acc[s])
+                                                : q6_K_sub(group[s] + b * step, j, piece, xj, acc[s]);
+            }
+        } else if (BW_FMT_IS_FLOAT(fmt)) {
             __m512 even[BW_QK / 4], odd[BW_QK / 4];
             x_pairs(x + b * BW_QK, even, odd);
             for (int s = 0; s < n; s++)
@@ -160,7 +235,7 @@ static inline __attribute__((always_inline)) void groups_avx512(const int fmt, c
 
 #define GROUPS groups_avx512
 #define TABLE bw_groups_avx512
-#define KERNEL_FORMATS(X) X(BW_FMT_F16) X(BW_FMT_BF16) X(BW_FMT_Q8_0) X(BW_FMT_Q4_0)
+#define KERNEL_FORMATS(X) X(BW_FMT_F16) X(BW_FMT_BF16) X(BW_FMT_Q8_0) X(BW_FMT_Q4_0) X(BW_FMT_Q4_K) X(BW_FMT_Q6_K)
 #include "gemv_kernels.h"
 #undef KERNEL_FORMATS
 #undef GROUPS

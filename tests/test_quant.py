@@ -70,7 +70,7 @@ def test_the_format_table_is_the_c_cores():
                                                                             210 / 256]
     for fmt in formats.QUANTISED:
         assert quant.row_bytes(fmt, 512) == 512 * formats.FORMATS[fmt].bytes_per_weight
-    assert [f.name for f in formats.FORMATS.values() if f.quantised_x] == ["q8_0", "q4_0", "q4_K"]
+    assert [f.name for f in formats.FORMATS.values() if f.quantised_x] == ["q8_0", "q4_0", "q4_K", "q6_K"]
 
 
 @pytest.mark.parametrize("fmt", ["q4_K", "q6_K"])
@@ -172,5 +172,5 @@ def test_gemv_dtype_measures_the_new_formats_into_the_json(fmt, tmp_path, capsys
     assert cli.main(["gemv", "--dtype", fmt, "--shape", "16x256", "--threads", "1", "--json", str(out)]) == 0
     [m] = read_result(str(out))["measurements"]
     assert (m.kernel, m.dtype, m.shape) == ("gemv", fmt, (16, 1, 256))
-    assert m.isa == ("generic" if fmt == "q6_K" else choices.gemv_path(fmt))   # no SIMD q6_K kernel yet
+    assert m.isa == choices.gemv_path(fmt)
     assert cli.main(["gemv", "--dtype", fmt, "--shape", "16x96"]) == (2 if fmt.endswith("_K") else 0)

@@ -13,12 +13,12 @@
 #include "driver.h"
 
 /* Groups read 8, 4, 2 and 1 at a time: every stream count's copy. */
-enum { ROWS = 15 * BW_GROUP, COLS = 3 * BW_QK };
+enum { ROWS = 15 * BW_GROUP, COLS = 2 * BW_QK_K };   /* two K-quant super-blocks */
 
 /* y by the AVX-512 kernels over the engine's layout of the rows in fmt. */
 static void gemv_avx512(int fmt, const void *rows, const float *x, float *y)
 {
-    const size_t step = bw_group_block_bytes(fmt), group_bytes = step * (COLS / BW_QK);
+    const size_t blocks = COLS / bw_fmts[fmt].gemv_weights, step = bw_group_block_bytes(fmt), group_bytes = step * blocks;
     char *grouped = bw_alloc(group_bytes * ROWS / BW_GROUP);
     bw_xblock *xq = bw_alloc(bw_xq_bytes(COLS));
     EXPECT(bw_interleave(fmt, rows, ROWS, COLS, grouped) == BW_OK);
@@ -31,7 +31,7 @@ static void gemv_avx512(int fmt, const void *rows, const float *x, float *y)
             group[s] = grouped + first * group_bytes;
             out[s] = y + first * BW_GROUP;
         }
-        bw_groups_avx512[fmt][i](group, x, xq, COLS / BW_QK, step, i % 2 ? 64 : 0, out);   /* with and without prefetch */
+        bw_groups_avx512[fmt][i](group, x, xq, blocks, step, i % 2 ? 64 : 0, out);   /* with and without prefetch */
     }
     bw_free(grouped);
     bw_free(xq);
