@@ -470,16 +470,32 @@ size_t bw_group_block_bytes(int fmt) { return BW_GROUP * block_bytes(fmt); }
 
 static size_t scale_bytes(int fmt) { return bw_fmts[fmt].scale_bytes; }
 
+/* Where plain chunk k of a q6_K block lies among the group block's chunks: in
+   the order its SIMD kernels first read them, so that a block streams from
+   memory front to back. For each half h of the super-block: its two chunks
+   of scales; ql's first 32 bytes and qh's 32, a 64-byte pair of each in turn;
+   then ql's second 32 bytes. Plain chunks: 0-31 ql, 32-47 qh, 48-51 scales. */
+static size_t q6_K_chunk_at(size_t k)
+{
+    if (k >= 48)
+        return 26 * ((k - 48) / 2) + (k - 48) % 2;
+    if (k >= 32)
+        return 26 * ((k - 32) / 8) + 4 + 4 * ((k - 32) % 8 / 2) + k % 2;
+    const size_t h = k / 16, i = k % 16;
+    return 26 * h + (i < 8 ? 2 + 4 * (i / 2) + i % 2 : 18 + i - 8);
+}
+
 /* Copies row r's block between a group's block (interleaved) and a plain
    block: the scale's bytes (at scale_at in the plain block) lead, then the
-   others in order, 4 at a time. */
+   others 4 at a time, in order (q6_K's reordered). */
 static void regroup_block(int fmt, char *group_block, char *plain, int r, int to_group)
 {
     const size_t s = scale_bytes(fmt), at = bw_fmts[fmt].scale_at, chunks = (block_bytes(fmt) - s) / 4;
     char *scale = group_block + s * r;
     memcpy(to_group ? scale : plain + at, to_group ? plain + at : scale, s);
     for (size_t k = 0; k < chunks; k++) {
-        char *chunk = group_block + s * BW_GROUP + (k * BW_GROUP + r) * 4;
+        const size_t place = fmt == BW_FMT_Q6_K ? q6_K_chunk_at(k) : k;
+        char *chunk = group_block + s * BW_GROUP + (place * BW_GROUP + r) * 4;
         char *bytes = plain + 4 * k + (4 * k < at ? 0 : s);
         memcpy(to_group ? chunk : bytes, to_group ? bytes : chunk, 4);
     }
@@ -666,31 +682,32 @@ static inline __m256 q4_K_block_avx2(const char *g, const bw_xblock *x, __m256 a
 static inline __m256 q6_K_block_avx2(const char *g, const bw_xblock *x, __m256 acc)
 {
     const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
-    const char *chunks = g + 2 * BW_GROUP;
     const __m256i low = _mm256_set1_epi8(0x0f), high = _mm256_set1_epi8(0x30), ones = _mm256_set1_epi16(1);
 #pragma GCC unroll 8   /* j a constant in each copy: shifts and branches fold */
     for (int j = 0; j < 8; j++) {
-        const int h = j / 4, s = j % 4;
-        const char *ql = chunks + (16 * h + 8 * (s % 2)) * 4 * BW_GROUP, *qh = chunks + (32 + 8 * h) * 4 * BW_GROUP;
-        const __m256i scales = _mm256_loadu_si256((const __m256i *)(chunks + (48 + j / 2) * 4 * BW_GROUP));
+        const int s = j % 4;
+        const char *half = g + 2 * BW_GROUP + 26 * (j / 4) * 4 * BW_GROUP;   /* chunk pair c of ql: ql + c * step */
+        const char *ql = half + (s % 2 ? 18 : 2) * 4 * BW_GROUP, *qh = half + 4 * 4 * BW_GROUP;
+        const size_t step = (s % 2 ? 2 : 4) * 4 * BW_GROUP;
+        const __m256i scales = _mm256_loadu_si256((const __m256i *)(half + s / 2 * 4 * BW_GROUP));
         __m256i t = _mm256_setzero_si256();
-        for (int sub = 0; sub < 2; sub++) {   /* weights 16 sub .. 16 sub + 15: chunks 4 sub .. */
+        for (int sub = 0; sub < 2; sub++) {   /* weights 16 sub .. 16 sub + 15: chunk pairs 2 sub, 2 sub + 1 */
             __m256i dot = _mm256_setzero_si256();
-            for (int c = 4 * sub; c < 4 * sub + 4; c += 2) {
+            for (int c = 2 * sub; c < 2 * sub + 2; c++) {
                 __m256i pairs = _mm256_setzero_si256();
-                for (int k = c; k < c + 2; k++) {
-                    const __m256i l = _mm256_loadu_si256((const __m256i *)(ql + 32 * k));
-                    const __m256i b = _mm256_loadu_si256((const __m256i *)(qh + 32 * k));
+                for (int e = 0; e < 2; e++) {
+                    const __m256i l = _mm256_loadu_si256((const __m256i *)(ql + c * step + 32 * e));
+                    const __m256i b = _mm256_loadu_si256((const __m256i *)(qh + c * 4 * 4 * BW_GROUP + 32 * e));
                     const __m256i q = _mm256_or_si256(
                         _mm256_and_si256(s < 2 ? l : _mm256_srli_epi16(l, 4), low),
                         _mm256_and_si256(s < 3 ? _mm256_slli_epi16(b, 4 - 2 * s) : _mm256_srli_epi16(b, 2), high));
-                    pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(q, x_chunk(x + j, k)));
+                    pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(q, x_chunk(x + j, 2 * c + e)));
                 }
                 dot = _mm256_add_epi32(dot, _mm256_madd_epi16(pairs, ones));
             }
-            const int half = sub ? x[j].sum - x[j].first : x[j].first;
+            const int xsum = sub ? x[j].sum - x[j].first : x[j].first;
             const __m256i sc = _mm256_srai_epi32(_mm256_slli_epi32(scales, 24 - 16 * (j % 2) - 8 * sub), 24);
-            t = _mm256_add_epi32(t, _mm256_mullo_epi32(_mm256_sub_epi32(dot, _mm256_set1_epi32(32 * half)), sc));
+            t = _mm256_add_epi32(t, _mm256_mullo_epi32(_mm256_sub_epi32(dot, _mm256_set1_epi32(32 * xsum)), sc));
         }
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), _mm256_mul_ps(d, _mm256_set1_ps(x[j].d)), acc);
     }

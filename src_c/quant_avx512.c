@@ -104,28 +104,31 @@ static inline __attribute__((always_inline)) __m256 q4_K_sub(const char *g, int 
 }
 
 /* Sub-block j of a q6_K group block against x's block j: acc + each row's
-   d * x.d * (sum over the two sub-blocks of 16 of sc * dot(q - 32, x)). The block leads with
-   the rows' fp16 d; then chunks 0-31 hold ql, 32-47 qh and 48-51 the int8
-   scales. Weights 32j.. are ggml's half h = j / 4, quarter s = j % 4: the
-   low (s < 2) or high nibbles of ql's bytes 64h + 32 (s % 2) .., with bits
-   2s and 2s + 1 of qh's bytes 32h .. above them; scales 2j and 2j + 1. The
+   d * x.d * (sum over the two sub-blocks of 16 of sc * dot(q - 32, x)).
+   Weights 32j.. are ggml's half h = j / 4, quarter s = j % 4: the low
+   (s < 2) or high nibbles of ql's bytes 64h + 32 (s % 2) .., with bits 2s
+   and 2s + 1 of qh's bytes 32h .. above them; scales 2j and 2j + 1. The
+   group block leads with the rows' fp16 d, then each half's chunks in the
+   order quant.c's q6_K_chunk_at gives: 2 of scales, then ql's first 32
+   bytes and qh's in turns of a 64-byte pair, then ql's second 32 bytes. The
    6-bit values go into vpdpbusd unsigned and 32 * sum(x) comes off. */
 static inline __attribute__((always_inline)) __m256 q6_K_sub(const char *g, int j, const __m512i *piece,
                                                              const bw_xblock *xb, __m256 acc)
 {
-    const int h = j / 4, s = j % 4;
-    const char *chunks = g + 2 * BW_GROUP;
-    const char *ql = chunks + (16 * h + 8 * (s % 2)) * 4 * BW_GROUP, *qh = chunks + (32 + 8 * h) * 4 * BW_GROUP;
+    const int s = j % 4;
+    const char *half = g + 2 * BW_GROUP + 26 * (j / 4) * 4 * BW_GROUP;
+    const char *ql = half + (s % 2 ? 18 : 2) * 4 * BW_GROUP, *qh = half + 4 * 4 * BW_GROUP;
+    const int step = s % 2 ? 64 : 128;   /* from one 64-byte pair of ql to the next */
     const __m512i low = _mm512_set1_epi8(0x0f), high = _mm512_set1_epi8(0x30);
     __m512i dot[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};   /* weights 0-15, 16-31 */
     for (int c = 0; c < BW_QK / 8; c++) {
-        const __m512i l = _mm512_loadu_si512(ql + 64 * c), b = _mm512_loadu_si512(qh + 64 * c);
+        const __m512i l = _mm512_loadu_si512(ql + step * c), b = _mm512_loadu_si512(qh + 128 * c);
         const __m512i nibble = _mm512_and_si512(s < 2 ? l : _mm512_srli_epi16(l, 4), low);
         const __m512i pair = _mm512_and_si512(s < 3 ? _mm512_slli_epi16(b, 4 - 2 * s) : _mm512_srli_epi16(b, 2), high);
         dot[c / 2] = _mm512_dpbusd_epi32(dot[c / 2], _mm512_or_si512(nibble, pair), piece[c]);
     }
-    /* scales 2j and 2j + 1: bytes 2 (j % 2) and 2 (j % 2) + 1 of chunk 48 + j / 2, sign-extended */
-    const __m256i scales = _mm256_loadu_si256((const __m256i *)(chunks + (48 + j / 2) * 4 * BW_GROUP));
+    /* scales 2j and 2j + 1: bytes 2 (j % 2) and 2 (j % 2) + 1 of the half's scale chunk s / 2, sign-extended */
+    const __m256i scales = _mm256_loadu_si256((const __m256i *)(half + s / 2 * 4 * BW_GROUP));
     const int at = 16 * (j % 2);
     __m256i t = _mm256_setzero_si256();
     for (int sub = 0; sub < 2; sub++) {
