@@ -32,8 +32,8 @@ from bwbench.engines import REFERENCES
 from bwbench.inference import check_runnable
 from bwbench import sweep
 from bwbench.tables import SWEEP_FORMATS
-from bwbench.transformer import (FIGURE_MODELS, analyse, measure, overlay_points, tokens_per_s_by_format,
-                                  with_measured)
+from bwbench.transformer import (FIGURE_MODELS, analyse, measure, overlay_points, tokens_agree,
+                                  tokens_per_s_by_format, with_measured)
 from bwbench.units import format_bytes, parse_shape, parse_size
 
 # Tables keep their width when piped to a file (rich would fall back to 80 columns); COLUMNS sets another.
@@ -359,6 +359,8 @@ def cmd_transformer(args) -> int:
     if by_format:
         record.update(tokens_per_s_by_format=by_format[0], tokens_per_s_bandwidth_only=by_format[1])
     if runs and runs[1]:
+        if "model_file" in runs[1] and analysis.measured_tokens is not None:   # the same weights in both engines
+            runs[1]["tokens_agree"] = tokens_agree(analysis.measured_tokens, runs[1]["tokens"])
         record["reference"] = runs[1]
         stdout.print(tables.reference_line(analysis, runs[1]))
     if bracket:

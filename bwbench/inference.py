@@ -176,7 +176,8 @@ def _check_first_layer(cfg, layers, top, decoder: bool, tokens, x, threads: int,
 def run_model(cfg, mode: str, seq: int, scope: str = "layers", threads: int = None, prompt: int = 0,
               batch: int = 1, bytes_per_element: float = 4, weights: str = "f32") -> tuple:
     """Runs the model; returns ({op name: seconds}, total seconds, the share
-    of CPU time the hypervisor stole while the timed part ran).
+    of CPU time the hypervisor stole while the timed part ran, the token ids
+    a decoder generated at scope model (else None)).
     Decoder: `seq` steps from an empty prompt, each feeding back the argmax
     of the last (scope model) or a random input (scope layers); encoder: a
     pass over `seq` tokens. Either way the median of measure.PASSES runs (a
@@ -203,10 +204,12 @@ def run_model(cfg, mode: str, seq: int, scope: str = "layers", threads: int = No
 
     def decode(buffers):   # from position 0 each time: the key/value cache is written over
         token, inputs, seconds = buffers   # inputs: a fresh copy of the steps, as run() writes its output there
+        generated = []
         for position in range(seq):
             token[0], _ = run.run(threads, True, token if model_scope else None, inputs[position], position,
                                   model_scope, None, seconds)
-        return seconds
+            generated.append(int(token[0]))
+        return seconds, generated
 
     def encoder_pass(buffers):
         hidden, seconds = buffers
@@ -214,8 +217,11 @@ def run_model(cfg, mode: str, seq: int, scope: str = "layers", threads: int = No
         return seconds
 
     ticks = cpu_ticks()
-    if decoder:
-        wall, seconds = median_pass(decode, lambda: (np.zeros(1, np.int32), steps.copy(), np.zeros(_kernels.INFER_OPS)))
+    generated = None
+    if decoder:   # token 0 first, as the reference engines start
+        wall, (seconds, generated) = median_pass(decode, lambda: (np.zeros(1, np.int32), steps.copy(),
+                                                                  np.zeros(_kernels.INFER_OPS)))
     else:
         wall, seconds = median_pass(encoder_pass, lambda: (first.copy(), np.zeros(_kernels.INFER_OPS)))
-    return {name: s for name, s in zip(op_names(cfg), seconds) if s}, wall, stolen_fraction(ticks, cpu_ticks())
+    return ({name: s for name, s in zip(op_names(cfg), seconds) if s}, wall, stolen_fraction(ticks, cpu_ticks()),
+            generated if model_scope else None)

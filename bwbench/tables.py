@@ -257,8 +257,11 @@ def reference_line(analysis, reference: dict) -> str:
     if "tokens_per_s" in reference:
         line += f", {reference['tokens_per_s']:.1f} tokens/s"
     speed = reference["measured_s"] / analysis.measured_wall_s
-    return (line + f"; bwbench {analysis.measured_wall_s * 1e3:.1f} ms, {speed:.2f}x as fast; "
-            f"predicted {analysis.predicted_s * 1e3:.1f} ms")
+    line += (f"; bwbench {analysis.measured_wall_s * 1e3:.1f} ms, {speed:.2f}x as fast; "
+             f"predicted {analysis.predicted_s * 1e3:.1f} ms")
+    if "tokens_agree" in reference:
+        line += f"; greedy tokens the same for {reference['tokens_agree']} of {len(reference['tokens'])} steps"
+    return line
 
 
 def bracket_table(bracket: list, drift: dict) -> Table:

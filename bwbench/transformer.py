@@ -241,6 +241,7 @@ class Analysis:
     weights: str = ""  # the linear layers' weight format, if not bytes_per_element
     measured_wall_s: float = None  # the measured run end to end: the median token loop or encoder pass
     measured_cpu_stolen: float = None  # the share of CPU time the hypervisor took while it ran
+    measured_tokens: tuple = None      # a decoder's generated token ids at scope model, from token 0
 
     @property
     def total_flops(self) -> float:
@@ -297,6 +298,8 @@ class Analysis:
             record["measured_cpu_stolen"] = self.measured_cpu_stolen
             if self.generated_tokens:
                 record["measured_tokens_per_s"] = self.generated_tokens / self.measured_wall_s
+        if self.measured_tokens is not None:
+            record["tokens"] = list(self.measured_tokens)
         return record
 
 
@@ -388,15 +391,24 @@ def tokens_per_s_by_format(shape: tuple, roofline) -> tuple:
     return rates, bandwidth_only(roofline)
 
 
-def with_measured(analysis: Analysis, seconds: dict, wall_s: float, stolen: float = None) -> Analysis:
+def with_measured(analysis: Analysis, seconds: dict, wall_s: float, stolen: float = None,
+                  tokens: list = None) -> Analysis:
     """The analysis with each op's measured seconds ({op name: s}), the run's
-    wall time and the share of CPU time stolen from it."""
+    wall time, the share of CPU time stolen from it and a decoder's generated tokens."""
     ops = tuple(replace(op, measured_s=seconds.get(op.name, 0.0)) for op in analysis.ops)
-    return replace(analysis, ops=ops, measured_wall_s=wall_s, measured_cpu_stolen=stolen)
+    return replace(analysis, ops=ops, measured_wall_s=wall_s, measured_cpu_stolen=stolen,
+                   measured_tokens=tuple(tokens) if tokens is not None else None)
+
+
+def tokens_agree(ours, theirs) -> int:
+    """How many steps two engines' greedy tokens stay the same from the first:
+    past the first difference each continues from a different token."""
+    return next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), min(len(ours), len(theirs)))
 
 
 def measure(analysis: Analysis, threads: int) -> tuple:
-    """Runs the analysed model for real (bwbench.inference): ({op name: seconds}, wall seconds, CPU stolen)."""
+    """Runs the analysed model for real (bwbench.inference): ({op name: seconds}, wall seconds, CPU stolen,
+    generated tokens or None)."""
     from bwbench.inference import run_model
 
     return run_model(load_config(analysis.model), analysis.mode, analysis.seq, analysis.scope, threads,

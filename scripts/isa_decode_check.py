@@ -7,6 +7,7 @@ smallest, less one): the default passes when it is no slower than the best
 forced path by more than that.
 
     python scripts/isa_decode_check.py [--rounds 3] [--seq 32] [--threads N] [--weights f32,bf16,q8_0,q4_0]
+                                       [--isas avx2,avx512]
 """
 import argparse
 import statistics
@@ -37,11 +38,14 @@ def main() -> None:
     parser.add_argument("--seq", type=int, default=32)
     parser.add_argument("--threads", type=int)
     parser.add_argument("--weights", default=",".join(("f32",) + quant.FORMATS))
+    parser.add_argument("--isas", help="the forced paths to time (default: every SIMD path the CPU has; sse2 runs "
+                                       "the block formats on the plain C kernels, a tenth of the speed)")
     args = parser.parse_args()
     threads = check_threads(args.threads)
     tune.ensure(threads)
     cfg = load_config(MODEL)
-    paths = [isa for isa in choices.supported_isas() if isa != "generic"]
+    paths = [choices.check_isa(isa) for isa in args.isas.split(",")] if args.isas else \
+        [isa for isa in choices.supported_isas() if isa != "generic"]
     print(f"{MODEL} decode, {args.seq} tokens, {threads} thread(s), tokens/s, medians of {args.rounds} rounds")
     print(f"{'format':7}" + "".join(f"{p:>9}" for p in paths) + f"{'tuned':>16}{'noise':>7}{'tuned/best':>11}")
     for fmt in args.weights.split(","):

@@ -180,8 +180,9 @@ def test_wrong_shapes_and_positions_are_refused_before_c():
 
 def test_a_measured_run_checks_its_first_layer(monkeypatch):
     import bwbench.inference as inference
-    seconds, wall, stolen = run_model(TINY["gpt2"], "decoder", 4, "model", threads=MOST)
+    seconds, wall, stolen, tokens = run_model(TINY["gpt2"], "decoder", 4, "model", threads=MOST)
     assert set(seconds) >= {"Q projection", "LM head", "GELU"} and wall > 0 and 0 <= stolen <= 1
+    assert len(tokens) == 4 and all(0 <= t < TINY["gpt2"].vocab for t in tokens)
     broken = lambda *args, **kwargs: _Broken(engine(*args, **kwargs))  # noqa: E731
     monkeypatch.setattr(inference, "engine", broken)
     with pytest.raises(ValidationError, match="first layer differs from the numpy reference"):
@@ -190,7 +191,8 @@ def test_a_measured_run_checks_its_first_layer(monkeypatch):
 
 def test_an_encoder_is_timed_as_the_median_of_fresh_passes(monkeypatch):
     engines = _recorded_engines(monkeypatch)
-    seconds, wall, _ = run_model(TINY["bert"], "encoder", 4, "model", threads=1)
+    seconds, wall, _, tokens = run_model(TINY["bert"], "encoder", 4, "model", threads=1)
+    assert tokens is None   # an encoder generates none
     inputs = engines[-1].inputs   # engines[0] checked the first layer
     assert len(inputs) == 1 + PASSES   # a warm-up, then the timed passes
     assert all(np.array_equal(x, inputs[0]) for x in inputs)   # each pass starts from the same input
@@ -199,11 +201,12 @@ def test_an_encoder_is_timed_as_the_median_of_fresh_passes(monkeypatch):
 
 def test_a_decode_is_timed_as_the_median_of_whole_decodes_from_position_0(monkeypatch):
     engines = _recorded_engines(monkeypatch)
-    seconds, wall, _ = run_model(TINY["llama"], "decoder", 3, "model", threads=MOST)
+    seconds, wall, _, generated = run_model(TINY["llama"], "decoder", 3, "model", threads=MOST)
     timed = engines[-1]
     assert timed.positions == [0] + [0, 1, 2] * PASSES   # a warm-up step, then whole decodes
     fed = [timed.tokens[1 + 3 * p:4 + 3 * p] for p in range(PASSES)]
     assert all(tokens == fed[0] for tokens in fed)   # each decode feeds back the same tokens
+    assert fed[0] == [[0]] + [[t] for t in generated[:2]]   # from token 0, then what it generated
     assert wall >= sum(seconds.values()) * 0.99
 
 

@@ -222,26 +222,24 @@ def test_a_sweep_runs_a_model_files_own_weights(tmp_path, no_ceilings, monkeypat
     assert "S_TG" in capsys.readouterr().out
 
 
-def test_llama_cpp_decodes_a_llama_file_to_the_same_greedy_tokens(tmp_path):
+def test_llama_cpp_decodes_a_llama_file_to_the_same_greedy_tokens(tmp_path, no_ceilings, capsys):
     """llama.cpp reads the file itself: Q and K as its converter permutes them, its own rotary embedding.
-    bwbench un-permutes them and turns halves; 32 greedy steps from token 0 agree (float32 weights)."""
-    llama = pytest.importorskip("llama_cpp")
+    bwbench un-permutes them and turns halves; 32 greedy steps from token 0 agree (float32 weights), as
+    the C engine's own token loop gives them, and the JSON keeps both engines' tokens."""
+    pytest.importorskip("llama_cpp")
     from bwbench.engines import llama_cpp
-    path = tmp_path / "tiny.gguf"
+    path, out = tmp_path / "tiny.gguf", tmp_path / "run.json"
     write_gguf(path, LLAMA, hf_weights(LLAMA), {})
     cfg = load_config(str(path))
     c = engine(cfg, *model_file(cfg).weights(True, True), 40, 1)
     ours = c.generate(1, [0], [0], 32, np.empty((1, cfg.d), np.float32), np.zeros(_kernels.INFER_OPS))[0]
-    with llama_cpp._stderr_closed():
-        model = llama.Llama(model_path=str(path), n_ctx=64, n_batch=8, n_threads=1, logits_all=True, verbose=False)
-    token, theirs = 0, []
-    for _ in range(32):
-        model.eval([token])
-        token = int(np.argmax(model.scores[model.n_tokens - 1]))
-        theirs.append(token)
-    assert ours.ravel().tolist() == theirs
-    record = llama_cpp.run(cfg, "decoder", 4, 1)
-    assert record["model_file"] == str(path) and "weights" not in record and record["tokens_per_s"] > 0
+    assert cli.main(["transformer", "--model", str(path), "--mode", "decoder", "--seq", "32", "--scope", "model",
+                     "--measure", "--reference", "llama.cpp", "--threads", "1", "--json", str(out)]) == 0
+    record = json.loads(out.read_text())["transformer"]
+    reference = record["reference"]
+    assert record["tokens"] == ours.ravel().tolist() == reference["tokens"] and reference["tokens_agree"] == 32
+    assert reference["model_file"] == str(path) and "weights" not in reference and reference["tokens_per_s"] > 0
+    assert "greedy tokens the same for 32 of 32 steps" in capsys.readouterr().out
     with pytest.raises(UsageError, match="runs GGUF files"):
         llama_cpp.check(dataclasses.replace(cfg, path=str(tmp_path)), "decoder", "f32")
     from bwbench.engines import pytorch

@@ -274,3 +274,10 @@ def test_the_roofline_overlay_places_a_decoders_step_in_every_weight_format():
                       reverse=True)
     assert [p["ai"] for p in by_bytes] == sorted(p["ai"] for p in steps)   # fewer bytes a weight: further right
     assert not [p for p in overlay_points(["bert-base"], 4, unpacked) if p["group"] == "step"]
+
+
+def test_tokens_agree_counts_the_steps_before_the_first_difference():
+    from bwbench.transformer import tokens_agree
+    assert tokens_agree([5, 7, 9], [5, 7, 9]) == 3
+    assert tokens_agree([5, 7, 9, 2], [5, 7, 1, 2]) == 2   # the same again after a difference does not count
+    assert tokens_agree([4], [5]) == 0 and tokens_agree([1, 2], [1, 2, 3]) == 2

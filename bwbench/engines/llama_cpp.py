@@ -123,7 +123,7 @@ def write_gguf(cfg, path: str, weights: str, positions: int) -> None:
 def run(cfg, mode: str, seq: int, threads: int, weights: str = "f32") -> dict:
     """Times `seq` decode steps of llama.cpp on cfg's shape (on the file
     itself, for a GGUF model file), the median of PASSES runs as bwbench's
-    own; the JSON record of transformer.reference."""
+    own; the JSON record of transformer.reference, with the token ids it generated."""
     check(cfg, mode, weights)
     _, llama_cpp = _modules()
     with tempfile.TemporaryDirectory(prefix="bwbench-gguf-") as folder:
@@ -135,10 +135,10 @@ def run(cfg, mode: str, seq: int, threads: int, weights: str = "f32") -> dict:
             model = llama_cpp.Llama(model_path=path, n_ctx=seq + 8, n_batch=8, n_threads=threads,
                                     n_threads_batch=threads, logits_all=True, verbose=False)
         _decode(model, 2)   # warm-up
-        seconds, _ = median_pass(lambda _: _decode(model, seq), model.reset)
+        seconds, tokens = median_pass(lambda _: _decode(model, seq), model.reset)
         model.close()   # before its file goes
     record = {"engine": "llama.cpp", "version": f"llama-cpp-python {llama_cpp.__version__}", "threads": threads,
-              "measured_s": seconds, "tokens_per_s": seq / seconds}
+              "measured_s": seconds, "tokens_per_s": seq / seconds, "tokens": tokens}
     return {**record, "model_file": cfg.path} if cfg.path else {**record, "weights": weights}
 
 
@@ -157,11 +157,14 @@ def _stderr_closed():
         os.close(null)
 
 
-def _decode(model, steps: int) -> None:
-    token = 0
+def _decode(model, steps: int) -> list:
+    """`steps` greedy steps from token 0, as bwbench's decode: the tokens generated."""
+    token, generated = 0, []
     for _ in range(steps):
         model.eval([token])
         token = int(np.argmax(model.scores[model.n_tokens - 1]))
+        generated.append(token)
+    return generated
 
 
 def batched_bytes(cfg, weights: str, sequences: int, positions: int) -> int:
