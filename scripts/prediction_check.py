@@ -26,6 +26,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
+from bwbench import tune
 from bwbench.ceilings import DRIFT_LIMIT, bracket_drift, bracketed, drift_summary
 from bwbench.engines import REFERENCES
 from bwbench.machine import check_threads
@@ -72,6 +73,7 @@ def main() -> int:
     parser.add_argument("--reference", choices=sorted(REFERENCES))
     args = parser.parse_args()
     threads = check_threads(args.threads)
+    tune.ensure(threads)   # the tuned kernel shapes, as every command that measures uses
     reference = REFERENCES[args.reference] if args.reference else None
     if reference:
         reference.check_available()

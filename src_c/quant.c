@@ -808,12 +808,15 @@ static inline __attribute__((always_inline)) void groups_avx2(const int fmt, con
    the block formats prefetching 1 KiB ahead (the hardware prefetcher alone
    left them lower on Zen 3), f16 and bf16 not (bf16 slower with it there), 16 groups a
    chunk (a static half each left one thread waiting for the other at every
-   product on a shared host). */
+   product on a shared host). The K-quants read one stream: their group
+   blocks are 1-2 KiB, and at DRAM size four streams read them at half the
+   speed of one on Zen 4. */
 static bw_gemv_shape shapes[BW_NFMT][BW_NISA];
 
 static bw_gemv_shape default_shape(int fmt)
 {
-    return (bw_gemv_shape){.streams = 4, .prefetch = bw_fmts[fmt].quantised_x ? 1024 : 0, .chunk = 16};
+    return (bw_gemv_shape){.streams = gemv_weights(fmt) == BW_QK_K ? 1 : 4,
+                           .prefetch = bw_fmts[fmt].quantised_x ? 1024 : 0, .chunk = 16};
 }
 
 bw_gemv_shape bw_gemv_shape_of(int fmt, int path)

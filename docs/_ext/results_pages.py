@@ -194,6 +194,12 @@ def _transformer(document: dict, out: str):
     rates = [f"predicted {record['tokens_per_s']:.1f} tokens/s"] if "tokens_per_s" in record else []
     if "measured_tokens_per_s" in record:
         rates.append(f"measured {record['measured_tokens_per_s']:.1f} tokens/s")
+    reference = record.get("reference", {})
+    if "tokens_per_s" in reference:
+        rates.append(f"{reference['engine']} {reference['tokens_per_s']:.1f} tokens/s on the same "
+                     + ("file" if "model_file" in reference else "shape"))
+    if "tokens_agree" in reference:
+        rates.append(f"greedy tokens the same for {reference['tokens_agree']} of {len(reference['tokens'])} steps")
     shown.caption = "; ".join(rates + ["total measured: the whole run end to end"] if measured else rates)
     points = [{"label": f"{name}, {which}", "ai": group["flops"] / group["bytes"],
                "gflops": group["flops"] / group[f"{which}_s"] / 1e9, "group": name, "mode": record["mode"]}
