@@ -529,9 +529,7 @@ static void quantize_x_generic(const float *x, bw_xblock *out)
 }
 
 #if defined(__x86_64__)
-/* The same block as quantize_x_generic, bit for bit (roundf's ties away from
-   zero, the scale through fp16), 8 values a step: the scalar one took about
-   a tenth of a q8_0 GEMV's time in cache. */
+/* The sum of v's 8 int32 lanes. */
 static inline __attribute__((target("avx2"))) int32_t hsum_avx2(__m256i v)
 {
     __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
@@ -539,6 +537,9 @@ static inline __attribute__((target("avx2"))) int32_t hsum_avx2(__m256i v)
     return _mm_cvtsi128_si32(_mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1))));
 }
 
+/* The same block as quantize_x_generic, bit for bit (roundf's ties away from
+   zero, the scale through fp16), 8 values a step: the scalar one took about
+   a tenth of a q8_0 GEMV's time in cache. */
 static __attribute__((target("avx2,f16c"))) void quantize_x_avx2(const float *x, bw_xblock *out)
 {
     const __m256 sign = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
@@ -686,9 +687,9 @@ static inline __m256 q6_K_block_avx2(const char *g, const bw_xblock *x, __m256 a
 #pragma GCC unroll 8   /* j a constant in each copy: shifts and branches fold */
     for (int j = 0; j < 8; j++) {
         const int s = j % 4;
-        const char *half = g + 2 * BW_GROUP + 26 * (j / 4) * 4 * BW_GROUP;   /* chunk pair c of ql: ql + c * step */
+        const char *half = g + 2 * BW_GROUP + 26 * (j / 4) * 4 * BW_GROUP;   /* the 26 chunks of half j / 4 */
         const char *ql = half + (s % 2 ? 18 : 2) * 4 * BW_GROUP, *qh = half + 4 * 4 * BW_GROUP;
-        const size_t step = (s % 2 ? 2 : 4) * 4 * BW_GROUP;
+        const size_t step = (s % 2 ? 2 : 4) * 4 * BW_GROUP;   /* from one chunk pair of ql to the next */
         const __m256i scales = _mm256_loadu_si256((const __m256i *)(half + s / 2 * 4 * BW_GROUP));
         __m256i t = _mm256_setzero_si256();
         for (int sub = 0; sub < 2; sub++) {   /* weights 16 sub .. 16 sub + 15: chunk pairs 2 sub, 2 sub + 1 */
